@@ -1,0 +1,1 @@
+"""Torch reference learners and experiment runners."""

@@ -1,0 +1,242 @@
+"""The batched core protocol: B independent copies of a game as plain arrays.
+
+A core is static configuration plus Numba kernels.  Its state is a dataclass of arrays
+with a leading batch axis; :meth:`BatchedCore.step` validates the actions once for the
+whole batch, then hands the arrays to the kernels, which advance every copy, compute
+rewards and observations, and reset finished copies in place (auto-reset).
+
+Every face (PettingZoo, Gymnasium vector, SB3) is written once against this protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+
+from metaenvs._rng import seed_streams, seeds_for_batch
+from metaenvs.config import EnvConfig
+
+
+@dataclasses.dataclass
+class CoreState:
+    """Arrays shared by every core's state; subclasses add their own fields.
+
+    Attributes
+    ----------
+    t : np.ndarray
+        ``(B,)`` int64, steps taken in the current episode of each copy.
+    rng : np.ndarray
+        ``(B,)`` uint64, one random stream per copy (see :mod:`metaenvs._rng`).
+    """
+
+    t: np.ndarray
+    rng: np.ndarray
+
+    @property
+    def batch(self) -> int:
+        """Number of copies B."""
+        return int(self.t.shape[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """All state arrays by field name (views, not copies)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def copy(self) -> CoreState:
+        """A deep copy of the state."""
+        return type(self)(**{k: v.copy() for k, v in self.arrays().items()})
+
+
+class StepResult(NamedTuple):
+    """What :meth:`BatchedCore.step` returns; every array has a leading batch axis B.
+
+    Attributes
+    ----------
+    obs : np.ndarray
+        ``(B, N, *obs_shape)`` observations; for a copy that just finished, the first
+        observation of its next episode (auto-reset).
+    reward : np.ndarray
+        ``(B, N)`` float32 rewards.
+    terminated : np.ndarray
+        ``(B,)`` bool, the episode reached a terminal state of the game.
+    truncated : np.ndarray
+        ``(B,)`` bool, the episode hit its time limit (never reported as termination).
+    final_obs : np.ndarray
+        ``(B, N, *obs_shape)``; rows of copies with ``terminated | truncated`` hold the
+        last observation of the finished episode, other rows are unspecified.
+    info : dict[str, np.ndarray]
+        Extra per-copy arrays ``(B, ...)`` a game reports (may be empty).
+    """
+
+    obs: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+    info: dict[str, np.ndarray]
+
+
+class BatchedCore(ABC):
+    """Base of every environment core.
+
+    Subclasses set ``config_cls``, build ``observation_space`` and ``action_space``
+    (per agent, shared by all agents) from the config, and implement :meth:`_init_state`,
+    :meth:`_step` and :meth:`render_copy`.
+
+    Parameters
+    ----------
+    config : EnvConfig
+        The core's validated, frozen configuration.
+    """
+
+    config_cls: ClassVar[type[EnvConfig]]
+    observation_space: spaces.Box
+    action_space: spaces.Discrete | spaces.Box
+    state_space: spaces.Box | None = None
+
+    def __init__(self, config: EnvConfig) -> None:
+        if not isinstance(config, self.config_cls):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_cls.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> BatchedCore:
+        """Build the core from keyword arguments (unknown keywords raise ``TypeError``)."""
+        return cls(cls.config_cls.from_kwargs(**kwargs))
+
+    # -- description -------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def agent_names(self) -> tuple[str, ...]:
+        """Names of the N agents, in slot order."""
+
+    @property
+    def n_agents(self) -> int:
+        """Number of agents N."""
+        return len(self.agent_names)
+
+    def describe(self) -> dict[str, str]:
+        """Human-readable description (used by ``metaenvs info`` and the docs)."""
+        return {
+            "agents": ", ".join(self.agent_names),
+            "observation_space (per agent)": repr(self.observation_space),
+            "action_space (per agent)": repr(self.action_space),
+            "reward": self.reward_description,
+        }
+
+    reward_description: ClassVar[str] = ""
+
+    # -- dynamics ----------------------------------------------------------------------
+    def reset(self, batch: int, seed: int | list[int] | np.ndarray | None = None) -> CoreState:
+        """Start ``batch`` fresh copies; an int seed gives copy ``b`` the seed ``seed + b``.
+
+        Returns
+        -------
+        CoreState
+            The batched state; call :meth:`observe` for the first observations.
+        """
+        if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
+            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        seeds = seeds_for_batch(int(batch), seed)
+        return self._init_state(int(batch), seed_streams(seeds))
+
+    @abstractmethod
+    def _init_state(self, batch: int, rng: np.ndarray) -> CoreState:
+        """Fresh state for ``batch`` copies with the given per-copy streams."""
+
+    @abstractmethod
+    def observe(self, state: CoreState) -> np.ndarray:
+        """Current observations ``(B, N, *obs_shape)``."""
+
+    def step(self, state: CoreState, actions: Any) -> StepResult:
+        """Validate ``actions`` for all copies, then advance every copy by one step.
+
+        Parameters
+        ----------
+        state : CoreState
+            Updated in place.
+        actions : array_like
+            ``(B, N)`` integers for a discrete action space, ``(B, N, *shape)`` floats
+            for a box.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a wrong shape, dtype, non-finite or out-of-range action; raised before
+            the state changes.
+        """
+        actions = self.validate_actions(state.batch, actions)
+        return self._step(state, actions)
+
+    @abstractmethod
+    def _step(self, state: CoreState, actions: np.ndarray) -> StepResult:
+        """Kernel call with actions already validated."""
+
+    def global_state(self, state: CoreState) -> np.ndarray:
+        """Global state ``(B, *state_shape)`` for centralised training.
+
+        The default concatenates all agents' observations.
+        """
+        obs = self.observe(state)
+        return obs.reshape(obs.shape[0], -1)
+
+    @property
+    def global_state_space(self) -> spaces.Box:
+        """Space of one copy's :meth:`global_state`."""
+        if self.state_space is not None:
+            return self.state_space
+        low = np.broadcast_to(self.observation_space.low, self._obs_stack_shape()).reshape(-1)
+        high = np.broadcast_to(self.observation_space.high, self._obs_stack_shape()).reshape(-1)
+        return spaces.Box(low, high, dtype=self.observation_space.dtype)
+
+    def _obs_stack_shape(self) -> tuple[int, ...]:
+        return (self.n_agents, *self.observation_space.shape)
+
+    # -- rendering ---------------------------------------------------------------------
+    @abstractmethod
+    def render_copy(self, state: CoreState, index: int = 0) -> np.ndarray:
+        """An ``(H, W, 3)`` uint8 picture of copy ``index``."""
+
+    # -- validation --------------------------------------------------------------------
+    def validate_actions(self, batch: int, actions: Any) -> np.ndarray:
+        """Check a batch of actions against the action space; return them as an array.
+
+        One vectorised check for the whole batch, so its cost does not grow in Python
+        with B or N.
+        """
+        space = self.action_space
+        arr = np.asarray(actions)
+        if isinstance(space, spaces.Discrete):
+            expected = (batch, self.n_agents)
+            if arr.shape != expected:
+                raise ValueError(f"actions must have shape {expected} (B, N), got {arr.shape}")
+            if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+                floating = np.issubdtype(arr.dtype, np.floating)
+                nan = " (it contains NaN)" if floating and np.isnan(arr).any() else ""
+                raise TypeError(f"discrete actions must be integers, got dtype {arr.dtype}{nan}")
+            lo, hi = int(space.start), int(space.start + space.n)
+            if arr.size and (arr.min() < lo or arr.max() >= hi):
+                bad = np.argwhere((arr < lo) | (arr >= hi))[0]
+                raise ValueError(
+                    f"action {arr[tuple(bad)]} of copy {bad[0]}, agent "
+                    f"{self.agent_names[bad[1]]!r} is out of range [{lo}, {hi})"
+                )
+            return arr.astype(np.int64, copy=False)
+        expected = (batch, self.n_agents, *space.shape)
+        if arr.shape != expected:
+            raise ValueError(f"actions must have shape {expected} (B, N, ...), got {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise TypeError(f"continuous actions must be floats, got dtype {arr.dtype}")
+        if not np.isfinite(arr).all():
+            raise ValueError("actions contain NaN or infinity")
+        if (arr < space.low).any() or (arr > space.high).any():
+            raise ValueError(
+                f"actions outside the action space bounds [{space.low.min()}, {space.high.max()}]"
+            )
+        return arr.astype(space.dtype, copy=False)

@@ -1,0 +1,35 @@
+"""Small pieces the faces share."""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from metaenvs.core import BatchedCore
+
+
+def check_render_mode(render_mode: str | None, allowed: list[str]) -> str | None:
+    """Raise ``ValueError`` for a render mode the face does not support."""
+    if render_mode is not None and render_mode not in allowed:
+        raise ValueError(f"unknown render_mode {render_mode!r}; valid: {allowed} or None")
+    return render_mode
+
+
+def stacked_action_space(core: BatchedCore) -> spaces.Space:
+    """The joint action space of one copy: N agents' actions stacked on axis 0."""
+    space = core.action_space
+    if isinstance(space, spaces.Discrete):
+        return spaces.MultiDiscrete(
+            np.full(core.n_agents, space.n), dtype=np.int64, start=np.full(core.n_agents, space.start)
+        )
+    low = np.broadcast_to(space.low, (core.n_agents, *space.shape))
+    high = np.broadcast_to(space.high, (core.n_agents, *space.shape))
+    return spaces.Box(low, high, dtype=space.dtype)
+
+
+def stacked_observation_space(core: BatchedCore) -> spaces.Box:
+    """The joint observation space of one copy: ``(N, *obs_shape)``."""
+    space = core.observation_space
+    low = np.broadcast_to(space.low, (core.n_agents, *space.shape))
+    high = np.broadcast_to(space.high, (core.n_agents, *space.shape))
+    return spaces.Box(low, high, dtype=space.dtype)

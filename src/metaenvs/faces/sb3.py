@@ -1,0 +1,150 @@
+"""Stable-Baselines3 ``VecEnv`` face: B copies x N agents as B*N slots (parameter sharing).
+
+Importing this module imports stable-baselines3 (and so torch); ``metaenvs.make_sb3_vec``
+imports it only when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import (
+    VecEnv,
+    VecEnvIndices,
+    VecEnvStepReturn,
+    VecEnvWrapper,
+)
+
+from metaenvs.core import BatchedCore, CoreState
+from metaenvs.faces._common import check_render_mode
+
+_NO_INFO = MappingProxyType({})
+
+
+class SB3VecEnv(VecEnv):
+    """B copies of an N-agent game as an SB3 ``VecEnv`` with ``B * N`` slots.
+
+    Slot ``b * N + i`` is agent ``i`` of copy ``b``; one policy drives every slot
+    (parameter sharing).  Observations are ``(B*N, *obs_shape)``, actions ``(B*N,)``
+    or ``(B*N, *act_shape)``.  Finished copies restart in the kernel; their slots'
+    infos carry ``terminal_observation`` and ``TimeLimit.truncated`` as SB3 expects.
+    ``seed(s)`` (called by ``PPO(..., seed=s)``) applies at the next ``reset()`` and
+    gives copy ``b`` the seed ``s + b``.
+
+    Infos of slots that did not finish are one shared read-only empty mapping, so the
+    per-step Python work is a list copy, not B*N new dicts.
+    """
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, core: BatchedCore, num_envs: int, render_mode: str | None = None) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs (copies) must be a positive int, got {num_envs!r}")
+        self.core = core
+        self.num_copies = int(num_envs)
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        super().__init__(self.num_copies * core.n_agents, core.observation_space, core.action_space)
+        self._state: CoreState | None = None
+        self._actions: np.ndarray | None = None
+        self._pending_seed: int | None = None
+        self._no_infos: list[Any] = [_NO_INFO] * self.num_envs
+        self.reset_infos = list(self._no_infos)
+
+    # -- seeding and reset ---------------------------------------------------------
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        if seed is None:
+            seed = int(np.random.randint(0, 2**31 - 1))
+        self._pending_seed = int(seed)
+        return [seed + b for b in range(self.num_copies)]
+
+    def reset(self) -> np.ndarray:
+        seed, self._pending_seed = self._pending_seed, None
+        self._state = self.core.reset(self.num_copies, seed)
+        self.reset_infos = list(self._no_infos)
+        return self._flat(self.core.observe(self._state))
+
+    def _flat(self, arr: np.ndarray) -> np.ndarray:
+        return arr.reshape(self.num_envs, *arr.shape[2:])
+
+    # -- stepping ------------------------------------------------------------------
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._state is None:
+            raise RuntimeError("step() called before reset()")
+        n = self.core.n_agents
+        actions = np.asarray(self._actions)
+        expected = (self.num_envs, *self.action_space.shape)
+        if actions.shape != expected:
+            raise ValueError(f"actions must have shape {expected} (B*N, ...), got {actions.shape}")
+        result = self.core.step(self._state, actions.reshape(self.num_copies, n, *expected[1:]))
+        done_copy = result.terminated | result.truncated
+        dones = np.repeat(done_copy, n)
+        infos = list(self._no_infos)
+        if done_copy.any():
+            truncated_only = result.truncated & ~result.terminated
+            for b in np.flatnonzero(done_copy):
+                for i in range(n):
+                    infos[b * n + i] = {
+                        "terminal_observation": result.final_obs[b, i],
+                        "TimeLimit.truncated": bool(truncated_only[b]),
+                    }
+        return self._flat(result.obs), self._flat(result.reward), dones, infos
+
+    # -- the rest of the VecEnv interface ---------------------------------------------
+    def close(self) -> None:
+        pass
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        if self._state is None:
+            raise RuntimeError("render() called before reset()")
+        return [self.core.render_copy(self._state, b) for b in range(self.num_copies)]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **kwargs: Any
+    ) -> list[Any]:
+        result = getattr(self, method_name)(*method_args, **kwargs)
+        return [result] * len(self._get_indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
+
+
+class SeedableSuperSuitVecEnv(VecEnvWrapper):
+    """Give SuperSuit's SB3 vector env the ``seed()`` that ``PPO(..., seed=s)`` calls.
+
+    SuperSuit 3.11's ``concat_vec_envs_v1(..., base_class="stable_baselines3")`` has no
+    ``seed()``; this wrapper stores the seed and passes it to the next ``reset()``.
+
+    Examples
+    --------
+    >>> import supersuit as ss  # doctest: +SKIP
+    >>> venv = ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(env), 2,
+    ...                              base_class="stable_baselines3")  # doctest: +SKIP
+    >>> model = PPO("MlpPolicy", SeedableSuperSuitVecEnv(venv), seed=0)  # doctest: +SKIP
+    """
+
+    def __init__(self, venv: VecEnv) -> None:
+        super().__init__(venv)
+        self._pending_seed: int | None = None
+
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        self._pending_seed = seed
+        return [None if seed is None else seed + i for i in range(self.num_envs)]
+
+    def reset(self) -> np.ndarray:
+        seed, self._pending_seed = self._pending_seed, None
+        return self.venv.reset(seed=seed)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        return self.venv.step_wait()

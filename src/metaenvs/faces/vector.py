@@ -1,0 +1,101 @@
+"""Gymnasium ``VectorEnv`` face over B copies of a batched core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from metaenvs.core import BatchedCore, CoreState
+from metaenvs.faces._common import (
+    check_render_mode,
+    stacked_action_space,
+    stacked_observation_space,
+)
+
+
+class BatchedVectorEnv(VectorEnv):
+    """B copies of a multi-agent game as one Gymnasium ``VectorEnv``; agents are stacked.
+
+    - observations ``(B, N, *obs_shape)``; ``single_observation_space`` is ``(N, *obs_shape)``;
+    - actions ``(B, N)`` (``MultiDiscrete``) or ``(B, N, *act_shape)`` (``Box``);
+    - rewards ``(B, N)`` float32, one per agent (not summed);
+    - terminations and truncations ``(B,)``, per copy.
+
+    Finished copies restart inside the kernel in the same step
+    (``metadata["autoreset_mode"] == AutoresetMode.SAME_STEP``): the returned observation
+    is the first of the new episode and ``infos["final_obs"]`` ``(B, N, *obs_shape)``
+    holds the last one where ``infos["_final_obs"]`` is True.
+
+    Parameters
+    ----------
+    core : BatchedCore
+        The game.
+    num_envs : int
+        Number of copies B.
+    render_mode : {"rgb_array", None}
+        ``render()`` returns a tuple of B frames.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, core: BatchedCore, num_envs: int, render_mode: str | None = None) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        self.core = core
+        self.num_envs = int(num_envs)
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self.single_observation_space = stacked_observation_space(core)
+        self.single_action_space = stacked_action_space(core)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.agent_names = core.agent_names
+        self._state: CoreState | None = None
+
+    def reset(
+        self,
+        *,
+        seed: int | list[int] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset all copies; an int seed gives copy ``b`` the seed ``seed + b``."""
+        if options:
+            raise ValueError(f"reset options are not supported, got {sorted(options)}")
+        self._state = self.core.reset(self.num_envs, seed)
+        return self.core.observe(self._state), {}
+
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("step() called before reset()")
+        result = self.core.step(self._state, actions)
+        done = result.terminated | result.truncated
+        infos: dict[str, Any] = dict(result.info)
+        if done.any():
+            infos["final_obs"] = result.final_obs
+            infos["_final_obs"] = done
+        return result.obs, result.reward, result.terminated, result.truncated, infos
+
+    @property
+    def state(self) -> CoreState:
+        """The batched core state (arrays, updated in place by ``step``)."""
+        if self._state is None:
+            raise RuntimeError("no state before reset()")
+        return self._state
+
+    def global_state(self) -> np.ndarray:
+        """Global state ``(B, *state_shape)`` for centralised critics."""
+        return self.core.global_state(self.state)
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            return None
+        return tuple(self.core.render_copy(self.state, b) for b in range(self.num_envs))
+
+    def close_extras(self, **kwargs: Any) -> None:
+        pass

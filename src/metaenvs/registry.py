@@ -1,0 +1,219 @@
+"""The registry: ids, their cores and default keywords, and the ``make`` functions.
+
+Ids are versioned (``ipd-v0``); the unversioned name (``ipd``) means the latest
+version and ``metaenvs/ipd-v0`` (the Gymnasium id) is accepted too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from metaenvs.config import unknown_keyword_message
+from metaenvs.core import BatchedCore
+from metaenvs.faces.parallel import BatchedParallelEnv
+from metaenvs.faces.vector import BatchedVectorEnv
+
+if TYPE_CHECKING:
+    from metaenvs.faces.sb3 import SB3VecEnv
+
+NAMESPACE = "metaenvs"
+ENV_ID_RE = re.compile(r"^(?:metaenvs/)?(?P<name>[a-z][a-z0-9_]*)(?:-v(?P<version>\d+))?$")
+
+
+class UnknownEnvError(ValueError):
+    """Raised for an id that is not registered; the message lists the valid ids."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """One registered environment.
+
+    Attributes
+    ----------
+    id : str
+        Versioned id, e.g. ``"ipd-v0"``.
+    core : str
+        ``"module:Class"`` of the :class:`~metaenvs.core.BatchedCore` (imported lazily).
+    description : str
+        One line for ``metaenvs list``.
+    family : str
+        The docs page / family the id belongs to.
+    defaults : Mapping
+        Config keywords the id sets and a user may override.
+    fixed : Mapping
+        Config keywords the id sets and a user may not override (e.g. the payoffs of ``ipd``).
+    views : Mapping
+        Single-agent Gymnasium views: suffix -> ``"module:function"`` entry point.
+    """
+
+    id: str
+    core: str
+    description: str
+    family: str
+    defaults: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    fixed: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    views: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def name(self) -> str:
+        return self.id.rsplit("-v", 1)[0]
+
+    @property
+    def gymnasium_id(self) -> str:
+        return f"{NAMESPACE}/{self.id}"
+
+    def core_class(self) -> type[BatchedCore]:
+        module, _, attr = self.core.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def keywords(self) -> list[str]:
+        """Keywords a user may pass to ``make`` for this id."""
+        return [k for k in self.core_class().config_cls.field_names() if k not in self.fixed]
+
+    def make_core(self, **kwargs: Any) -> BatchedCore:
+        """Build the core with the id's settings and the user's keywords."""
+        valid = self.keywords()
+        for key in kwargs:
+            if key not in valid:
+                raise TypeError(unknown_keyword_message(f"keyword for {self.id!r}:", key, valid))
+        return self.core_class().from_kwargs(**{**self.defaults, **kwargs, **self.fixed})
+
+
+_REGISTRY: dict[str, EnvSpec] = {}
+
+
+def register(
+    id: str,
+    core: str,
+    description: str,
+    family: str,
+    defaults: dict[str, Any] | None = None,
+    fixed: dict[str, Any] | None = None,
+    views: dict[str, str] | None = None,
+) -> EnvSpec:
+    """Register an environment id (and its Gymnasium ids, if Gymnasium registration ran).
+
+    Raises
+    ------
+    ValueError
+        If the id is malformed, unversioned or already registered.
+    """
+    match = ENV_ID_RE.match(id)
+    if match is None or match["version"] is None or id.startswith(NAMESPACE + "/"):
+        raise ValueError(f"id must look like 'name-v0' (lower case), got {id!r}")
+    if id in _REGISTRY:
+        raise ValueError(f"id {id!r} is already registered")
+    spec = EnvSpec(
+        id=id,
+        core=core,
+        description=description,
+        family=family,
+        defaults=MappingProxyType(dict(defaults or {})),
+        fixed=MappingProxyType(dict(fixed or {})),
+        views=MappingProxyType(dict(views or {})),
+    )
+    _REGISTRY[id] = spec
+    _register_with_gymnasium(spec)
+    return spec
+
+
+def spec(env_id: str) -> EnvSpec:
+    """The spec of ``env_id`` (versioned, unversioned or with the ``metaenvs/`` namespace).
+
+    Raises
+    ------
+    UnknownEnvError
+        With a "did you mean" hint and the list of valid ids.
+    """
+    match = ENV_ID_RE.match(env_id) if isinstance(env_id, str) else None
+    if match is not None:
+        name, version = match["name"], match["version"]
+        if version is not None:
+            found = _REGISTRY.get(f"{name}-v{version}")
+        else:
+            versions = [s for s in _REGISTRY.values() if s.name == name]
+            found = max(versions, key=lambda s: int(s.id.rsplit("-v", 1)[1]), default=None)
+        if found is not None:
+            return found
+    names = sorted({s.name for s in _REGISTRY.values()} | set(_REGISTRY))
+    raise UnknownEnvError(unknown_keyword_message("environment id", str(env_id), names))
+
+
+def list_envs() -> dict[str, str]:
+    """All registered ids with their one-line descriptions, sorted by id."""
+    return {k: _REGISTRY[k].description for k in sorted(_REGISTRY)}
+
+
+def registered_specs() -> list[EnvSpec]:
+    """All registered specs, sorted by id."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def make_core(env_id: str, **kwargs: Any) -> BatchedCore:
+    """The batched core of ``env_id`` (for learners and wrappers that drive arrays directly)."""
+    return spec(env_id).make_core(**kwargs)
+
+
+def make(env_id: str, render_mode: str | None = None, **kwargs: Any) -> BatchedParallelEnv:
+    """A PettingZoo ``ParallelEnv`` of ``env_id`` (one copy).
+
+    Parameters
+    ----------
+    env_id : str
+        A registered id (``metaenvs.list_envs()``).
+    render_mode : {"rgb_array", None}
+    **kwargs
+        Config keywords of the id; unknown ones raise ``TypeError`` listing the valid ones.
+    """
+    s = spec(env_id)
+    return BatchedParallelEnv(s.make_core(**kwargs), render_mode=render_mode, name=s.id)
+
+
+def make_vec(
+    env_id: str, num_envs: int, render_mode: str | None = None, **kwargs: Any
+) -> BatchedVectorEnv:
+    """A Gymnasium ``VectorEnv`` of ``num_envs`` copies of ``env_id`` (agents stacked)."""
+    s = spec(env_id)
+    venv = BatchedVectorEnv(s.make_core(**kwargs), num_envs, render_mode=render_mode)
+    venv.metadata = {**venv.metadata, "name": s.id}
+    return venv
+
+
+def make_sb3_vec(
+    env_id: str, num_envs: int, render_mode: str | None = None, **kwargs: Any
+) -> SB3VecEnv:
+    """A Stable-Baselines3 ``VecEnv`` of ``num_envs`` copies x N agents (parameter sharing).
+
+    Needs ``stable-baselines3`` (``pip install metaenvs[sb3]``).
+    """
+    from metaenvs.faces.sb3 import SB3VecEnv
+
+    return SB3VecEnv(make_core(env_id, **kwargs), num_envs, render_mode=render_mode)
+
+
+# -- Gymnasium --------------------------------------------------------------------------
+def gymnasium_vector_entry_point(
+    num_envs: int, env_id: str, render_mode: str | None = None, **kwargs: Any
+) -> BatchedVectorEnv:
+    """``vector_entry_point`` of every ``metaenvs/<id>`` Gymnasium id."""
+    return make_vec(env_id, num_envs, render_mode=render_mode, **kwargs)
+
+
+def _register_with_gymnasium(s: EnvSpec) -> None:
+    import gymnasium
+
+    gymnasium.register(
+        id=s.gymnasium_id,
+        vector_entry_point="metaenvs.registry:gymnasium_vector_entry_point",
+        kwargs={"env_id": s.id},
+    )
+    for suffix, entry_point in s.views.items():
+        gymnasium.register(
+            id=f"{NAMESPACE}/{s.name}-{suffix}-v{s.id.rsplit('-v', 1)[1]}",
+            entry_point=entry_point,
+            kwargs={"env_id": s.id},
+        )
