@@ -66,6 +66,14 @@ class EnvSpec:
     def gymnasium_id(self) -> str:
         return f"{NAMESPACE}/{self.id}"
 
+    @property
+    def version(self) -> int:
+        return int(self.id.rsplit("-v", 1)[1])
+
+    def view_ids(self) -> dict[str, str]:
+        """Gymnasium ids of the single-agent views, e.g. ``metaenvs/ipd-focal-v0``, by suffix."""
+        return {sfx: f"{NAMESPACE}/{self.name}-{sfx}-v{self.version}" for sfx in self.views}
+
     def core_class(self) -> type[BatchedCore]:
         module, _, attr = self.core.partition(":")
         return getattr(importlib.import_module(module), attr)
@@ -136,7 +144,7 @@ def spec(env_id: str) -> EnvSpec:
             found = _REGISTRY.get(f"{name}-v{version}")
         else:
             versions = [s for s in _REGISTRY.values() if s.name == name]
-            found = max(versions, key=lambda s: int(s.id.rsplit("-v", 1)[1]), default=None)
+            found = max(versions, key=lambda s: s.version, default=None)
         if found is not None:
             return found
     names = sorted({s.name for s in _REGISTRY.values()} | set(_REGISTRY))
@@ -211,9 +219,9 @@ def _register_with_gymnasium(s: EnvSpec) -> None:
         vector_entry_point="metaenvs.registry:gymnasium_vector_entry_point",
         kwargs={"env_id": s.id},
     )
-    for suffix, entry_point in s.views.items():
+    for suffix, view_id in s.view_ids().items():
         gymnasium.register(
-            id=f"{NAMESPACE}/{s.name}-{suffix}-v{s.id.rsplit('-v', 1)[1]}",
-            entry_point=entry_point,
+            id=view_id,
+            entry_point=s.views[suffix],
             kwargs={"env_id": s.id},
         )

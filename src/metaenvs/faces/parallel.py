@@ -29,7 +29,12 @@ class BatchedParallelEnv(ParallelEnv):
         Shown in ``metadata["name"]``.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "is_parallelizable": True, "name": "metaenvs"}
+    metadata = {
+        "render_modes": ["rgb_array"],
+        "render_fps": 10,
+        "is_parallelizable": True,
+        "name": "metaenvs",
+    }
 
     def __init__(
         self, core: BatchedCore, render_mode: str | None = None, name: str | None = None

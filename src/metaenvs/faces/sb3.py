@@ -144,7 +144,11 @@ class SeedableSuperSuitVecEnv(VecEnvWrapper):
 
     def reset(self) -> np.ndarray:
         seed, self._pending_seed = self._pending_seed, None
-        return self.venv.reset(seed=seed)
+        # SuperSuit's SB3 wrapper forwards a reset seed to the missing seed(); reset the
+        # Gymnasium-style vector env it wraps instead, and keep its infos where SB3 looks.
+        observations, infos = self.venv.venv.reset(seed=seed)
+        self.venv.reset_infos = infos
+        return observations
 
     def step_wait(self) -> VecEnvStepReturn:
         return self.venv.step_wait()

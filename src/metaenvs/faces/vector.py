@@ -40,7 +40,11 @@ class BatchedVectorEnv(VectorEnv):
         ``render()`` returns a tuple of B frames.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata = {
+        "render_modes": ["rgb_array"],
+        "render_fps": 10,
+        "autoreset_mode": AutoresetMode.SAME_STEP,
+    }
 
     def __init__(self, core: BatchedCore, num_envs: int, render_mode: str | None = None) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:

@@ -1,0 +1,385 @@
+"""Conformance checks, public API like ``pettingzoo.test``.
+
+Each ``check_*`` function raises :class:`ConformanceError` (an ``AssertionError``) with
+a message naming what is wrong, so it can be called from any test runner::
+
+    import metaenvs.testing as mt
+
+    @mt.parametrize_env_ids()
+    def test_conformance(env_id):
+        mt.check_all(env_id)
+
+A new environment gets every check by registering; the checks take an id (with optional
+config keywords) or a core you build yourself.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+import metaenvs
+from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.faces.parallel import BatchedParallelEnv
+from metaenvs.faces.vector import BatchedVectorEnv
+
+
+class ConformanceError(AssertionError):
+    """A conformance check failed; the message says which and why."""
+
+
+def _fail_unless(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConformanceError(message)
+
+
+def _core(env: str | BatchedCore, **kwargs: Any) -> BatchedCore:
+    return env if isinstance(env, BatchedCore) else metaenvs.make_core(env, **kwargs)
+
+
+def env_ids() -> list[str]:
+    """Every registered id (versioned)."""
+    return [s.id for s in metaenvs.registered_specs()]
+
+
+def parametrize_env_ids(argname: str = "env_id") -> Any:
+    """``pytest.mark.parametrize`` over every registered id."""
+    import pytest
+
+    return pytest.mark.parametrize(argname, env_ids())
+
+
+def sample_actions(core: BatchedCore, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniformly random valid actions for ``batch`` copies: ``(B, N)`` or ``(B, N, *shape)``."""
+    space = core.action_space
+    if isinstance(space, spaces.Discrete):
+        return rng.integers(space.start, space.start + space.n, (batch, core.n_agents))
+    shape = (batch, core.n_agents, *space.shape)
+    return rng.uniform(space.low, space.high, shape).astype(space.dtype)
+
+
+def rollout(
+    core: BatchedCore, batch: int, seed: int | list[int], actions: np.ndarray
+) -> list[StepResult]:
+    """Reset ``batch`` copies with ``seed`` and apply ``actions[t]`` at each step t."""
+    state = core.reset(batch, seed)
+    return [core.step(state, a) for a in actions]
+
+
+# -- core checks -----------------------------------------------------------------------------
+def check_space_conformance(
+    env: str | BatchedCore, batch: int = 3, steps: int = 300, seed: int = 0, **kwargs: Any
+) -> None:
+    """Observations, rewards and flags have the declared shapes, dtypes and bounds.
+
+    Also checks ``final_obs`` of finished copies and that a copy is never both
+    terminated and truncated.
+    """
+    core = _core(env, **kwargs)
+    rng = np.random.default_rng(seed)
+    state = core.reset(batch, seed)
+    space = core.observation_space
+    n = core.n_agents
+
+    def check_obs(obs: np.ndarray, what: str) -> None:
+        _fail_unless(
+            obs.shape[1:] == (n, *space.shape) and obs.dtype == space.dtype,
+            f"{what}: expected (B, {n}, *{space.shape}) {space.dtype}, got {obs.shape} {obs.dtype}",
+        )
+        for row in obs.reshape(-1, *space.shape):
+            _fail_unless(space.contains(row), f"{what}: {row} is outside {space}")
+
+    check_obs(core.observe(state), "reset observation")
+    for _ in range(steps):
+        r = core.step(state, sample_actions(core, batch, rng))
+        check_obs(r.obs, "step observation")
+        _fail_unless(r.reward.shape == (batch, n), f"reward shape {r.reward.shape} != {(batch, n)}")
+        _fail_unless(r.reward.dtype == np.float32, f"reward dtype {r.reward.dtype} != float32")
+        _fail_unless(bool(np.isfinite(r.reward).all()), "reward is not finite")
+        for name, flag in (("terminated", r.terminated), ("truncated", r.truncated)):
+            _fail_unless(
+                flag.shape == (batch,) and flag.dtype == np.bool_,
+                f"{name} must be (B,) bool, got {flag.shape} {flag.dtype}",
+            )
+        _fail_unless(
+            not (r.terminated & r.truncated).any(),
+            "a copy is both terminated and truncated: a time limit is truncation only",
+        )
+        done = r.terminated | r.truncated
+        if done.any():
+            check_obs(r.final_obs[done], "final_obs")
+        for key, value in r.info.items():
+            _fail_unless(value.shape[:1] == (batch,), f"info[{key!r}] has no batch axis")
+        gstate = core.global_state(state)
+        _fail_unless(
+            gstate.shape == (batch, *core.global_state_space.shape),
+            f"global_state shape {gstate.shape} != {(batch, *core.global_state_space.shape)}",
+        )
+
+
+def check_batch_determinism(
+    env: str | BatchedCore, batch: int = 4, steps: int = 300, seed: int = 7, **kwargs: Any
+) -> None:
+    """Copy ``b`` of a batch seeded ``s`` equals a B = 1 run seeded ``s + b``, step by step."""
+    core = _core(env, **kwargs)
+    rng = np.random.default_rng(seed)
+    actions = np.stack([sample_actions(core, batch, rng) for _ in range(steps)])
+    batched = rollout(core, batch, seed, actions)
+    again = rollout(core, batch, seed, actions)
+    for b in range(batch):
+        single = rollout(core, 1, seed + b, actions[:, b : b + 1])
+        for t, (rb, r1, ra) in enumerate(zip(batched, single, again)):
+            done = bool(rb.terminated[b] or rb.truncated[b])
+            for field in ("obs", "reward", "terminated", "truncated"):
+                x, y, z = getattr(rb, field)[b], getattr(r1, field)[0], getattr(ra, field)[b]
+                _fail_unless(
+                    np.array_equal(x, z),
+                    f"same seed, different {field} at step {t} (copy {b}): not reproducible",
+                )
+                _fail_unless(
+                    np.array_equal(x, y),
+                    f"copy {b} of a batch of {batch} differs from a B=1 run with seed "
+                    f"{seed + b} in {field} at step {t}",
+                )
+            if done:
+                _fail_unless(
+                    np.array_equal(rb.final_obs[b], r1.final_obs[0]),
+                    f"final_obs of copy {b} differs from the B=1 run at step {t}",
+                )
+
+
+def bad_actions(core: BatchedCore, batch: int) -> dict[str, Any]:
+    """Invalid action batches, by what is wrong with them."""
+    good = sample_actions(core, batch, np.random.default_rng(0))
+    bad: dict[str, Any] = {
+        "missing batch axis": good[0],
+        "one agent too few": good[:, :-1],
+        "one agent too many": np.concatenate([good, good[:, :1]], axis=1),
+    }
+    space = core.action_space
+    if isinstance(space, spaces.Discrete):
+        high = good.copy()
+        high[-1, -1] = space.start + space.n
+        low = good.copy()
+        low[0, 0] = space.start - 1
+        nan = good.astype(np.float64)
+        nan[0, 0] = np.nan
+        bad |= {
+            "action above range": high,
+            "action below range": low,
+            "float dtype": good.astype(np.float64),
+            "NaN": nan,
+            "bool dtype": good.astype(bool),
+            "string": np.full(good.shape, "a"),
+        }
+    else:
+        nan, inf, out = good.copy(), good.copy(), good.copy()
+        nan.flat[0], inf.flat[-1] = np.nan, np.inf
+        out.flat[0] = space.high.flat[0] + 1.0
+        bad |= {"NaN": nan, "infinity": inf, "above bounds": out, "int dtype": good.astype(int)}
+    return bad
+
+
+def check_bad_input(env: str | BatchedCore, batch: int = 3, seed: int = 0, **kwargs: Any) -> None:
+    """Each invalid action batch raises ``ValueError``/``TypeError`` and changes no state."""
+    core = _core(env, **kwargs)
+    state = core.reset(batch, seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        core.step(state, sample_actions(core, batch, rng))
+    before = state.copy()
+    for what, actions in bad_actions(core, batch).items():
+        try:
+            core.step(state, actions)
+        except (ValueError, TypeError) as err:
+            _fail_unless(
+                type(err).__module__ == "builtins" and len(str(err)) > 10,
+                f"{what}: raised {type(err).__name__}({str(err)[:200]!r}), not a clear "
+                "ValueError/TypeError raised before the kernel",
+            )
+        except Exception as err:  # noqa: BLE001 - any other error is itself the failure
+            raise ConformanceError(
+                f"{what}: raised {type(err).__name__} instead of ValueError/TypeError"
+            ) from err
+        else:
+            raise ConformanceError(f"{what}: step() accepted an invalid action batch")
+        for name, arr in state.arrays().items():
+            _fail_unless(
+                np.array_equal(arr, before.arrays()[name]),
+                f"{what}: state field {name!r} changed although step() raised",
+            )
+
+
+def check_pickle(env: str | BatchedCore, batch: int = 2, steps: int = 20, **kwargs: Any) -> None:
+    """Core and state survive a pickle round trip mid-episode and continue identically."""
+    core = _core(env, **kwargs)
+    rng = np.random.default_rng(1)
+    state = core.reset(batch, 3)
+    for _ in range(steps):
+        core.step(state, sample_actions(core, batch, rng))
+    core2, state2 = pickle.loads(pickle.dumps((core, state)))
+    for t in range(steps):
+        a = sample_actions(core, batch, rng)
+        r1, r2 = core.step(state, a), core2.step(state2, a)
+        for field in ("obs", "reward", "terminated", "truncated"):
+            _fail_unless(
+                np.array_equal(getattr(r1, field), getattr(r2, field)),
+                f"unpickled core diverges in {field} at step {t}",
+            )
+
+
+# -- face checks ---------------------------------------------------------------------------
+def check_parallel_api(env_fn: Callable[[], BatchedParallelEnv], num_cycles: int = 400) -> None:
+    """PettingZoo's ``parallel_api_test`` and the AEC ``api_test`` through ``parallel_to_aec``."""
+    from pettingzoo.test import api_test, parallel_api_test
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    parallel_api_test(env_fn(), num_cycles=num_cycles)
+    api_test(parallel_to_aec(env_fn()), num_cycles=num_cycles)
+
+
+def check_parallel_seeding(env_fn: Callable[[], BatchedParallelEnv], num_cycles: int = 300) -> None:
+    """PettingZoo's ``parallel_seed_test``: two envs with one seed give one trajectory."""
+    from pettingzoo.test import parallel_seed_test
+
+    parallel_seed_test(env_fn, num_cycles=num_cycles)
+
+
+def check_vector_env(venv: BatchedVectorEnv, steps: int = 300, seed: int = 0) -> None:
+    """A Gymnasium vector face: spaces, shapes, same-step autoreset with ``final_obs``."""
+    from gymnasium.vector import AutoresetMode
+
+    _fail_unless(
+        venv.metadata.get("autoreset_mode") == AutoresetMode.SAME_STEP,
+        "metadata['autoreset_mode'] must be AutoresetMode.SAME_STEP",
+    )
+    obs, _ = venv.reset(seed=seed)
+    _fail_unless(venv.observation_space.contains(obs), "reset observation outside observation_space")
+    venv.action_space.seed(seed)
+    for t in range(steps):
+        obs, rew, term, trunc, infos = venv.step(venv.action_space.sample())
+        _fail_unless(venv.observation_space.contains(obs), f"observation outside space at step {t}")
+        _fail_unless(rew.shape == (venv.num_envs, venv.core.n_agents), f"reward shape {rew.shape}")
+        done = term | trunc
+        if done.any():
+            _fail_unless(
+                "final_obs" in infos and np.array_equal(infos["_final_obs"], done),
+                f"step {t}: finished copies without infos['final_obs'] / '_final_obs'",
+            )
+            for row in infos["final_obs"][done]:
+                _fail_unless(
+                    venv.single_observation_space.contains(row), "final_obs outside the space"
+                )
+
+
+def check_faces_agree(env_id: str, steps: int = 200, seed: int = 5, **kwargs: Any) -> None:
+    """The core, the PettingZoo face and the Gymnasium vector face give one trajectory."""
+    core = metaenvs.make_core(env_id, **kwargs)
+    penv = metaenvs.make(env_id, **kwargs)
+    venv = metaenvs.make_vec(env_id, num_envs=1, **kwargs)
+    rng = np.random.default_rng(seed)
+    actions = np.stack([sample_actions(core, 1, rng) for _ in range(steps)])
+    expected = rollout(core, 1, seed, actions)
+    pobs, _ = penv.reset(seed=seed)
+    vobs, _ = venv.reset(seed=seed)
+    for t, (r, a) in enumerate(zip(expected, actions)):
+        if not penv.agents:
+            pobs, _ = penv.reset()
+        pobs, prew, pterm, ptrunc, _ = penv.step(dict(zip(penv.agents, a[0])))
+        vobs, vrew, vterm, vtrunc, vinfo = venv.step(a)
+        done = bool(r.terminated[0] or r.truncated[0])
+        last = r.final_obs[0] if done else r.obs[0]
+        names = core.agent_names
+        _fail_unless(
+            np.array_equal(np.stack([pobs[n] for n in names]), last),
+            f"PettingZoo face observation differs from the core at step {t}",
+        )
+        _fail_unless(
+            np.allclose([prew[n] for n in names], r.reward[0]),
+            f"PettingZoo face reward differs at step {t}",
+        )
+        _fail_unless(
+            pterm[names[0]] == bool(r.terminated[0]) and ptrunc[names[0]] == bool(r.truncated[0]),
+            f"PettingZoo face termination/truncation differs at step {t}",
+        )
+        _fail_unless(np.array_equal(vobs[0], r.obs[0]), f"vector face observation differs at {t}")
+        _fail_unless(np.array_equal(vrew[0], r.reward[0]), f"vector face reward differs at {t}")
+        _fail_unless(
+            (vterm[0], vtrunc[0]) == (r.terminated[0], r.truncated[0]),
+            f"vector face termination/truncation differs at step {t}",
+        )
+        if done:
+            _fail_unless(
+                np.array_equal(vinfo["final_obs"][0], r.final_obs[0]),
+                f"vector face final_obs differs at step {t}",
+            )
+
+
+def check_render(env: str | BatchedCore, **kwargs: Any) -> None:
+    """``render_copy`` returns an ``(H, W, 3)`` uint8 image that changes as the game moves."""
+    core = _core(env, **kwargs)
+    state: CoreState = core.reset(1, 0)
+    frame = core.render_copy(state, 0)
+    _fail_unless(
+        isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3,
+        f"render must return (H, W, 3), got {getattr(frame, 'shape', type(frame))}",
+    )
+    _fail_unless(frame.dtype == np.uint8, f"render must return uint8, got {frame.dtype}")
+    core.step(state, sample_actions(core, 1, np.random.default_rng(0)))
+    _fail_unless(
+        not np.array_equal(frame, core.render_copy(state, 0)), "render ignores the game state"
+    )
+
+
+def check_all(env_id: str, **kwargs: Any) -> None:
+    """Every check on one registered id (with optional config keywords)."""
+    core = metaenvs.make_core(env_id, **kwargs)
+    check_space_conformance(core)
+    check_batch_determinism(core)
+    check_bad_input(core)
+    check_pickle(core)
+    check_render(core)
+    check_parallel_api(lambda: metaenvs.make(env_id, **kwargs))
+    check_parallel_seeding(lambda: metaenvs.make(env_id, **kwargs))
+    check_vector_env(metaenvs.make_vec(env_id, num_envs=3, **kwargs))
+    check_faces_agree(env_id, **kwargs)
+    if not kwargs:
+        check_views(env_id)
+
+
+def check_single_agent_env(env: Any, seed: int = 0, steps: int = 300) -> None:
+    """Gymnasium's ``check_env`` plus: the same seed gives the same trajectory."""
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(env.unwrapped, skip_render_check=True)
+    trajectories = []
+    for _ in range(2):
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        trajectory = [obs]
+        for _ in range(steps):
+            obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            trajectory += [obs, np.float64(reward), np.bool_(terminated), np.bool_(truncated)]
+            if terminated or truncated:
+                obs, _ = env.reset()
+                trajectory.append(obs)
+        trajectories.append(trajectory)
+    for t, (x, y) in enumerate(zip(*trajectories)):
+        _fail_unless(np.array_equal(x, y), f"same seed, different trajectory at item {t}")
+
+
+def view_ids(env_id: str) -> list[str]:
+    """Gymnasium ids of the single-agent views of ``env_id`` (e.g. ``metaenvs/ipd-focal-v0``)."""
+    return list(metaenvs.spec(env_id).view_ids().values())
+
+
+def check_views(env_id: str) -> None:
+    """:func:`check_single_agent_env` on every single-agent view of ``env_id``."""
+    import gymnasium
+
+    for view in view_ids(env_id):
+        check_single_agent_env(gymnasium.make(view))

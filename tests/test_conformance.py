@@ -1,0 +1,71 @@
+"""The public conformance suite, run on every registered id (generated from the registry)."""
+
+import importlib
+import inspect
+import pkgutil
+
+import metaenvs
+import metaenvs.games
+import metaenvs.testing as mt
+
+parametrize = mt.parametrize_env_ids()
+
+
+@parametrize
+def test_space_conformance(env_id):
+    mt.check_space_conformance(env_id)
+
+
+@parametrize
+def test_batch_determinism(env_id):
+    mt.check_batch_determinism(env_id)
+
+
+@parametrize
+def test_bad_input_raises_and_leaves_state(env_id):
+    mt.check_bad_input(env_id)
+
+
+@parametrize
+def test_pickle_round_trip(env_id):
+    mt.check_pickle(env_id)
+
+
+@parametrize
+def test_render(env_id):
+    mt.check_render(env_id)
+
+
+@parametrize
+def test_pettingzoo_parallel_and_aec_api(env_id):
+    mt.check_parallel_api(lambda: metaenvs.make(env_id))
+
+
+@parametrize
+def test_pettingzoo_seeding(env_id):
+    mt.check_parallel_seeding(lambda: metaenvs.make(env_id))
+
+
+@parametrize
+def test_gymnasium_vector_face(env_id):
+    mt.check_vector_env(metaenvs.make_vec(env_id, num_envs=5))
+
+
+@parametrize
+def test_faces_agree(env_id):
+    mt.check_faces_agree(env_id)
+
+
+@parametrize
+def test_single_agent_views(env_id):
+    mt.check_views(env_id)
+
+
+def test_every_core_class_is_registered():
+    """Guard: a core written in metaenvs.games but never registered gets no conformance."""
+    registered = {s.core_class() for s in metaenvs.registered_specs()}
+    for info in pkgutil.iter_modules(metaenvs.games.__path__, "metaenvs.games."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, metaenvs.BatchedCore) and cls.__module__ == module.__name__:
+                assert cls in registered, f"{cls.__name__} has no registered id"

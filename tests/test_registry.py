@@ -1,0 +1,68 @@
+"""Registry, ids, keywords, and the Gymnasium registration."""
+
+import subprocess
+import sys
+
+import gymnasium
+import pytest
+
+import metaenvs
+
+
+def test_list_envs_shows_the_matrix_games():
+    ids = metaenvs.list_envs()
+    for env_id in ("ipd-v0", "rps-v0", "rps_3p-v0", "rps_4p-v0", "matrix_game-v0"):
+        assert env_id in ids and ids[env_id]
+
+
+@pytest.mark.parametrize("name", ["ipd", "ipd-v0", "metaenvs/ipd-v0", "metaenvs/ipd"])
+def test_id_forms_resolve_to_the_same_spec(name):
+    assert metaenvs.spec(name).id == "ipd-v0"
+
+
+def test_unknown_id_lists_valid_ids_and_suggests():
+    with pytest.raises(metaenvs.UnknownEnvError, match="Did you mean 'rps'") as err:
+        metaenvs.make("rsp")
+    assert "ipd" in str(err.value) and "rps_4p" in str(err.value)
+    with pytest.raises(metaenvs.UnknownEnvError):
+        metaenvs.make_vec("ipd-v9", num_envs=2)
+
+
+def test_unknown_keyword_lists_valid_ones():
+    with pytest.raises(TypeError, match="horizon") as err:
+        metaenvs.make_vec("rps", num_envs=2, max_cycles=10)
+    assert "max_cycles" in str(err.value)
+
+
+def test_register_rejects_bad_and_duplicate_ids():
+    with pytest.raises(ValueError, match="name-v0"):
+        metaenvs.register("NoVersion", "x:y", "d", family="f")
+    with pytest.raises(ValueError, match="already registered"):
+        metaenvs.register("ipd-v0", "metaenvs.games.matrix:MatrixGameCore", "d", family="f")
+
+
+def test_gymnasium_make_vec_after_import():
+    venv = gymnasium.make_vec("metaenvs/rps_3p-v0", num_envs=4, horizon=5)
+    obs, _ = venv.reset(seed=0)
+    assert obs.shape == (4, 3, 28)
+
+
+FRESH = """
+import sys, gymnasium
+venv = gymnasium.make_vec("metaenvs:metaenvs/ipd-v0", num_envs=8)
+obs, _ = venv.reset(seed=0)
+env = gymnasium.make("metaenvs:metaenvs/ipd-focal-v0", peers="tit_for_tat")
+o, _ = env.reset(seed=0)
+print(obs.shape, o.shape, "torch" in sys.modules)
+"""
+
+
+def test_module_prefix_works_in_a_fresh_interpreter():
+    out = subprocess.run([sys.executable, "-c", FRESH], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["(8,", "2,", "5)", "(5,)", "False"]
+
+
+def test_import_metaenvs_does_not_import_torch_or_sb3():
+    code = "import sys, metaenvs; print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
