@@ -46,7 +46,7 @@ def make_peer() -> Any | None:
     except Exception as err:  # ImportError, or gymnasium's DependencyNotInstalled (pygame)
         print(
             f"peer skipped: {PEER} unavailable ({type(err).__name__}: {err}); "
-            "install it with `pip install 'pettingzoo[classic]'`"
+            "install it with `pip install 'metaenvs[bench]'` (pygame)"
         )
         return None
     return rps_v2.parallel_env(max_cycles=50)

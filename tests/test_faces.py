@@ -112,3 +112,17 @@ def test_seeding_is_per_copy_at_every_batch_size():
         big.reset(seed=[1, 2])
     with pytest.raises(ValueError, match="non-negative"):
         big.reset(seed=-1)
+
+
+def test_faces_hand_out_arrays_the_caller_owns():
+    venv = metaenvs.make_vec("ipd", num_envs=2)
+    first, _ = venv.reset(seed=0)
+    obs1, rew1, *_ = venv.step(np.array([[0, 1], [1, 1]]))
+    kept = obs1.copy(), rew1.copy()
+    venv.step(np.array([[1, 0], [0, 0]]))
+    np.testing.assert_array_equal(obs1, kept[0])
+    np.testing.assert_array_equal(rew1, kept[1])
+    assert (first[:, :, 0] == 1).all()
+    fast = metaenvs.make_vec("ipd", num_envs=2, copy=False)
+    obs, _ = fast.reset(seed=0)
+    assert obs is fast.state.obs  # documented: buffers, overwritten by the next step

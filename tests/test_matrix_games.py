@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import metaenvs
+from metaenvs.testing import copy_result
 from metaenvs.games.matrix import MatrixGameConfig, MatrixGameCore, pairwise_mean_payoffs
 
 # Table 1 (IPD): (row, column) -> (reward of player 0, reward of player 1); C = 0, D = 1
@@ -21,7 +22,7 @@ TABLE_2 = {
 def play(env_id, joint_actions, **kw):
     core = metaenvs.make_core(env_id, **kw)
     state = core.reset(1, 0)
-    return core, state, [core.step(state, np.array([a])) for a in joint_actions]
+    return core, state, [copy_result(core.step(state, np.array([a]))) for a in joint_actions]
 
 
 @pytest.mark.parametrize("env_id, table", [("ipd", TABLE_1), ("rps", TABLE_2)])
@@ -117,3 +118,16 @@ def test_config_is_frozen_and_payoffs_read_only():
     with pytest.raises(ValueError):
         config.payoffs[0, 0, 0] = 9.0
     assert MatrixGameCore(config.replace(horizon=7)).config.horizon == 7
+
+
+def test_rps_agrees_with_pettingzoo_rps_v2():
+    """Independent reference: PettingZoo's own rock-paper-scissors (0 rock, 1 paper, 2 scissors)."""
+    rps_v2 = pytest.importorskip("pettingzoo.classic.rps_v2")
+    reference = rps_v2.parallel_env(max_cycles=50)
+    reference.reset(seed=0)
+    joints = list(itertools.product(range(3), repeat=2)) * 3
+    _, _, ours = play("rps", joints)
+    for (a0, a1), r in zip(joints, ours):
+        _, rewards, _, trunc, _ = reference.step({"player_0": a0, "player_1": a1})
+        np.testing.assert_array_equal(r.reward[0], [rewards["player_0"], rewards["player_1"]])
+        assert r.truncated[0] == trunc["player_0"]

@@ -66,3 +66,25 @@ def test_ppo_trains_through_supersuit_with_the_seed_fix():
     model = PPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(256)
     assert model.num_timesteps >= 256
+
+
+def test_sb3_face_pickles_and_runs_in_subprocesses():
+    import pickle
+
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    from meta_wrappers.focal import make_focal_env
+
+    venv = metaenvs.make_sb3_vec("rps", num_envs=2)
+    venv.seed(1)
+    venv.reset()
+    clone = pickle.loads(pickle.dumps(venv))
+    a = np.array([0, 1, 2, 0])
+    np.testing.assert_array_equal(clone.step(a)[0], venv.step(a)[0])
+    sub = SubprocVecEnv([lambda: make_focal_env("ipd", peers="tit_for_tat")] * 2)
+    try:
+        sub.reset()
+        _, rewards, _, _ = sub.step(np.array([1, 0]))
+        np.testing.assert_array_equal(rewards, [1.5, 0.5])  # peer cooperates first
+    finally:
+        sub.close()

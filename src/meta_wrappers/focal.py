@@ -67,7 +67,7 @@ class FocalEnv(gymnasium.Env):
         super().reset(seed=seed)
         core_seed = int(self.np_random.integers(2**62))
         self._state = self.core.reset(1, core_seed)
-        self._obs = self.core.observe(self._state)[0]
+        self._obs = self.core.observe(self._state)[0].copy()
         return self._obs[self.focal_agent], {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -81,7 +81,7 @@ class FocalEnv(gymnasium.Env):
             joint[0, slot] = policy(self._obs[slot], self.np_random)
         result = self.core.step(self._state, joint)
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
-        self._obs = result.final_obs[0] if terminated or truncated else result.obs[0]
+        self._obs = (result.final_obs[0] if terminated or truncated else result.obs[0]).copy()
         info = {k: v[0] for k, v in result.info.items()}
         info["peer_actions"] = joint[0, self.peer_slots]
         reward = float(result.reward[0, self.focal_agent])

@@ -25,16 +25,35 @@ from metaenvs.config import EnvConfig
 class CoreState:
     """Arrays shared by every core's state; subclasses add their own fields.
 
+    The output fields are buffers the kernels overwrite at every step: the arrays in a
+    :class:`StepResult` are these buffers, valid until the next ``step`` (the faces
+    hand out copies).
+
     Attributes
     ----------
     t : np.ndarray
         ``(B,)`` int64, steps taken in the current episode of each copy.
     rng : np.ndarray
         ``(B,)`` uint64, one random stream per copy (see :mod:`metaenvs._rng`).
+    obs : np.ndarray
+        ``(B, N, *obs_shape)``, the current observations.
+    reward : np.ndarray
+        ``(B, N)`` float32, the last step's rewards.
+    terminated : np.ndarray
+        ``(B,)`` bool, the last step's terminations.
+    truncated : np.ndarray
+        ``(B,)`` bool, the last step's truncations.
+    final_obs : np.ndarray
+        ``(B, N, *obs_shape)``, last observations of the copies the last step finished.
     """
 
     t: np.ndarray
     rng: np.ndarray
+    obs: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
 
     @property
     def batch(self) -> int:
@@ -52,6 +71,9 @@ class CoreState:
 
 class StepResult(NamedTuple):
     """What :meth:`BatchedCore.step` returns; every array has a leading batch axis B.
+
+    The arrays are the state's output buffers: the next ``step`` overwrites them, so
+    copy what you keep.
 
     Attributes
     ----------
@@ -146,13 +168,27 @@ class BatchedCore(ABC):
         seeds = seeds_for_batch(int(batch), seed)
         return self._init_state(int(batch), seed_streams(seeds))
 
-    @abstractmethod
-    def _init_state(self, batch: int, rng: np.ndarray) -> CoreState:
-        """Fresh state for ``batch`` copies with the given per-copy streams."""
+    def output_buffers(self, batch: int) -> dict[str, np.ndarray]:
+        """Zeroed ``obs``, ``reward``, ``terminated``, ``truncated``, ``final_obs`` for a state."""
+        obs_shape = (batch, self.n_agents, *self.observation_space.shape)
+        return {
+            "obs": np.zeros(obs_shape, dtype=self.observation_space.dtype),
+            "reward": np.zeros((batch, self.n_agents), dtype=np.float32),
+            "terminated": np.zeros(batch, dtype=np.bool_),
+            "truncated": np.zeros(batch, dtype=np.bool_),
+            "final_obs": np.zeros(obs_shape, dtype=self.observation_space.dtype),
+        }
 
     @abstractmethod
+    def _init_state(self, batch: int, rng: np.ndarray) -> CoreState:
+        """Fresh state for ``batch`` copies with the given per-copy streams.
+
+        Fills ``obs`` with the first observations.
+        """
+
     def observe(self, state: CoreState) -> np.ndarray:
-        """Current observations ``(B, N, *obs_shape)``."""
+        """Current observations ``(B, N, *obs_shape)`` (the state's buffer, not a copy)."""
+        return state.obs
 
     def step(self, state: CoreState, actions: Any) -> StepResult:
         """Validate ``actions`` for all copies, then advance every copy by one step.

@@ -182,11 +182,18 @@ def make(env_id: str, render_mode: str | None = None, **kwargs: Any) -> BatchedP
 
 
 def make_vec(
-    env_id: str, num_envs: int, render_mode: str | None = None, **kwargs: Any
+    env_id: str,
+    num_envs: int,
+    render_mode: str | None = None,
+    copy: bool = True,
+    **kwargs: Any,
 ) -> BatchedVectorEnv:
-    """A Gymnasium ``VectorEnv`` of ``num_envs`` copies of ``env_id`` (agents stacked)."""
+    """A Gymnasium ``VectorEnv`` of ``num_envs`` copies of ``env_id`` (agents stacked).
+
+    ``copy=False`` returns the core's output buffers (overwritten by the next step).
+    """
     s = spec(env_id)
-    venv = BatchedVectorEnv(s.make_core(**kwargs), num_envs, render_mode=render_mode)
+    venv = BatchedVectorEnv(s.make_core(**kwargs), num_envs, render_mode=render_mode, copy=copy)
     venv.metadata = {**venv.metadata, "name": s.id}
     return venv
 

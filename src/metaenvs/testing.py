@@ -1,13 +1,15 @@
 """Conformance checks, public API like ``pettingzoo.test``.
 
 Each ``check_*`` function raises :class:`ConformanceError` (an ``AssertionError``) with
-a message naming what is wrong, so it can be called from any test runner::
+a message naming what is wrong, so it can be called from any test runner:
 
-    import metaenvs.testing as mt
+```python
+import metaenvs.testing as mt
 
-    @mt.parametrize_env_ids()
-    def test_conformance(env_id):
-        mt.check_all(env_id)
+@mt.parametrize_env_ids()
+def test_conformance(env_id):
+    mt.check_all(env_id)
+```
 
 A new environment gets every check by registering; the checks take an id (with optional
 config keywords) or a core you build yourself.
@@ -65,9 +67,18 @@ def sample_actions(core: BatchedCore, batch: int, rng: np.random.Generator) -> n
 def rollout(
     core: BatchedCore, batch: int, seed: int | list[int], actions: np.ndarray
 ) -> list[StepResult]:
-    """Reset ``batch`` copies with ``seed`` and apply ``actions[t]`` at each step t."""
+    """Reset ``batch`` copies with ``seed`` and apply ``actions[t]`` at each step t.
+
+    Returns copies of every step's results (the core reuses its output buffers).
+    """
     state = core.reset(batch, seed)
-    return [core.step(state, a) for a in actions]
+    return [copy_result(core.step(state, a)) for a in actions]
+
+
+def copy_result(result: StepResult) -> StepResult:
+    """A :class:`StepResult` that owns its arrays."""
+    info = {k: v.copy() for k, v in result.info.items()}
+    return StepResult(*(a.copy() for a in result[:5]), info)
 
 
 # -- core checks -----------------------------------------------------------------------------

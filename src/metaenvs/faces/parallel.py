@@ -69,7 +69,7 @@ class BatchedParallelEnv(ParallelEnv):
             self._rng_seed = np.random.SeedSequence(seed)
         self._state = self.core.reset(1, seed)
         self.agents = list(self.possible_agents)
-        obs = self.core.observe(self._state)[0]
+        obs = self.core.observe(self._state)[0].copy()
         return dict(zip(self.agents, obs)), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -85,7 +85,7 @@ class BatchedParallelEnv(ParallelEnv):
         joint = np.stack([np.asarray(actions[a]) for a in self.agents])[None]
         result = self.core.step(self._state, joint)
         done = bool(result.terminated[0] or result.truncated[0])
-        obs = result.final_obs[0] if done else result.obs[0]
+        obs = (result.final_obs[0] if done else result.obs[0]).copy()
         agents = self.agents
         observations = dict(zip(agents, obs))
         rewards = {a: float(r) for a, r in zip(agents, result.reward[0])}

@@ -53,6 +53,17 @@ class SB3VecEnv(VecEnv):
         self._no_infos: list[Any] = [_NO_INFO] * self.num_envs
         self.reset_infos = list(self._no_infos)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the shared read-only empty info (a mappingproxy) does not pickle: rebuild it
+        state = self.__dict__.copy()
+        del state["_no_infos"], state["reset_infos"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._no_infos = [_NO_INFO] * self.num_envs
+        self.reset_infos = list(self._no_infos)
+
     # -- seeding and reset ---------------------------------------------------------
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
         if seed is None:
@@ -67,7 +78,8 @@ class SB3VecEnv(VecEnv):
         return self._flat(self.core.observe(self._state))
 
     def _flat(self, arr: np.ndarray) -> np.ndarray:
-        return arr.reshape(self.num_envs, *arr.shape[2:])
+        """A copy of ``(B, N, ...)`` as ``(B*N, ...)``: SB3 keeps arrays across steps."""
+        return arr.reshape(self.num_envs, *arr.shape[2:]).copy()
 
     # -- stepping ------------------------------------------------------------------
     def step_async(self, actions: np.ndarray) -> None:
@@ -90,7 +102,7 @@ class SB3VecEnv(VecEnv):
             for b in np.flatnonzero(done_copy):
                 for i in range(n):
                     infos[b * n + i] = {
-                        "terminal_observation": result.final_obs[b, i],
+                        "terminal_observation": result.final_obs[b, i].copy(),
                         "TimeLimit.truncated": bool(truncated_only[b]),
                     }
         return self._flat(result.obs), self._flat(result.reward), dones, infos

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from metaenvs.core import BatchedCore, CoreState
+from metaenvs.core import BatchedCore, CoreState, StepResult
 from metaenvs.faces._common import (
     check_render_mode,
     stacked_action_space,
@@ -38,6 +38,10 @@ class BatchedVectorEnv(VectorEnv):
         Number of copies B.
     render_mode : {"rgb_array", None}
         ``render()`` returns a tuple of B frames.
+    copy : bool
+        Return arrays the caller owns (default, as Gymnasium's ``SyncVectorEnv``).  With
+        ``copy=False`` the arrays are the core's buffers, overwritten by the next step:
+        faster at large B, safe when you copy what you keep (e.g. into a rollout buffer).
     """
 
     metadata = {
@@ -46,7 +50,13 @@ class BatchedVectorEnv(VectorEnv):
         "autoreset_mode": AutoresetMode.SAME_STEP,
     }
 
-    def __init__(self, core: BatchedCore, num_envs: int, render_mode: str | None = None) -> None:
+    def __init__(
+        self,
+        core: BatchedCore,
+        num_envs: int,
+        render_mode: str | None = None,
+        copy: bool = True,
+    ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         self.core = core
@@ -57,6 +67,7 @@ class BatchedVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.agent_names = core.agent_names
+        self.copy = copy
         self._state: CoreState | None = None
 
     def reset(
@@ -69,7 +80,8 @@ class BatchedVectorEnv(VectorEnv):
         if options:
             raise ValueError(f"reset options are not supported, got {sorted(options)}")
         self._state = self.core.reset(self.num_envs, seed)
-        return self.core.observe(self._state), {}
+        obs = self.core.observe(self._state)
+        return (obs.copy() if self.copy else obs), {}
 
     def step(
         self, actions: Any
@@ -78,7 +90,9 @@ class BatchedVectorEnv(VectorEnv):
             raise RuntimeError("step() called before reset()")
         result = self.core.step(self._state, actions)
         done = result.terminated | result.truncated
-        infos: dict[str, Any] = dict(result.info)
+        if self.copy:
+            result = StepResult(*(a.copy() for a in result[:5]), result.info)
+        infos: dict[str, Any] = {k: v.copy() if self.copy else v for k, v in result.info.items()}
         if done.any():
             infos["final_obs"] = result.final_obs
             infos["_final_obs"] = done

@@ -33,14 +33,12 @@ def joint_index(actions: np.ndarray, n_actions: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def one_hot_obs(state_id: np.ndarray, n_agents: int, n_states: int) -> np.ndarray:
-    """Observations ``(B, N, S)`` float32: every agent sees the one-hot of ``state_id``."""
-    batch = state_id.shape[0]
-    obs = np.zeros((batch, n_agents, n_states), dtype=np.float32)
-    for b in range(batch):
-        for i in range(n_agents):
+def one_hot_obs(state_id: np.ndarray, obs: np.ndarray) -> None:
+    """Write observations ``(B, N, S)``: every agent sees the one-hot of ``state_id``."""
+    obs[:] = 0.0
+    for b in range(state_id.shape[0]):
+        for i in range(obs.shape[1]):
             obs[b, i, state_id[b]] = 1.0
-    return obs
 
 
 @numba.njit(cache=True)
@@ -51,35 +49,35 @@ def step_matrix_game(
     payoff_flat: np.ndarray,  # (A**N, N) float32, payoffs by joint index
     n_actions: int,
     horizon: int,
-):
+    obs: np.ndarray,  # (B, N, S) float32, one-hot of state_id; updated
+    reward: np.ndarray,  # (B, N) float32; written
+    terminated: np.ndarray,  # (B,) bool; written
+    truncated: np.ndarray,  # (B,) bool; written
+    final_obs: np.ndarray,  # (B, N, S) float32; rows of finished copies written
+) -> None:
     """Advance every copy one round; finished copies restart (auto-reset) in place.
 
     The state is ``s_0 = 0`` and ``s_t = 1 + index(a_{t-1})``; the episode is truncated
-    (never terminated) after ``horizon`` rounds.
-
-    Returns
-    -------
-    obs, reward, terminated, truncated, final_obs
-        ``(B, N, S)`` float32, ``(B, N)`` float32, ``(B,)`` bool, ``(B,)`` bool,
-        ``(B, N, S)`` float32 (rows of unfinished copies are zero).
+    (never terminated) after ``horizon`` rounds.  Only the two changed entries of each
+    one-hot row are touched, so a step costs O(B N), not O(B N S).
     """
     batch, n_agents = actions.shape
-    n_states = payoff_flat.shape[0] + 1
-    joint = joint_index(actions, n_actions)
-    reward = np.empty((batch, n_agents), dtype=np.float32)
-    terminated = np.zeros(batch, dtype=np.bool_)
-    truncated = np.empty(batch, dtype=np.bool_)
-    final_obs = np.zeros((batch, n_agents, n_states), dtype=np.float32)
     for b in range(batch):
+        idx = 0
         for i in range(n_agents):
-            reward[b, i] = payoff_flat[joint[b], i]
-        state_id[b] = joint[b] + 1
+            idx = idx * n_actions + actions[b, i]
+        for i in range(n_agents):
+            reward[b, i] = payoff_flat[idx, i]
+            obs[b, i, state_id[b]] = 0.0
+        state_id[b] = idx + 1
         t[b] += 1
+        terminated[b] = False
         truncated[b] = t[b] >= horizon
         if truncated[b]:
             for i in range(n_agents):
+                final_obs[b, i, :] = 0.0
                 final_obs[b, i, state_id[b]] = 1.0
             state_id[b] = 0
             t[b] = 0
-    obs = one_hot_obs(state_id, n_agents, n_states)
-    return obs, reward, terminated, truncated, final_obs
+        for i in range(n_agents):
+            obs[b, i, state_id[b]] = 1.0

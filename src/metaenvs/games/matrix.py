@@ -183,24 +183,32 @@ class MatrixGameCore(BatchedCore):
 
     def _init_state(self, batch: int, rng: np.ndarray) -> MatrixGameState:
         zeros = np.zeros(batch, dtype=np.int64)
-        return MatrixGameState(t=zeros.copy(), rng=rng, state_id=zeros)
-
-    def observe(self, state: MatrixGameState) -> np.ndarray:
-        return one_hot_obs(state.state_id, self.n_agents, self.config.n_states)
+        state = MatrixGameState(
+            t=zeros.copy(), rng=rng, state_id=zeros, **self.output_buffers(batch)
+        )
+        one_hot_obs(state.state_id, state.obs)
+        return state
 
     def global_state(self, state: MatrixGameState) -> np.ndarray:
-        return one_hot_obs(state.state_id, 1, self.config.n_states)[:, 0]
+        return state.obs[:, 0].copy()
 
     def _step(self, state: MatrixGameState, actions: np.ndarray) -> StepResult:
-        obs, reward, term, trunc, final_obs = step_matrix_game(
+        step_matrix_game(
             state.state_id,
             state.t,
             actions,
             self._payoff_flat,
             self.config.n_actions,
             self.config.horizon,
+            state.obs,
+            state.reward,
+            state.terminated,
+            state.truncated,
+            state.final_obs,
         )
-        return StepResult(obs, reward, term, trunc, final_obs, {})
+        return StepResult(
+            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}
+        )
 
     def last_actions(self, state: MatrixGameState, index: int = 0) -> np.ndarray | None:
         """The joint action that led to copy ``index``'s state, or None at the start."""
