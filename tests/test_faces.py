@@ -51,7 +51,7 @@ def test_aec_conversion_plays_an_episode():
     env = parallel_to_aec(metaenvs.make("ipd", horizon=3))
     env.reset(seed=0)
     steps = 0
-    for agent in env.agent_iter():
+    for _ in env.agent_iter():
         _, _, term, trunc, _ = env.last()
         env.step(None if term or trunc else 1)
         steps += 1

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import metaenvs
-from metaenvs.testing import copy_result
 from metaenvs.games.matrix import MatrixGameConfig, MatrixGameCore, pairwise_mean_payoffs
+from metaenvs.testing import copy_result
 
 # Table 1 (IPD): (row, column) -> (reward of player 0, reward of player 1); C = 0, D = 1
 TABLE_1 = {(0, 0): (0.5, 0.5), (0, 1): (-1.5, 1.5), (1, 0): (1.5, -1.5), (1, 1): (-0.5, -0.5)}

@@ -63,6 +63,9 @@ def test_module_prefix_works_in_a_fresh_interpreter():
 
 
 def test_import_metaenvs_does_not_import_torch_or_sb3():
-    code = "import sys, metaenvs; print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))"
+    code = (
+        "import sys, metaenvs; "
+        "print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -99,7 +99,11 @@ def train(args: Args) -> dict[str, dict[str, float]]:
             for info in self.locals["infos"]:
                 if "episode" in info:
                     rows.append(
-                        {"peer": self.peer, "timesteps": self.num_timesteps, "return": info["episode"]["r"]}
+                        {
+                            "peer": self.peer,
+                            "timesteps": self.num_timesteps,
+                            "return": info["episode"]["r"],
+                        }
                     )
             return True
 
@@ -107,16 +111,27 @@ def train(args: Args) -> dict[str, dict[str, float]]:
     for peer_name in args.peers:
         peer = make_peer(peer_name, args.seed, args.horizon)
         core = metaenvs.make_core("ipd", horizon=args.horizon)
-        venv = make_vec_env(lambda: FocalEnv(core, [peer]), n_envs=args.n_envs, seed=args.seed)
+        venv = make_vec_env(
+            lambda core=core, peer=peer: FocalEnv(core, [peer]), n_envs=args.n_envs, seed=args.seed
+        )
         model = PPO(
-            "MlpPolicy", venv, n_steps=args.horizon * 2, batch_size=300, gamma=args.gamma,
-            ent_coef=0.01, seed=args.seed, verbose=0, device="cpu",
+            "MlpPolicy",
+            venv,
+            n_steps=args.horizon * 2,
+            batch_size=300,
+            gamma=args.gamma,
+            ent_coef=0.01,
+            seed=args.seed,
+            verbose=0,
+            device="cpu",
         )
         model.learn(per_peer, callback=Record(peer_name))
         optimum, _ = best_response(core.config, 0, {1: peer})
         summary[peer_name] = {
             "best_response_return": optimum,
-            "ppo_greedy_return": evaluate(model, FocalEnv(core, [peer]), args.eval_episodes, 10_000),
+            "ppo_greedy_return": evaluate(
+                model, FocalEnv(core, [peer]), args.eval_episodes, 10_000
+            ),
             "ppo_last_train_returns": float(
                 np.mean([r["return"] for r in rows if r["peer"] == peer_name][-20:])
             ),
@@ -170,8 +185,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     ns = parser.parse_args(argv)
     args = Args(
-        out=ns.out, peers=tuple(ns.peers), timesteps=ns.timesteps, horizon=ns.horizon,
-        n_envs=ns.n_envs, seed=ns.seed,
+        out=ns.out,
+        peers=tuple(ns.peers),
+        timesteps=ns.timesteps,
+        horizon=ns.horizon,
+        n_envs=ns.n_envs,
+        seed=ns.seed,
     )
     summary = train(args)
     for peer, stats in summary.items():

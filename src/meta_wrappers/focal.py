@@ -11,9 +11,9 @@ import gymnasium
 import numpy as np
 
 import metaenvs
+from meta_wrappers.policies import PeerPolicy, named_peer
 from metaenvs.core import BatchedCore, CoreState
 from metaenvs.games.matrix import MatrixGameCore
-from meta_wrappers.policies import PeerPolicy, named_peer
 
 
 class FocalEnv(gymnasium.Env):
@@ -89,7 +89,9 @@ class FocalEnv(gymnasium.Env):
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
-            gymnasium.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            gymnasium.logger.warn(
+                "render() called without render_mode; pass render_mode='rgb_array'"
+            )
             return None
         if self._state is None:
             raise RuntimeError("render() called before reset()")

@@ -55,9 +55,7 @@ def seeds_for_batch(batch: int, seed: int | np.ndarray | list[int] | None) -> np
         return np.arange(batch, dtype=np.int64) + np.int64(seed)
     seeds = np.asarray(seed)
     if seeds.shape != (batch,) or not np.issubdtype(seeds.dtype, np.integer):
-        raise ValueError(
-            f"seed must be an int, None or a sequence of {batch} ints, got {seed!r}"
-        )
+        raise ValueError(f"seed must be an int, None or a sequence of {batch} ints, got {seed!r}")
     if (seeds < 0).any():
         raise ValueError(f"seeds must be non-negative, got {seed!r}")
     return seeds.astype(np.int64)

@@ -269,7 +269,9 @@ def check_vector_env(venv: BatchedVectorEnv, steps: int = 300, seed: int = 0) ->
         "metadata['autoreset_mode'] must be AutoresetMode.SAME_STEP",
     )
     obs, _ = venv.reset(seed=seed)
-    _fail_unless(venv.observation_space.contains(obs), "reset observation outside observation_space")
+    _fail_unless(
+        venv.observation_space.contains(obs), "reset observation outside observation_space"
+    )
     venv.action_space.seed(seed)
     for t in range(steps):
         obs, rew, term, trunc, infos = venv.step(venv.action_space.sample())

@@ -20,7 +20,9 @@ def stacked_action_space(core: BatchedCore) -> spaces.Space:
     space = core.action_space
     if isinstance(space, spaces.Discrete):
         return spaces.MultiDiscrete(
-            np.full(core.n_agents, space.n), dtype=np.int64, start=np.full(core.n_agents, space.start)
+            np.full(core.n_agents, space.n),
+            dtype=np.int64,
+            start=np.full(core.n_agents, space.start),
         )
     low = np.broadcast_to(space.low, (core.n_agents, *space.shape))
     high = np.broadcast_to(space.high, (core.n_agents, *space.shape))

@@ -104,7 +104,9 @@ class BatchedParallelEnv(ParallelEnv):
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
-            gymnasium.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            gymnasium.logger.warn(
+                "render() called without render_mode; pass render_mode='rgb_array'"
+            )
             return None
         if self._state is None:
             raise RuntimeError("render() called before reset()")

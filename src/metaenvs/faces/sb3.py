@@ -41,7 +41,11 @@ class SB3VecEnv(VecEnv):
     metadata = {"render_modes": ["rgb_array"]}
 
     def __init__(self, core: BatchedCore, num_envs: int, render_mode: str | None = None) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        if (
+            isinstance(num_envs, bool)
+            or not isinstance(num_envs, (int, np.integer))
+            or num_envs < 1
+        ):
             raise ValueError(f"num_envs (copies) must be a positive int, got {num_envs!r}")
         self.core = core
         self.num_copies = int(num_envs)

@@ -57,7 +57,11 @@ class BatchedVectorEnv(VectorEnv):
         render_mode: str | None = None,
         copy: bool = True,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        if (
+            isinstance(num_envs, bool)
+            or not isinstance(num_envs, (int, np.integer))
+            or num_envs < 1
+        ):
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         self.core = core
         self.num_envs = int(num_envs)
@@ -111,7 +115,9 @@ class BatchedVectorEnv(VectorEnv):
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None:
-            gymnasium.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            gymnasium.logger.warn(
+                "render() called without render_mode; pass render_mode='rgb_array'"
+            )
             return None
         return tuple(self.core.render_copy(self.state, b) for b in range(self.num_envs))
 

@@ -108,8 +108,7 @@ class MatrixGameConfig(EnvConfig):
         n = payoffs.ndim - 1
         if n < 2 or payoffs.shape[-1] != n or len(set(payoffs.shape[:-1])) != 1:
             raise ValueError(
-                "payoffs must have shape (A,) * N + (N,) with N >= 2 players, "
-                f"got {payoffs.shape}"
+                f"payoffs must have shape (A,) * N + (N,) with N >= 2 players, got {payoffs.shape}"
             )
         if payoffs.shape[0] < 2:
             raise ValueError("each player needs at least 2 actions")
