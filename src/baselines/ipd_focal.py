@@ -153,6 +153,7 @@ def plot(rows: list[dict], summary: dict[str, dict[str, float]], path: Path, arg
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, axes = plt.subplots(1, len(summary), figsize=(5 * len(summary), 4), squeeze=False)
     for ax, (peer, stats) in zip(axes[0], summary.items()):
@@ -164,6 +165,10 @@ def plot(rows: list[dict], summary: dict[str, dict[str, float]], path: Path, arg
             smooth = np.convolve(returns, np.ones(window) / window, mode="valid")
             ax.plot(steps[window - 1 :], smooth, color="tab:blue", label=f"mean of {window}")
         ax.axhline(stats["best_response_return"], color="black", ls="--", label="best response")
+        ax.axhline(
+            stats["ppo_greedy_return"], color="tab:orange", ls=":", label="PPO greedy, final"
+        )
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
         ax.set_title(f"peer: {peer}")
         ax.set_xlabel("environment steps")
         ax.set_ylabel(f"return over {args.horizon} rounds")
