@@ -27,7 +27,6 @@ handler's ``extensions``) that turns the reST roles of the docstrings (``:class:
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib.util
 import inspect
@@ -153,85 +152,6 @@ def _cell(value: Any) -> str:
     return f"`{text}`"
 
 
-@dataclasses.dataclass
-class _Field:
-    name: str
-    annotation: str
-    default: str
-    doc: str | None
-
-
-def _class_node(cls: type) -> tuple[ast.ClassDef, str] | None:
-    """The ``ClassDef`` of ``cls`` in its source file, and the file's text."""
-    path = inspect.getsourcefile(cls)
-    if path is None:
-        return None
-    with open(path, encoding="utf-8") as f:
-        source = f.read()
-    nodes: list[ast.AST] = [ast.parse(source, filename=path)]
-    for part in cls.__qualname__.split("."):
-        found = [
-            n
-            for parent in nodes
-            for n in ast.iter_child_nodes(parent)
-            if isinstance(n, ast.ClassDef) and n.name == part
-        ]
-        if not found:
-            return None
-        nodes = found
-    return nodes[-1], source  # the last definition wins, as at import time
-
-
-def _default_source(value: ast.expr | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, ast.Call) and ast.unparse(value.func) in ("dataclasses.field", "field"):
-        for kw in value.keywords:
-            if kw.arg == "default":
-                return ast.unparse(kw.value)
-            if kw.arg == "default_factory":
-                return f"{ast.unparse(kw.value)}()"
-        return ""
-    return ast.unparse(value)
-
-
-def config_fields(config_cls: type) -> list[_Field]:
-    """The dataclass fields of ``config_cls`` with their source defaults and docstrings.
-
-    A field's docstring is the string literal on the line after it (PEP 257 attribute
-    docstring), as in cleanrl's ``Args``.  Inherited fields are read from the class that
-    defines them.
-    """
-    parsed: dict[str, _Field] = {}
-    for klass in reversed(config_cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        found = _class_node(klass)
-        if found is None:
-            continue
-        body = found[0].body
-        for stmt, nxt in zip(body, [*body[1:], None], strict=True):
-            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
-                continue
-            doc = None
-            if (
-                isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)
-            ):
-                doc = inspect.cleandoc(nxt.value.value)
-            parsed[stmt.target.id] = _Field(
-                stmt.target.id, ast.unparse(stmt.annotation), _default_source(stmt.value), doc
-            )
-    fields = []
-    for f in dataclasses.fields(config_cls):
-        if f.name in parsed:
-            fields.append(parsed[f.name])
-        else:
-            fields.append(_Field(f.name, str(f.type), "", None))
-    return fields
-
-
 def _split_sections(text: str) -> tuple[str, list[tuple[str, str]]]:
     """Split Markdown at its ``## `` headings: (text before, [(heading, body), ...])."""
     parts = re.split(r"^## +(.+?)\s*$", text, flags=re.MULTILINE)
@@ -333,16 +253,17 @@ def _arguments_table(config_cls: type) -> list[str]:
         "| keyword | type | default | description |",
         "|---|---|---|---|",
     ]
-    for f in config_fields(config_cls):
-        if f.doc is None:
+    docs, defaults = config_cls.field_docs(), config_cls.field_defaults()
+    for f in dataclasses.fields(config_cls):
+        if f.name not in docs:
             log.warning(
                 "%s.%s has no docstring: write a string literal on the line after the field",
                 name,
                 f.name,
             )
-        doc = _escape_pipes(" ".join((f.doc or "").split()))
-        default = _cell(f.default) if f.default else "required"
-        lines.append(f"| `{f.name}` | {_cell(f.annotation)} | {default} | {convert_roles(doc)} |")
+        doc = _escape_pipes(" ".join(docs.get(f.name, "").split()))
+        default = _cell(defaults[f.name])
+        lines.append(f"| `{f.name}` | {_cell(str(f.type))} | {default} | {convert_roles(doc)} |")
     return lines
 
 

@@ -13,11 +13,8 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
 import sys
-import textwrap
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -38,29 +35,6 @@ def _fmt_value(value: Any) -> str:
             return f"ndarray {value.shape} {value.dtype} {flat}"
         return f"ndarray {value.shape} {value.dtype}"
     return repr(value)
-
-
-def _field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings (the string literal under each field) of a dataclass."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, nxt in zip(body, body[1:], strict=False):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)
-            ):
-                docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
 
 
 def _config_defaults(config_cls: type) -> dict[str, Any]:
@@ -127,7 +101,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     config_cls = core.config_cls
     field_defaults = _config_defaults(config_cls)
-    docs = _field_docs(config_cls)
+    docs = {k: " ".join(v.split()) for k, v in config_cls.field_docs().items()}
     print("\nkeywords (metaenvs.make(id, **kwargs)):", file=out)
     keywords = s.keywords()
     if not keywords:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
+import textwrap
 from typing import Any, TypeVar
 
 C = TypeVar("C", bound="EnvConfig")
@@ -39,6 +42,46 @@ class EnvConfig:
             if key not in valid:
                 raise TypeError(unknown_keyword_message(f"keyword for {cls.__name__}:", key, valid))
         return cls(**kwargs)
+
+    @classmethod
+    def field_docs(cls) -> dict[str, str]:
+        """The docstring of each field: the string literal on the line after it (PEP 257).
+
+        Inherited fields are read from the class that defines them; a field without a
+        docstring is absent.
+        """
+        docs: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            if not dataclasses.is_dataclass(klass):
+                continue
+            try:
+                tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+            except (OSError, TypeError):
+                continue
+            body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
+            for node, nxt in zip(body, body[1:]):
+                if (
+                    isinstance(node, ast.AnnAssign)
+                    and isinstance(node.target, ast.Name)
+                    and isinstance(nxt, ast.Expr)
+                    and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)
+                ):
+                    docs[node.target.id] = inspect.cleandoc(nxt.value.value)
+        return docs
+
+    @classmethod
+    def field_defaults(cls) -> dict[str, str]:
+        """Source-like text of each field's default (``"required"`` when it has none)."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = repr(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f"{f.default_factory.__name__}()"
+            else:
+                out[f.name] = "required"
+        return out
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with some fields changed (unknown keywords rejected)."""
