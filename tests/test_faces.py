@@ -126,3 +126,11 @@ def test_faces_hand_out_arrays_the_caller_owns():
     fast = metaenvs.make_vec("ipd", num_envs=2, copy=False)
     obs, _ = fast.reset(seed=0)
     assert obs is fast.state.obs  # documented: buffers, overwritten by the next step
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.0, True, "4"])
+def test_batch_sizes_must_be_positive_ints(bad):
+    with pytest.raises(ValueError, match="positive int"):
+        metaenvs.make_vec("ipd", num_envs=bad)
+    with pytest.raises(ValueError, match="positive int"):
+        metaenvs.make_core("ipd").reset(bad, seed=0)

@@ -13,6 +13,7 @@ import numpy as np
 import metaenvs
 from meta_wrappers.policies import PeerPolicy, named_peer
 from metaenvs.core import BatchedCore, CoreState
+from metaenvs.faces._common import render_copies
 from metaenvs.games.matrix import MatrixGameCore
 
 
@@ -88,14 +89,8 @@ class FocalEnv(gymnasium.Env):
         return self._obs[self.focal_agent], reward, terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gymnasium.logger.warn(
-                "render() called without render_mode; pass render_mode='rgb_array'"
-            )
-            return None
-        if self._state is None:
-            raise RuntimeError("render() called before reset()")
-        return self.core.render_copy(self._state, 0)
+        frames = render_copies(self.core, self._state, self.render_mode, range(1))
+        return None if frames is None else frames[0]
 
 
 def make_focal_env(

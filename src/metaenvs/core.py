@@ -21,6 +21,13 @@ from metaenvs._rng import seed_streams, seeds_for_batch
 from metaenvs.config import EnvConfig
 
 
+def check_batch_size(value: Any, name: str = "batch") -> int:
+    """Return ``value`` as an int if it is a positive integer, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 @dataclasses.dataclass
 class CoreState:
     """Arrays shared by every core's state; subclasses add their own fields.
@@ -163,10 +170,8 @@ class BatchedCore(ABC):
         CoreState
             The batched state; call :meth:`observe` for the first observations.
         """
-        if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
-            raise ValueError(f"batch must be a positive int, got {batch!r}")
-        seeds = seeds_for_batch(int(batch), seed)
-        return self._init_state(int(batch), seed_streams(seeds))
+        batch = check_batch_size(batch)
+        return self._init_state(batch, seed_streams(seeds_for_batch(batch, seed)))
 
     def output_buffers(self, batch: int) -> dict[str, np.ndarray]:
         """Zeroed ``obs``, ``reward``, ``terminated``, ``truncated``, ``final_obs`` for a state."""

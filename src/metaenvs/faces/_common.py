@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from metaenvs.core import BatchedCore
+from metaenvs.core import BatchedCore, CoreState
 
 
 def check_render_mode(render_mode: str | None, allowed: list[str]) -> str | None:
@@ -35,3 +36,15 @@ def stacked_observation_space(core: BatchedCore) -> spaces.Box:
     low = np.broadcast_to(space.low, (core.n_agents, *space.shape))
     high = np.broadcast_to(space.high, (core.n_agents, *space.shape))
     return spaces.Box(low, high, dtype=space.dtype)
+
+
+def render_copies(
+    core: BatchedCore, state: CoreState | None, render_mode: str | None, copies: range
+) -> list[np.ndarray] | None:
+    """Frames of ``copies`` for ``render()``; warns and returns None without a render mode."""
+    if render_mode is None:
+        gymnasium.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+        return None
+    if state is None:
+        raise RuntimeError("render() called before reset()")
+    return [core.render_copy(state, b) for b in copies]

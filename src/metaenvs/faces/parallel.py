@@ -9,7 +9,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from metaenvs.core import BatchedCore, CoreState
-from metaenvs.faces._common import check_render_mode
+from metaenvs.faces._common import check_render_mode, render_copies
 
 
 class BatchedParallelEnv(ParallelEnv):
@@ -103,14 +103,8 @@ class BatchedParallelEnv(ParallelEnv):
         return self.core.global_state(self._state)[0]
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gymnasium.logger.warn(
-                "render() called without render_mode; pass render_mode='rgb_array'"
-            )
-            return None
-        if self._state is None:
-            raise RuntimeError("render() called before reset()")
-        return self.core.render_copy(self._state, 0)
+        frames = render_copies(self.core, self._state, self.render_mode, range(1))
+        return None if frames is None else frames[0]
 
     def close(self) -> None:
         pass

@@ -18,7 +18,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvWrapper,
 )
 
-from metaenvs.core import BatchedCore, CoreState
+from metaenvs.core import BatchedCore, CoreState, check_batch_size
 from metaenvs.faces._common import check_render_mode
 
 _NO_INFO = MappingProxyType({})
@@ -41,14 +41,8 @@ class SB3VecEnv(VecEnv):
     metadata = {"render_modes": ["rgb_array"]}
 
     def __init__(self, core: BatchedCore, num_envs: int, render_mode: str | None = None) -> None:
-        if (
-            isinstance(num_envs, bool)
-            or not isinstance(num_envs, (int, np.integer))
-            or num_envs < 1
-        ):
-            raise ValueError(f"num_envs (copies) must be a positive int, got {num_envs!r}")
         self.core = core
-        self.num_copies = int(num_envs)
+        self.num_copies = check_batch_size(num_envs, "num_envs (copies)")
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         super().__init__(self.num_copies * core.n_agents, core.observation_space, core.action_space)
         self._state: CoreState | None = None

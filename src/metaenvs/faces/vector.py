@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.core import BatchedCore, CoreState, StepResult, check_batch_size
 from metaenvs.faces._common import (
     check_render_mode,
+    render_copies,
     stacked_action_space,
     stacked_observation_space,
 )
@@ -57,14 +57,8 @@ class BatchedVectorEnv(VectorEnv):
         render_mode: str | None = None,
         copy: bool = True,
     ) -> None:
-        if (
-            isinstance(num_envs, bool)
-            or not isinstance(num_envs, (int, np.integer))
-            or num_envs < 1
-        ):
-            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         self.core = core
-        self.num_envs = int(num_envs)
+        self.num_envs = check_batch_size(num_envs, "num_envs")
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.single_observation_space = stacked_observation_space(core)
         self.single_action_space = stacked_action_space(core)
@@ -114,12 +108,8 @@ class BatchedVectorEnv(VectorEnv):
         return self.core.global_state(self.state)
 
     def render(self) -> tuple[np.ndarray, ...] | None:
-        if self.render_mode is None:
-            gymnasium.logger.warn(
-                "render() called without render_mode; pass render_mode='rgb_array'"
-            )
-            return None
-        return tuple(self.core.render_copy(self.state, b) for b in range(self.num_envs))
+        frames = render_copies(self.core, self._state, self.render_mode, range(self.num_envs))
+        return None if frames is None else tuple(frames)
 
     def close_extras(self, **kwargs: Any) -> None:
         pass
