@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -63,14 +64,12 @@ def _rate(x: float | None) -> str:
 
 def run(quick: bool) -> dict[str, Any]:
     """Time everything; returns the JSON-able results."""
-    timing: dict[str, Any] = (
-        {"seconds": 0.05, "repeats": 2} if quick else {"seconds": 0.5, "repeats": 5}
-    )
+    timing = bench.Timing(seconds=0.05, repeats=2) if quick else bench.Timing()
     results: dict[str, Any] = {
         "benchmark": "bench_matrix",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
-        "timing": timing,
+        "timing": dataclasses.asdict(timing),
         "machine": bench.machine_info(),
         "peer": PEER,
         "compile": [],
@@ -86,15 +85,15 @@ def run(quick: bool) -> dict[str, Any]:
     peer = None
     if peer_env is not None:
         print("peer rps_v2 ...", flush=True)
-        peer = {"env_id": "pettingzoo rps_v2", **bench.time_parallel_env(peer_env, **timing)}
+        peer = {"env_id": "pettingzoo rps_v2", **bench.time_parallel_env(peer_env, timing=timing)}
         peer_env.close()
     results["peer_result"] = peer
 
     for game in GAMES:
         print(f"{game} ...", flush=True)
-        rows = [bench.time_core(game, b, **timing) for b in CORE_BATCHES]
-        rows.append(bench.time_parallel_face(game, **timing))
-        rows.append(bench.time_vector_face(game, VECTOR_BATCH, **timing))
+        rows = [bench.time_core(game, b, timing=timing) for b in CORE_BATCHES]
+        rows.append(bench.time_parallel_face(game, timing=timing))
+        rows.append(bench.time_vector_face(game, VECTOR_BATCH, timing=timing))
         for r in rows:
             r["ratio_vs_peer"] = (
                 r["copy_steps_per_s"] / peer["copy_steps_per_s"] if peer is not None else None

@@ -104,7 +104,7 @@ def test_bench_rejects_bad_batch():
 
 @pytest.mark.parametrize("env_id", ["ipd", "rps_3p"])
 def test_time_core_counts_copy_and_agent_steps(env_id):
-    r = bench.time_core(env_id, batch=8, steps=20, repeats=3)
+    r = bench.time_core(env_id, batch=8, timing=bench.Timing(steps=20, repeats=3))
     n = metaenvs.make_core(env_id).n_agents
     assert (r["face"], r["batch"], r["steps"], r["n_agents"]) == ("core", 8, 20, n)
     assert r["compile_s"] >= 0
@@ -114,20 +114,21 @@ def test_time_core_counts_copy_and_agent_steps(env_id):
 
 
 def test_faces_and_calibration():
-    p = bench.time_parallel_face("rps", steps=120, repeats=2)  # crosses two episode ends
+    # 120 steps cross two episode ends
+    p = bench.time_parallel_face("rps", timing=bench.Timing(steps=120, repeats=2))
     assert (p["face"], p["batch"], p["steps"]) == ("parallel", 1, 120)
-    v = bench.time_vector_face("rps", num_envs=3, steps=10, repeats=2)
+    v = bench.time_vector_face("rps", num_envs=3, timing=bench.Timing(steps=10, repeats=2))
     assert (v["face"], v["batch"]) == ("vector", 3)
     assert math.isclose(v["copy_steps_per_s"], 3 * 10 / v["seconds"])
-    c = bench.time_core("ipd", batch=2, seconds=0.01, repeats=1)
+    c = bench.time_core("ipd", batch=2, timing=bench.Timing(seconds=0.01, repeats=1))
     assert c["steps"] >= 1
 
 
 def test_time_core_rejects_bad_arguments():
     with pytest.raises(ValueError, match="batch"):
-        bench.time_core("ipd", batch=0, steps=1)
+        bench.time_core("ipd", batch=0, timing=bench.Timing(steps=1))
     with pytest.raises(ValueError, match="steps"):
-        bench.time_core("ipd", batch=1, steps=0)
+        bench.time_core("ipd", batch=1, timing=bench.Timing(steps=0))
 
 
 def test_console_script_module_entry_point():

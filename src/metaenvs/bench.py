@@ -22,8 +22,8 @@ Nothing here asserts on time; these are measurements, not tests.
 
 Examples
 --------
->>> from metaenvs.bench import time_core
->>> r = time_core("ipd", batch=64, steps=20, repeats=2)
+>>> from metaenvs.bench import Timing, time_core
+>>> r = time_core("ipd", batch=64, timing=Timing(steps=20, repeats=2))
 >>> r["copy_steps_per_s"] == 64 * 20 / r["seconds"]
 True
 >>> r["agent_steps_per_s"] == 2 * r["copy_steps_per_s"]
@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -49,8 +50,11 @@ import numpy as np
 from gymnasium import spaces
 
 import metaenvs
+from metaenvs.core import check_batch_size
+from metaenvs.core import random_actions as draw_actions
 
 __all__ = [
+    "Timing",
     "machine_info",
     "random_actions",
     "time_compile",
@@ -70,10 +74,50 @@ DEFAULT_WARMUP = 10
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """How to time a loop: the same options for every face and peer.
+
+    Attributes
+    ----------
+    steps : int, optional
+        Steps per timed run; by default chosen so that one run lasts about ``seconds``.
+    seconds : float
+        Target length of one timed run when ``steps`` is None.
+    repeats : int
+        Number of timed runs; the best is the headline, the median is reported too.
+    n_action_sets : int
+        Number of pre-made action arrays (or dicts) cycled through.
+    warmup : int
+        Untimed steps before the first run.
+    """
+
+    steps: int | None = None
+    seconds: float = DEFAULT_SECONDS
+    repeats: int = DEFAULT_REPEATS
+    n_action_sets: int = DEFAULT_ACTION_SETS
+    warmup: int = DEFAULT_WARMUP
+
+    def __post_init__(self) -> None:
+        for name in ("repeats", "n_action_sets"):
+            check_batch_size(getattr(self, name), name)
+        if self.steps is not None:
+            check_batch_size(self.steps, "steps")
+        if self.steps is None and not self.seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {self.seconds!r}")
+
+    def measure(self, run: Callable[[int], float]) -> tuple[int, list[float]]:
+        """Warm up, pick ``steps`` (if not given) so one run lasts about ``seconds``, then
+        time ``repeats`` runs.  ``run(n)`` performs ``n`` steps and returns the seconds."""
+        run(self.warmup)
+        steps = self.steps
+        if steps is None:
+            n, elapsed = 1, run(1)
+            while elapsed < self.seconds / 10 and n < 2**40:
+                n *= 4
+                elapsed = run(n)
+            steps = max(1, math.ceil(n * self.seconds / max(elapsed, 1e-9)))
+        return steps, [run(steps) for _ in range(self.repeats)]
 
 
 def random_actions(
@@ -81,34 +125,10 @@ def random_actions(
 ) -> list[np.ndarray]:
     """``n_sets`` arrays of random valid actions, each ``shape + space.shape``.
 
-    Parameters
-    ----------
-    space : gymnasium.spaces.Discrete or gymnasium.spaces.Box
-        The per-agent action space.
-    shape : tuple of int
-        Leading shape, e.g. ``(B, N)`` for a core.
-    n_sets : int
-        How many arrays to draw (they are cycled through while timing).
-    seed : int
-        Seed of the generator.
-
-    Returns
-    -------
-    list of np.ndarray
-        int64 arrays for a discrete space, arrays of ``space.dtype`` for a box.
+    See :func:`metaenvs.core.random_actions`; the arrays are cycled through while timing.
     """
     rng = np.random.default_rng(seed)
-    if isinstance(space, spaces.Discrete):
-        lo = int(space.start)
-        return [
-            rng.integers(lo, lo + int(space.n), size=shape, dtype=np.int64) for _ in range(n_sets)
-        ]
-    if isinstance(space, spaces.Box):
-        full = shape + space.shape
-        low = np.where(np.isfinite(space.low), space.low, -1.0)
-        high = np.where(np.isfinite(space.high), space.high, 1.0)
-        return [rng.uniform(low, high, size=full).astype(space.dtype) for _ in range(n_sets)]
-    raise TypeError(f"cannot draw actions for a {type(space).__name__} space")
+    return [draw_actions(space, shape, rng) for _ in range(n_sets)]
 
 
 def _dict_actions(
@@ -131,28 +151,9 @@ def _dict_actions(
     return sets
 
 
-def _time_runs(
-    run: Callable[[int], float], steps: int | None, seconds: float, repeats: int
-) -> tuple[int, list[float]]:
-    """Pick ``steps`` (if not given) so one run lasts about ``seconds``, then time runs.
-
-    ``run(n)`` performs ``n`` steps and returns the elapsed seconds.
-    """
-    if steps is None:
-        if not seconds > 0:
-            raise ValueError(f"seconds must be > 0, got {seconds!r}")
-        n, elapsed = 1, run(1)
-        while elapsed < seconds / 10 and n < 2**40:
-            n *= 4
-            elapsed = run(n)
-        steps = max(1, math.ceil(n * seconds / max(elapsed, 1e-9)))
-    return steps, [run(steps) for _ in range(repeats)]
-
-
-def _summary(
-    times: list[float], steps: int, batch: int, n_agents: int, repeats: int
-) -> dict[str, Any]:
+def _summary(times: list[float], steps: int, batch: int, n_agents: int) -> dict[str, Any]:
     best, median = min(times), statistics.median(times)
+    repeats = len(times)
     copy_steps = batch * steps
     return {
         "batch": batch,
@@ -274,16 +275,7 @@ def time_compile(
 
 # -- the batched core -------------------------------------------------------------------
 def time_core(
-    env_id: str,
-    batch: int,
-    steps: int | None = None,
-    seed: int = 0,
-    *,
-    seconds: float = DEFAULT_SECONDS,
-    repeats: int = DEFAULT_REPEATS,
-    n_action_sets: int = DEFAULT_ACTION_SETS,
-    warmup: int = DEFAULT_WARMUP,
-    **kwargs: Any,
+    env_id: str, batch: int, seed: int = 0, timing: Timing = Timing(), **kwargs: Any
 ) -> dict[str, Any]:
     """Throughput of ``core.step`` over ``batch`` copies, with actions made in advance.
 
@@ -293,18 +285,10 @@ def time_core(
         A registered id.
     batch : int
         Number of copies B.
-    steps : int, optional
-        Steps per timed run; by default chosen so that one run lasts about ``seconds``.
     seed : int
         Seed of the reset and of the random actions.
-    seconds : float
-        Target length of one timed run when ``steps`` is None.
-    repeats : int
-        Number of timed runs; the best is the headline, the median is reported too.
-    n_action_sets : int
-        Number of pre-made ``(B, N)`` action arrays cycled through.
-    warmup : int
-        Untimed steps before the first run.
+    timing : Timing
+        Steps, repeats, warm-up and action sets.
     **kwargs
         Config keywords of the id.
 
@@ -316,16 +300,10 @@ def time_core(
         ``copy_steps_per_s`` (``batch * steps / seconds``), ``agent_steps_per_s``, their
         ``*_median`` counterparts, ``us_per_step`` and ``statistic``.
     """
-    batch = _positive_int("batch", batch)
-    repeats = _positive_int("repeats", repeats)
-    if steps is not None:
-        steps = _positive_int("steps", steps)
+    batch = check_batch_size(batch)
     core = metaenvs.make_core(env_id, **kwargs)
     action_sets = random_actions(
-        core.action_space,
-        (batch, core.n_agents),
-        _positive_int("n_action_sets", n_action_sets),
-        seed,
+        core.action_space, (batch, core.n_agents), timing.n_action_sets, seed
     )
     t0 = time.perf_counter()
     state = core.reset(batch, seed)
@@ -333,28 +311,17 @@ def time_core(
     core.step(state, action_sets[0])
     compile_s = time.perf_counter() - t0
 
-    run = _array_loop(lambda a: core.step(state, a), action_sets)
-    run(warmup)
-    steps, times = _time_runs(run, steps, seconds, repeats)
+    steps, times = timing.measure(_array_loop(lambda a: core.step(state, a), action_sets))
     return {
         "env_id": metaenvs.spec(env_id).id,
         "face": "core",
         "compile_s": compile_s,
-        **_summary(times, steps, batch, core.n_agents, repeats),
+        **_summary(times, steps, batch, core.n_agents),
     }
 
 
 # -- the PettingZoo face ------------------------------------------------------------------
-def time_parallel_env(
-    env: Any,
-    steps: int | None = None,
-    seed: int = 0,
-    *,
-    seconds: float = DEFAULT_SECONDS,
-    repeats: int = DEFAULT_REPEATS,
-    n_action_sets: int = DEFAULT_ACTION_SETS,
-    warmup: int = DEFAULT_WARMUP,
-) -> dict[str, Any]:
+def time_parallel_env(env: Any, seed: int = 0, timing: Timing = Timing()) -> dict[str, Any]:
     """Throughput of any PettingZoo ``ParallelEnv`` (ours or a peer library's).
 
     The loop is ``if not env.agents: env.reset()`` then ``env.step(actions)`` with
@@ -365,7 +332,7 @@ def time_parallel_env(
     ----------
     env : pettingzoo.ParallelEnv
         The environment; it is reset with ``seed`` first.
-    steps, seed, seconds, repeats, n_action_sets, warmup
+    seed, timing
         As in :func:`time_core`.
 
     Returns
@@ -374,14 +341,9 @@ def time_parallel_env(
         As :func:`time_core` with ``batch=1`` and ``face="parallel"``, without
         ``compile_s``.
     """
-    repeats = _positive_int("repeats", repeats)
-    if steps is not None:
-        steps = _positive_int("steps", steps)
     env.reset(seed=seed)
     agents = list(env.possible_agents)
-    action_sets = _dict_actions(
-        agents, env.action_space, _positive_int("n_action_sets", n_action_sets), seed
-    )
+    action_sets = _dict_actions(agents, env.action_space, timing.n_action_sets, seed)
 
     def run(n: int) -> float:
         acts = islice(cycle(action_sets), n)
@@ -392,51 +354,24 @@ def time_parallel_env(
             env.step(a)
         return time.perf_counter() - t0
 
-    run(warmup)
-    steps, times = _time_runs(run, steps, seconds, repeats)
-    return {"face": "parallel", **_summary(times, steps, 1, len(agents), repeats)}
+    steps, times = timing.measure(run)
+    return {"face": "parallel", **_summary(times, steps, 1, len(agents))}
 
 
 def time_parallel_face(
-    env_id: str,
-    steps: int | None = None,
-    seed: int = 0,
-    *,
-    seconds: float = DEFAULT_SECONDS,
-    repeats: int = DEFAULT_REPEATS,
-    n_action_sets: int = DEFAULT_ACTION_SETS,
-    warmup: int = DEFAULT_WARMUP,
-    **kwargs: Any,
+    env_id: str, seed: int = 0, timing: Timing = Timing(), **kwargs: Any
 ) -> dict[str, Any]:
     """Throughput of ``metaenvs.make(env_id)``, the PettingZoo face (B = 1, dict actions).
 
     See :func:`time_parallel_env` for the loop and :func:`time_core` for the parameters.
     """
-    env = metaenvs.make(env_id, **kwargs)
-    result = time_parallel_env(
-        env,
-        steps,
-        seed,
-        seconds=seconds,
-        repeats=repeats,
-        n_action_sets=n_action_sets,
-        warmup=warmup,
-    )
+    result = time_parallel_env(metaenvs.make(env_id, **kwargs), seed, timing)
     return {"env_id": metaenvs.spec(env_id).id, **result}
 
 
 # -- the Gymnasium vector face --------------------------------------------------------------
 def time_vector_face(
-    env_id: str,
-    num_envs: int,
-    steps: int | None = None,
-    seed: int = 0,
-    *,
-    seconds: float = DEFAULT_SECONDS,
-    repeats: int = DEFAULT_REPEATS,
-    n_action_sets: int = DEFAULT_ACTION_SETS,
-    warmup: int = DEFAULT_WARMUP,
-    **kwargs: Any,
+    env_id: str, num_envs: int, seed: int = 0, timing: Timing = Timing(), **kwargs: Any
 ) -> dict[str, Any]:
     """Throughput of ``metaenvs.make_vec(env_id, num_envs)``, the Gymnasium vector face.
 
@@ -448,27 +383,18 @@ def time_vector_face(
     dict
         As :func:`time_core` with ``face="vector"``, without ``compile_s``.
     """
-    num_envs = _positive_int("num_envs", num_envs)
-    repeats = _positive_int("repeats", repeats)
-    if steps is not None:
-        steps = _positive_int("steps", steps)
-    venv = metaenvs.make_vec(env_id, num_envs, **kwargs)
+    venv = metaenvs.make_vec(env_id, check_batch_size(num_envs, "num_envs"), **kwargs)
     n_agents = len(venv.agent_names)
     action_sets = random_actions(
-        venv.core.action_space,
-        (num_envs, n_agents),
-        _positive_int("n_action_sets", n_action_sets),
-        seed,
+        venv.core.action_space, (venv.num_envs, n_agents), timing.n_action_sets, seed
     )
     venv.reset(seed=seed)
-    run = _array_loop(venv.step, action_sets)
-    run(warmup)
-    steps, times = _time_runs(run, steps, seconds, repeats)
+    steps, times = timing.measure(_array_loop(venv.step, action_sets))
     venv.close()
     return {
         "env_id": metaenvs.spec(env_id).id,
         "face": "vector",
-        **_summary(times, steps, num_envs, n_agents, repeats),
+        **_summary(times, steps, venv.num_envs, n_agents),
     }
 
 

@@ -142,7 +142,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     s = _spec_or_exit(args.id)
     if s is None:
         return EXIT_USAGE
-    timing = {"steps": args.steps, "seconds": args.seconds, "repeats": args.repeats}
+    try:
+        timing = bench.Timing(steps=args.steps, seconds=args.seconds, repeats=args.repeats)
+    except ValueError as err:
+        print(f"metaenvs bench: {err}", file=sys.stderr)
+        return EXIT_USAGE
     out = sys.stdout
     info = bench.machine_info()
     print(
@@ -158,12 +162,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     out.flush()
 
-    results = [bench.time_core(s.id, b, **timing) for b in args.batch]
+    results = [bench.time_core(s.id, b, timing=timing) for b in args.batch]
     core_b1 = next((r for r in results if r["batch"] == 1), None)
     if core_b1 is None:
-        core_b1 = bench.time_core(s.id, 1, **timing)
-    parallel = bench.time_parallel_face(s.id, **timing)
-    vector = bench.time_vector_face(s.id, 1, **timing)
+        core_b1 = bench.time_core(s.id, 1, timing=timing)
+    parallel = bench.time_parallel_face(s.id, timing=timing)
+    vector = bench.time_vector_face(s.id, 1, timing=timing)
 
     rows = [["face", "batch", "steps/run", "copy-steps/s", "agent-steps/s", "us/step"]]
     for r in [*results, parallel, vector]:

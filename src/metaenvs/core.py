@@ -28,6 +28,24 @@ def check_batch_size(value: Any, name: str = "batch") -> int:
     return int(value)
 
 
+def random_actions(
+    space: spaces.Space, shape: tuple[int, ...], rng: np.random.Generator
+) -> np.ndarray:
+    """Uniformly random valid actions of ``space`` with leading ``shape``.
+
+    Discrete spaces give int64; box spaces give ``space.dtype`` drawn in the bounds (an
+    infinite bound is replaced by +-1).
+    """
+    if isinstance(space, spaces.Discrete):
+        lo = int(space.start)
+        return rng.integers(lo, lo + int(space.n), size=shape, dtype=np.int64)
+    if isinstance(space, spaces.Box):
+        low = np.where(np.isfinite(space.low), space.low, -1.0)
+        high = np.where(np.isfinite(space.high), space.high, 1.0)
+        return rng.uniform(low, high, size=shape + space.shape).astype(space.dtype)
+    raise TypeError(f"cannot draw actions for a {type(space).__name__} space")
+
+
 @dataclasses.dataclass
 class CoreState:
     """Arrays shared by every core's state; subclasses add their own fields.
@@ -172,6 +190,10 @@ class BatchedCore(ABC):
         """
         batch = check_batch_size(batch)
         return self._init_state(batch, seed_streams(seeds_for_batch(batch, seed)))
+
+    def sample_actions(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        """Uniformly random valid actions for ``batch`` copies: ``(B, N)`` or ``(B, N, *shape)``."""
+        return random_actions(self.action_space, (batch, self.n_agents), rng)
 
     def output_buffers(self, batch: int) -> dict[str, np.ndarray]:
         """Zeroed ``obs``, ``reward``, ``terminated``, ``truncated``, ``final_obs`` for a state."""

@@ -56,12 +56,8 @@ def parametrize_env_ids(argname: str = "env_id") -> Any:
 
 
 def sample_actions(core: BatchedCore, batch: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniformly random valid actions for ``batch`` copies: ``(B, N)`` or ``(B, N, *shape)``."""
-    space = core.action_space
-    if isinstance(space, spaces.Discrete):
-        return rng.integers(space.start, space.start + space.n, (batch, core.n_agents))
-    shape = (batch, core.n_agents, *space.shape)
-    return rng.uniform(space.low, space.high, shape).astype(space.dtype)
+    """Uniformly random valid actions for ``batch`` copies (``core.sample_actions``)."""
+    return core.sample_actions(batch, rng)
 
 
 def rollout(
