@@ -73,6 +73,10 @@ def test_focal_env_with_a_user_callable_and_bad_arguments():
     env.reset(seed=0)
     _, reward, *_ = env.step(0)  # focal rock vs scissors (peer) and rock: mean(1, 0)
     assert reward == pytest.approx(0.5) and calls == [0]
+    with pytest.raises(TypeError, match="integers"):
+        env.step(0.5)  # a float is not a discrete action, not even after a cast
+    with pytest.raises(ValueError, match="out of range"):
+        env.step(3)
     core = metaenvs.make_core("ipd")
     with pytest.raises(ValueError, match="peer policies"):
         FocalEnv(core, [])

@@ -74,9 +74,9 @@ class FocalEnv(gymnasium.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._state is None or self._obs is None:
             raise RuntimeError("step() called before reset()")
-        joint = np.empty((1, self.core.n_agents), dtype=np.asarray(action).dtype)
-        if isinstance(self.core.action_space, gymnasium.spaces.Box):
-            joint = np.empty((1, self.core.n_agents, *self.core.action_space.shape), joint.dtype)
+        # the focal action's own dtype, so the core's validation sees what the user passed
+        shape = (1, self.core.n_agents, *self.core.action_space.shape)
+        joint = np.empty(shape, dtype=np.asarray(action).dtype)
         joint[0, self.focal_agent] = action
         for slot, policy in zip(self.peer_slots, self.peers):
             joint[0, slot] = policy(self._obs[slot], self.np_random)
