@@ -7,10 +7,17 @@ from metaenvs.registry import register
 
 _MATRIX = "metaenvs.games.matrix:MatrixGameCore"
 _FOCAL = {"focal": "meta_wrappers.focal:make_focal_env"}
+_NAVIGATION = "metaenvs.games.navigation:NavigationCore"
 
 
 def register_builtin() -> None:
     """Register every built-in id."""
+    register_matrix_games()
+    register_particle()
+
+
+def register_matrix_games() -> None:
+    """Register the iterated matrix games (meta-mapg ids)."""
     register(
         "ipd-v0",
         _MATRIX,
@@ -39,3 +46,33 @@ def register_builtin() -> None:
         family="matrix_games",
         views=_FOCAL,
     )
+
+
+def register_particle() -> None:
+    """Register the particle-world tasks (comm-topology and dima-pg ids)."""
+    register(
+        "navigation-v0",
+        _NAVIGATION,
+        "Cooperative navigation, any size: N agents cover landmarks (MPE simple_spread)",
+        family="navigation",
+        views=_FOCAL,
+    )
+    for n, seen in ((3, 3), (6, 1), (6, 6)):
+        register(
+            f"navigation_N{n}_l{seen}-v0",
+            _NAVIGATION,
+            f"Cooperative navigation, {n} agents, nearest {seen} landmarks, "
+            "shared reward, 25 steps (comm-topology)",
+            family="navigation",
+            defaults={"n_agents": n, "n_observed_landmarks": seen},
+            views=_FOCAL,
+        )
+    for n in (3, 10):
+        register(
+            f"navigation_dimapg_N{n}-v0",
+            _NAVIGATION,
+            f"Cooperative navigation, {n} agents, individual clipped rewards, 200 steps (dima-pg)",
+            family="navigation",
+            defaults={"n_agents": n, "reward": "individual", "horizon": 200},
+            views=_FOCAL,
+        )

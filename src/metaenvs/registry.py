@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from metaenvs.faces.sb3 import SB3VecEnv
 
 NAMESPACE = "metaenvs"
-ENV_ID_RE = re.compile(r"^(?:metaenvs/)?(?P<name>[a-z][a-z0-9_]*)(?:-v(?P<version>\d+))?$")
+ENV_ID_RE = re.compile(r"^(?:metaenvs/)?(?P<name>[a-z][A-Za-z0-9_]*)(?:-v(?P<version>\d+))?$")
 
 
 class UnknownEnvError(ValueError):
@@ -112,7 +112,7 @@ def register(
     """
     match = ENV_ID_RE.match(id)
     if match is None or match["version"] is None or id.startswith(NAMESPACE + "/"):
-        raise ValueError(f"id must look like 'name-v0' (lower case), got {id!r}")
+        raise ValueError(f"id must look like 'name-v0' (starting lower case), got {id!r}")
     if id in _REGISTRY:
         raise ValueError(f"id {id!r} is already registered")
     spec = EnvSpec(

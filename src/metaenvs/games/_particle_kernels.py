@@ -1,0 +1,288 @@
+"""Numba kernels shared by the particle-world tasks: MPE physics, actions, neighbours.
+
+The physics is mpe2's ``World.step`` (``mpe2/_mpe_utils/core.py``) for one copy:
+
+1. every agent's force is its action ``u`` times its acceleration;
+2. every pair of colliding entities adds the soft contact force
+   ``contact_force * delta / dist * k * log(1 + exp(-(dist - size_a - size_b) / k))``
+   (``k = contact_margin``) to the movable ones;
+3. every movable entity integrates ``pos += vel * dt`` (with the old velocity), then
+   ``vel = vel * (1 - damping) + force / mass * dt``, and its speed is clipped to
+   ``max_speed``.
+
+Arrays of one copy are ``(E, 2)`` float64 with the agents first; entity properties are
+``(E,)`` arrays shared by all copies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from metaenvs._rng import next_uniform
+
+NEIGHBOURS_ALL, NEIGHBOURS_K_NEAREST, NEIGHBOURS_RADIUS = 0, 1, 2
+
+
+# -- actions ---------------------------------------------------------------------------
+@numba.njit(cache=True)
+def discrete_action_forces(actions: np.ndarray, accel: np.ndarray, force: np.ndarray) -> None:
+    """Forces ``(B, E, 2)`` from discrete actions ``(B, N)``: 0 no-op, 1 -x, 2 +x, 3 -y, 4 +y.
+
+    Rows of the N agents get ``accel * direction``; other rows are zeroed.
+    """
+    force[:] = 0.0
+    for b in range(actions.shape[0]):
+        for i in range(actions.shape[1]):
+            a = actions[b, i]
+            if a == 1:
+                force[b, i, 0] = -accel[i]
+            elif a == 2:
+                force[b, i, 0] = accel[i]
+            elif a == 3:
+                force[b, i, 1] = -accel[i]
+            elif a == 4:
+                force[b, i, 1] = accel[i]
+
+
+@numba.njit(cache=True)
+def continuous_action_forces(actions: np.ndarray, accel: np.ndarray, force: np.ndarray) -> None:
+    """Forces ``(B, E, 2)`` from continuous actions ``(B, N, 5)`` in [0, 1], as mpe2.
+
+    ``u = accel * (a[2] - a[1], a[4] - a[3])``; ``a[0]`` (no-op) is ignored.
+    """
+    force[:] = 0.0
+    for b in range(actions.shape[0]):
+        for i in range(actions.shape[1]):
+            force[b, i, 0] = accel[i] * (np.float64(actions[b, i, 2]) - actions[b, i, 1])
+            force[b, i, 1] = accel[i] * (np.float64(actions[b, i, 4]) - actions[b, i, 3])
+
+
+# -- physics ---------------------------------------------------------------------------
+@numba.njit(cache=True)
+def softplus(x: float) -> float:
+    """``log(1 + exp(x))`` without overflow (numpy's ``logaddexp(0, x)``)."""
+    if x > 0.0:
+        return x + math.log1p(math.exp(-x))
+    return math.log1p(math.exp(x))
+
+
+@numba.njit(cache=True)
+def physics_step(
+    pos: np.ndarray,
+    vel: np.ndarray,
+    force: np.ndarray,
+    size: np.ndarray,
+    mass: np.ndarray,
+    max_speed: np.ndarray,
+    movable: np.ndarray,
+    collide: np.ndarray,
+    world: np.ndarray,
+) -> None:
+    """Advance one copy by ``dt``; ``force`` holds the action forces and gains contacts.
+
+    Parameters
+    ----------
+    pos, vel, force : np.ndarray
+        ``(E, 2)`` float64 of one copy, updated in place.
+    size, mass, max_speed : np.ndarray
+        ``(E,)`` float64; ``max_speed`` is ``inf`` where there is no limit.
+    movable, collide : np.ndarray
+        ``(E,)`` bool.
+    world : np.ndarray
+        ``[dt, damping, contact_force, contact_margin, bound]``; ``bound <= 0`` means no
+        walls, else positions are kept in ``[-bound, bound]`` and the velocity into a
+        wall is zeroed.
+    """
+    dt, damping, contact_force, margin, bound = world[0], world[1], world[2], world[3], world[4]
+    n = pos.shape[0]
+    for a in range(n):
+        if not collide[a]:
+            continue
+        for b in range(a + 1, n):
+            if not collide[b] or not (movable[a] or movable[b]):
+                continue
+            dx = pos[a, 0] - pos[b, 0]
+            dy = pos[a, 1] - pos[b, 1]
+            dist = math.sqrt(dx * dx + dy * dy)
+            if dist == 0.0:
+                continue  # coincident centres: no direction (mpe2 would produce NaN)
+            penetration = softplus(-(dist - (size[a] + size[b])) / margin) * margin
+            fx = contact_force * dx / dist * penetration
+            fy = contact_force * dy / dist * penetration
+            if movable[a]:
+                force[a, 0] += fx
+                force[a, 1] += fy
+            if movable[b]:
+                force[b, 0] -= fx
+                force[b, 1] -= fy
+    for e in range(n):
+        if not movable[e]:
+            continue
+        pos[e, 0] += vel[e, 0] * dt
+        pos[e, 1] += vel[e, 1] * dt
+        vel[e, 0] = vel[e, 0] * (1.0 - damping) + force[e, 0] / mass[e] * dt
+        vel[e, 1] = vel[e, 1] * (1.0 - damping) + force[e, 1] / mass[e] * dt
+        speed = math.sqrt(vel[e, 0] ** 2 + vel[e, 1] ** 2)
+        if speed > max_speed[e]:
+            vel[e, 0] = vel[e, 0] / speed * max_speed[e]
+            vel[e, 1] = vel[e, 1] / speed * max_speed[e]
+        if bound > 0.0:
+            for k in range(2):
+                if pos[e, k] > bound:
+                    pos[e, k] = bound
+                    vel[e, k] = min(vel[e, k], 0.0)
+                elif pos[e, k] < -bound:
+                    pos[e, k] = -bound
+                    vel[e, k] = max(vel[e, k], 0.0)
+
+
+@numba.njit(cache=True)
+def place_uniform(
+    pos: np.ndarray, vel: np.ndarray, rng: np.ndarray, b: int, lo: int, hi: int, half: float
+) -> None:
+    """Entities ``lo..hi-1`` of copy ``b`` at uniform positions in ``[-half, half]^2``, at rest."""
+    for e in range(lo, hi):
+        for k in range(2):
+            pos[b, e, k] = (2.0 * next_uniform(rng, b) - 1.0) * half
+            vel[b, e, k] = 0.0
+
+
+@numba.njit(cache=True)
+def is_collision(pos: np.ndarray, size: np.ndarray, a: int, b: int) -> bool:
+    """mpe2's ``is_collision``: centres closer than the sum of the sizes."""
+    dx = pos[a, 0] - pos[b, 0]
+    dy = pos[a, 1] - pos[b, 1]
+    return math.sqrt(dx * dx + dy * dy) < size[a] + size[b]
+
+
+@numba.njit(cache=True)
+def distance(pos: np.ndarray, a: int, b: int) -> float:
+    """Euclidean distance between entities ``a`` and ``b`` of one copy."""
+    return math.sqrt((pos[a, 0] - pos[b, 0]) ** 2 + (pos[a, 1] - pos[b, 1]) ** 2)
+
+
+@numba.njit(cache=True)
+def bound_penalty(x: float) -> float:
+    """mpe2 simple_tag's penalty for leaving the arena along one axis (``x = |coordinate|``)."""
+    if x < 0.9:
+        return 0.0
+    if x < 1.0:
+        return (x - 0.9) * 10.0
+    return min(math.exp(2.0 * x - 2.0), 10.0)
+
+
+# -- neighbours and nearest entities ---------------------------------------------------
+@numba.njit(cache=True)
+def nearest(pos: np.ndarray, ref: int, lo: int, hi: int, skip: int, out: np.ndarray) -> int:
+    """Fill ``out`` with the indices in ``lo..hi-1`` (except ``skip``) nearest to ``ref``.
+
+    Ties go to the lower index.  Returns how many were written (``<= len(out)``).
+    """
+    k = out.shape[0]
+    count = 0
+    dists = np.empty(k)
+    for e in range(lo, hi):
+        if e == skip:
+            continue
+        d = (pos[e, 0] - pos[ref, 0]) ** 2 + (pos[e, 1] - pos[ref, 1]) ** 2
+        if count < k:
+            j = count
+            count += 1
+        elif d < dists[k - 1]:
+            j = k - 1
+        else:
+            continue
+        while j > 0 and dists[j - 1] > d:  # insertion keeps the list sorted and stable
+            dists[j] = dists[j - 1]
+            out[j] = out[j - 1]
+            j -= 1
+        dists[j] = d
+        out[j] = e
+    return count
+
+
+@numba.njit(cache=True)
+def find_neighbours(
+    pos: np.ndarray,
+    lo: int,
+    hi: int,
+    mode: int,
+    radius: float,
+    ids: np.ndarray,
+    rel: np.ndarray,
+) -> None:
+    """Neighbours of each agent ``lo..hi-1`` of one copy among the same agents.
+
+    Parameters
+    ----------
+    pos : np.ndarray
+        ``(E, 2)`` positions of one copy.
+    lo, hi : int
+        The agents that are each other's neighbours.
+    mode : int
+        ``NEIGHBOURS_ALL`` (all others in index order), ``NEIGHBOURS_K_NEAREST`` (the d
+        nearest, nearest first) or ``NEIGHBOURS_RADIUS`` (those closer than ``radius``,
+        nearest first, at most d).
+    ids : np.ndarray
+        ``(hi - lo, d)`` int64 output: neighbour agent indices (relative to ``lo``), -1
+        in empty slots.
+    rel : np.ndarray
+        ``(hi - lo, d, 2)`` output: neighbour position minus own position, 0 in empty slots.
+    """
+    d = ids.shape[1]
+    order = np.empty(d, dtype=np.int64)
+    for i in range(lo, hi):
+        row = i - lo
+        if mode == NEIGHBOURS_ALL:
+            count = 0
+            for j in range(lo, hi):
+                if j != i and count < d:
+                    order[count] = j
+                    count += 1
+        else:
+            count = nearest(pos, i, lo, hi, i, order)
+            if mode == NEIGHBOURS_RADIUS:
+                kept = 0
+                for s in range(count):
+                    if distance(pos, i, order[s]) < radius:
+                        kept += 1
+                count = kept
+        for s in range(d):
+            if s < count:
+                j = order[s]
+                ids[row, s] = j - lo
+                rel[row, s, 0] = pos[j, 0] - pos[i, 0]
+                rel[row, s, 1] = pos[j, 1] - pos[i, 1]
+            else:
+                ids[row, s] = -1
+                rel[row, s, 0] = 0.0
+                rel[row, s, 1] = 0.0
+
+
+@numba.njit(cache=True)
+def write_relative(
+    pos: np.ndarray, ref: int, entities: np.ndarray, count: int, out: np.ndarray, at: int
+) -> int:
+    """Write ``pos[e] - pos[ref]`` for the first ``count`` ``entities`` into ``out[at:]``.
+
+    Returns the index after the block.
+    """
+    for s in range(count):
+        e = entities[s]
+        out[at + 2 * s] = pos[e, 0] - pos[ref, 0]
+        out[at + 2 * s + 1] = pos[e, 1] - pos[ref, 1]
+    return at + 2 * count
+
+
+@numba.njit(cache=True)
+def write_neighbours(ids: np.ndarray, rel: np.ndarray, out: np.ndarray, at: int) -> int:
+    """Write one agent's neighbour block: ``d`` relative positions, then ``d`` ids."""
+    d = ids.shape[0]
+    for s in range(d):
+        out[at + 2 * s] = rel[s, 0]
+        out[at + 2 * s + 1] = rel[s, 1]
+        out[at + 2 * d + s] = ids[s]
+    return at + 3 * d

@@ -1,0 +1,256 @@
+"""Cooperative navigation: N agents cover N landmarks without colliding (MPE ``simple_spread``).
+
+Papers: comm-topology-meta-gradient (section 5: ``navigation_N3_l3``,
+``navigation_N6_l1``, ``navigation_N6_l6``) and dima-pg-distributed (section 5.2.1:
+individual rewards, horizon 200, N = 3 and 10).  The physics is mpe2's (see
+[Particle world](../particle_world.md)).
+
+## Agents
+``agent_0`` ... ``agent_{N-1}`` (size 0.15, acceleration 5, no speed limit, colliding).
+``n_landmarks`` landmarks (default N) are points that do not collide.
+
+## Action Space
+``Discrete(5)``: no-op, -x, +x, -y, +y; with ``continuous_actions=True``,
+``Box(0, 1, (5,))`` and force ``5 * (a[2] - a[1], a[4] - a[3])``, as mpe2.
+
+## Observation Space
+``Box(-inf, inf, (D,), float32)``, in this order:
+
+- own velocity (2) and position (2);
+- ``reward="individual"`` only: own goal (landmark i) relative to the agent (2);
+- the nearest ``l = n_observed_landmarks`` landmarks relative to the agent, nearest first
+  (2 l);
+- the d neighbours (the other agents, see ``neighbours``) relative to the agent (2 d),
+  then their agent indices as floats, -1 in an empty slot (d).
+
+## Rewards
+With ``g = -sum over landmarks of the distance to the nearest agent`` (coverage) and
+``c_i = -(number of other agents touching agent i)`` (collisions):
+
+- ``"mpe2"``: ``(1 - local_ratio) * g + local_ratio * c_i``, mpe2 ``simple_spread``
+  exactly (``local_ratio`` 0.5);
+- ``"shared"`` (the paper ids): every agent gets the team mean of the ``"mpe2"`` reward,
+  ``(1 - local_ratio) * g + local_ratio * mean_i c_i``;
+- ``"individual"`` (dima-pg): agent i's goal is landmark i; it gets
+  ``clip(-|p_i - goal_i|^2 + c_i - out_i, -1, 1)`` where ``out_i`` is 1 when the agent
+  is outside ``[-1, 1]^2``.  dima-pg reports the minimum over agents, so rewards stay
+  per agent.
+
+## Starting State
+Agents and landmarks uniform in ``[-1, 1]^2``, at rest.
+
+## Episode End
+Never terminated; truncated after ``horizon`` steps (25, as the comm-topology paper and
+mpe2; 200 for the dima-pg ids).
+
+## Version History
+v0: first release.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numba
+import numpy as np
+from gymnasium import spaces
+
+from metaenvs.games import _particle_kernels as pk
+from metaenvs.games.particle import (
+    Entities,
+    ParticleConfig,
+    ParticleCore,
+    ParticleState,
+    agent_colours,
+    check_choice,
+    check_float,
+    check_int,
+)
+
+REWARDS = ("mpe2", "shared", "individual")
+
+
+@dataclasses.dataclass(frozen=True)
+class NavigationConfig(ParticleConfig):
+    """Configuration of cooperative navigation."""
+
+    n_agents: int = 3
+    """Number of agents N."""
+    n_landmarks: int | None = None
+    """Number of landmarks (default N)."""
+    n_observed_landmarks: int | None = None
+    """l, the nearest landmarks each agent observes (default all)."""
+    reward: str = "shared"
+    """``"shared"`` (paper), ``"mpe2"`` (simple_spread) or ``"individual"`` (dima-pg)."""
+    local_ratio: float = 0.5
+    """Weight of the collision term against coverage (mpe2's ``local_ratio``)."""
+    agent_size: float = 0.15
+    """Radius of an agent (mpe2: 0.15)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("n_agents", self.n_agents, 2)
+        check_choice("reward", self.reward, REWARDS)
+        if self.n_landmarks is not None:
+            check_int("n_landmarks", self.n_landmarks, 1)
+        if self.reward == "individual" and self.landmarks < self.n_agents:
+            raise ValueError('reward="individual" needs a landmark (goal) per agent')
+        if self.n_observed_landmarks is not None:
+            check_int("n_observed_landmarks", self.n_observed_landmarks, 1)
+            if self.n_observed_landmarks > self.landmarks:
+                raise ValueError(
+                    f"n_observed_landmarks={self.n_observed_landmarks} > "
+                    f"n_landmarks={self.landmarks}"
+                )
+        check_float("local_ratio", self.local_ratio, strict=False)
+        if self.local_ratio > 1.0:
+            raise ValueError(f"local_ratio must be in [0, 1], got {self.local_ratio}")
+        check_float("agent_size", self.agent_size)
+        self.neighbour_slots(self.n_agents - 1)
+
+    @property
+    def landmarks(self) -> int:
+        return self.n_agents if self.n_landmarks is None else self.n_landmarks
+
+    @property
+    def observed_landmarks(self) -> int:
+        return self.landmarks if self.n_observed_landmarks is None else self.n_observed_landmarks
+
+
+# -- kernels ---------------------------------------------------------------------------
+# ``task`` is ``(n_agents, n_landmarks, n_observed_landmarks, reward_mode)`` and ``nb`` is
+# ``(neighbour_mode, radius)``; ``reward_mode`` indexes ``REWARDS``.
+
+
+@numba.njit(cache=True)
+def _observe(pos, vel, task, nb_ids, nb_rel, obs):
+    """Observations ``(N, D)`` of one copy (layout in the module docstring)."""
+    n, n_landmarks, n_seen, mode = task
+    order = np.empty(n_seen, dtype=np.int64)
+    for i in range(n):
+        o = obs[i]
+        o[0], o[1], o[2], o[3] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1]
+        at = 4
+        if mode == 2:  # individual: own goal first
+            o[4], o[5] = pos[n + i, 0] - pos[i, 0], pos[n + i, 1] - pos[i, 1]
+            at = 6
+        count = pk.nearest(pos, i, n, n + n_landmarks, -1, order)
+        at = pk.write_relative(pos, i, order, count, o, at)
+        pk.write_neighbours(nb_ids[i], nb_rel[i], o, at)
+
+
+@numba.njit(cache=True)
+def _reward(pos, size, task, local_ratio, reward):
+    """Rewards ``(N,)`` of one copy."""
+    n, n_landmarks, _, mode = task
+    if mode == 2:  # individual (dima-pg)
+        for i in range(n):
+            r = -((pos[i, 0] - pos[n + i, 0]) ** 2 + (pos[i, 1] - pos[n + i, 1]) ** 2)
+            for j in range(n):
+                if j != i and pk.is_collision(pos, size, i, j):
+                    r -= 1.0
+            if abs(pos[i, 0]) > 1.0 or abs(pos[i, 1]) > 1.0:
+                r -= 1.0
+            reward[i] = min(max(r, -1.0), 1.0)
+        return
+    coverage = 0.0
+    for lm in range(n, n + n_landmarks):
+        best = np.inf
+        for i in range(n):
+            best = min(best, pk.distance(pos, i, lm))
+        coverage -= best
+    total = 0.0
+    for i in range(n):
+        c = 0.0
+        for j in range(n):
+            if j != i and pk.is_collision(pos, size, i, j):
+                c -= 1.0
+        reward[i] = (1.0 - local_ratio) * coverage + local_ratio * c
+        total += reward[i]
+    if mode == 1:  # shared: the team mean
+        for i in range(n):
+            reward[i] = total / n
+
+
+@numba.njit(cache=True)
+def _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs):
+    """Start copy ``b``: agents and landmarks uniform in [-1, 1]^2, first observations."""
+    n, n_landmarks = task[0], task[1]
+    pk.place_uniform(pos, vel, rng, b, 0, n + n_landmarks, 1.0)
+    pk.find_neighbours(pos[b], 0, n, nb[0], nb[1], nb_ids[b], nb_rel[b])
+    _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b])
+
+
+@numba.njit(cache=True)
+def reset_navigation(pos, vel, t, rng, task, nb, nb_ids, nb_rel, obs):
+    """Start every copy."""
+    for b in range(pos.shape[0]):
+        t[b] = 0
+        _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs)
+
+
+@numba.njit(cache=True)
+def step_navigation(
+    pos, vel, force, physics, world, t, rng, horizon, task, local_ratio, nb, nb_ids, nb_rel,
+    obs, reward, terminated, truncated, final_obs,
+):
+    """Advance every copy: physics, rewards, neighbours, observations, auto-reset."""
+    size, mass, max_speed, movable, collide = physics
+    for b in range(pos.shape[0]):
+        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
+        _reward(pos[b], size, task, local_ratio, reward[b])
+        pk.find_neighbours(pos[b], 0, task[0], nb[0], nb[1], nb_ids[b], nb_rel[b])
+        _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b])
+        t[b] += 1
+        terminated[b] = False
+        truncated[b] = t[b] >= horizon
+        if truncated[b]:
+            final_obs[b] = obs[b]
+            t[b] = 0
+            _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs)
+
+
+class NavigationCore(ParticleCore):
+    """Batched cooperative navigation (see the module docstring for the spec)."""
+
+    config_cls = NavigationConfig
+    config: NavigationConfig
+    reward_description: ClassVar[str] = "coverage of the landmarks minus collisions"
+
+    def __init__(self, config: NavigationConfig) -> None:
+        super().__init__(config)
+        n, n_lm = config.n_agents, config.landmarks
+        self._agents = tuple(f"agent_{i}" for i in range(n))
+        self.neighbour_agents = n
+        self.entities = Entities.build(
+            [
+                {"count": n, "size": config.agent_size, "colours": agent_colours(n)},
+                {"count": n_lm, "size": 0.05, "movable": False, "collide": False},
+            ]
+        )
+        d = self.neighbour_slots
+        individual = config.reward == "individual"
+        width = 4 + 2 * individual + 2 * config.observed_landmarks + 3 * d
+        self.observation_space = spaces.Box(-np.inf, np.inf, (width,), dtype=np.float32)
+        reward_mode = REWARDS.index(config.reward)
+        self._task = (n, n_lm, config.observed_landmarks, reward_mode)
+
+    @property
+    def agent_names(self) -> tuple[str, ...]:
+        return self._agents
+
+    def _reset_kernel(self, state: ParticleState) -> None:
+        reset_navigation(
+            state.pos, state.vel, state.t, state.rng, self._task, self._nb,
+            state.neighbour_ids, state.neighbour_rel, state.obs,
+        )
+
+    def _step_kernel(self, state: ParticleState) -> dict[str, np.ndarray]:
+        step_navigation(
+            state.pos, state.vel, state.force, self.entities.physics(), self._world, state.t,
+            state.rng, self.config.horizon, self._task, self.config.local_ratio, self._nb,
+            state.neighbour_ids, state.neighbour_rel, state.obs, state.reward,
+            state.terminated, state.truncated, state.final_obs,
+        )
+        return {}
