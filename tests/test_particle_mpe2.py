@@ -41,7 +41,9 @@ def _run_both(core, reference, names, continuous: bool, seed: int):
         _, ref_rewards, _, _, _ = reference.step(ref_actions)
         ref_pos = np.array([e.state.p_pos for e in entities])
         ref_vel = np.array([e.state.p_vel for e in entities])
-        np.testing.assert_allclose(state.pos[0], ref_pos, atol=TOL, err_msg=f"position, step {step}")
+        np.testing.assert_allclose(
+            state.pos[0], ref_pos, atol=TOL, err_msg=f"position, step {step}"
+        )
         np.testing.assert_allclose(state.vel[0], ref_vel, atol=TOL, err_msg=f"velocity {step}")
         ref_r = np.array([ref_rewards[a] for a in names])
         np.testing.assert_allclose(result.reward[0], ref_r, atol=TOL, err_msg=f"reward {step}")
@@ -70,7 +72,6 @@ def test_predator_prey_matches_simple_tag(continuous):
         n_prey=1,
         n_landmarks=2,
         prey="agents",
-        reward="mpe2",
         horizon=STEPS + 1,
         continuous_actions=continuous,
     )

@@ -11,7 +11,7 @@ import gymnasium
 import numpy as np
 
 import metaenvs
-from meta_wrappers.policies import PeerPolicy, named_peer
+from meta_wrappers.policies import PeerPolicy, RandomPolicy, named_peer
 from metaenvs.core import BatchedCore, CoreState
 from metaenvs.faces._common import render_copies
 from metaenvs.games.matrix import MatrixGameCore
@@ -119,6 +119,9 @@ def make_focal_env(
     **kwargs
         Keywords of the game's config (e.g. ``horizon``).
 
+    Other games than matrix games accept ``"uniform"`` (uniformly random actions) or
+    callables.
+
     Examples
     --------
     >>> import gymnasium, metaenvs
@@ -135,8 +138,14 @@ def make_focal_env(
     resolved: list[PeerPolicy] = []
     for p in peers:
         if isinstance(p, str):
-            if not isinstance(core, MatrixGameCore):
-                raise TypeError(f"named peer policies need a matrix game, not {env_id!r}")
-            p = named_peer(p, core.config, focal_agent, rng)
+            if isinstance(core, MatrixGameCore):
+                p = named_peer(p, core.config, focal_agent, rng)
+            elif p == "uniform":
+                p = RandomPolicy(core.action_space)
+            else:
+                raise TypeError(
+                    f"{env_id!r} knows the peer name 'uniform' only (others need a matrix "
+                    f"game); pass a callable policy(obs, rng) -> action instead of {p!r}"
+                )
         resolved.append(p)
     return FocalEnv(core, resolved, focal_agent=focal_agent, render_mode=render_mode)

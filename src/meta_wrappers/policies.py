@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from gymnasium import spaces
 
+from metaenvs.core import random_actions
 from metaenvs.games.matrix import MatrixGameConfig
 
 PeerPolicy = Callable[[np.ndarray, np.random.Generator], int]
@@ -117,6 +119,25 @@ def best_response(
         policy[t] = q.argmax(axis=1)
         value = q.max(axis=1)
     return float(value[0]), policy
+
+
+class RandomPolicy:
+    """Uniformly random actions of any action space (a peer for any game).
+
+    Parameters
+    ----------
+    space : gymnasium.spaces.Discrete or Box
+        The peer's action space.
+    """
+
+    def __init__(self, space: spaces.Space) -> None:
+        self.space = space
+
+    def __call__(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return random_actions(self.space, (), rng)
+
+    def __repr__(self) -> str:
+        return f"RandomPolicy({self.space})"
 
 
 NAMED_PEERS = ("uniform", "tit_for_tat", "always_<action>", "random_tabular")

@@ -8,6 +8,8 @@ from metaenvs.registry import register
 _MATRIX = "metaenvs.games.matrix:MatrixGameCore"
 _FOCAL = {"focal": "meta_wrappers.focal:make_focal_env"}
 _NAVIGATION = "metaenvs.games.navigation:NavigationCore"
+_PREDATOR_PREY = "metaenvs.games.predator_prey:PredatorPreyCore"
+_PUSH = "metaenvs.games.push:PushCore"
 
 
 def register_builtin() -> None:
@@ -74,5 +76,55 @@ def register_particle() -> None:
             f"Cooperative navigation, {n} agents, individual clipped rewards, 200 steps (dima-pg)",
             family="navigation",
             defaults={"n_agents": n, "reward": "individual", "horizon": 200},
+            views=_FOCAL,
+        )
+    register(
+        "predator_prey-v0",
+        _PREDATOR_PREY,
+        "Predator-prey, any size: N predators chase M faster prey (MPE simple_tag)",
+        family="predator_prey",
+        views=_FOCAL,
+    )
+    for n, m, seen in ((3, 1, 3), (6, 2, 1), (6, 2, 6)):
+        register(
+            f"predator_prey_N{n}_M{m}_l{seen}-v0",
+            _PREDATOR_PREY,
+            f"Predator-prey, {n} predators vs {m} scripted prey, {n} landmarks, "
+            f"nearest {seen} observed, 25 steps (comm-topology)",
+            family="predator_prey",
+            defaults={"n_predators": n, "n_prey": m, "n_observed": seen},
+            views=_FOCAL,
+        )
+    for n, m, faster in ((3, 1, 1.3), (12, 4, 1.5)):
+        register(
+            f"predator_prey_dimapg_{n}v{m}-v0",
+            _PREDATOR_PREY,
+            f"Predator-prey, {n} predators vs {m} prey agents {round(faster * 100) - 100}% "
+            "faster, 200 steps (dima-pg)",
+            family="predator_prey",
+            defaults={
+                "n_predators": n,
+                "n_prey": m,
+                "prey": "agents",
+                "horizon": 200,
+                "prey_speed": faster,
+                "prey_accel": 3.0 * faster,
+            },
+            views=_FOCAL,
+        )
+    register(
+        "push-v0",
+        _PUSH,
+        "Cooperative push, any size: N agents push a heavy ball to a target",
+        family="push",
+        views=_FOCAL,
+    )
+    for n in (3, 6):
+        register(
+            f"push_N{n}-v0",
+            _PUSH,
+            f"Cooperative push, {n} agents, shared reward, 25 steps (comm-topology)",
+            family="push",
+            defaults={"n_agents": n},
             views=_FOCAL,
         )

@@ -191,6 +191,14 @@ class BatchedCore(ABC):
         batch = check_batch_size(batch)
         return self._init_state(batch, seed_streams(seeds_for_batch(batch, seed)))
 
+    def restart(self, state: CoreState) -> CoreState:
+        """Fresh episodes in every copy of ``state``, continuing each copy's random stream.
+
+        The new episodes start exactly as auto-reset would have started them, so a face
+        that resets without a seed follows the core's trajectory.
+        """
+        return self._init_state(state.batch, state.rng.copy())
+
     def sample_actions(self, batch: int, rng: np.random.Generator) -> np.ndarray:
         """Uniformly random valid actions for ``batch`` copies: ``(B, N)`` or ``(B, N, *shape)``."""
         return random_actions(self.action_space, (batch, self.n_agents), rng)
@@ -273,33 +281,48 @@ class BatchedCore(ABC):
         One vectorised check for the whole batch, so its cost does not grow in Python
         with B or N.
         """
-        space = self.action_space
-        arr = np.asarray(actions)
-        if isinstance(space, spaces.Discrete):
-            expected = (batch, self.n_agents)
-            if arr.shape != expected:
-                raise ValueError(f"actions must have shape {expected} (B, N), got {arr.shape}")
-            if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-                floating = np.issubdtype(arr.dtype, np.floating)
-                nan = " (it contains NaN)" if floating and np.isnan(arr).any() else ""
-                raise TypeError(f"discrete actions must be integers, got dtype {arr.dtype}{nan}")
-            lo, hi = int(space.start), int(space.start + space.n)
-            if arr.size and (arr.min() < lo or arr.max() >= hi):
-                bad = np.argwhere((arr < lo) | (arr >= hi))[0]
-                raise ValueError(
-                    f"action {arr[tuple(bad)]} of copy {bad[0]}, agent "
-                    f"{self.agent_names[bad[1]]!r} is out of range [{lo}, {hi})"
-                )
-            return arr.astype(np.int64, copy=False)
-        expected = (batch, self.n_agents, *space.shape)
+        return check_actions(self.action_space, actions, batch, self.agent_names)
+
+
+def check_actions(
+    space: spaces.Space, actions: Any, batch: int, names: tuple[str, ...], what: str = "actions"
+) -> np.ndarray:
+    """Check actions ``(B, n)`` (discrete) or ``(B, n, *shape)`` (box) of the agents ``names``.
+
+    Returns the actions as int64 (discrete) or ``space.dtype`` (box).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a wrong shape, dtype, non-finite or out-of-range action; ``what`` opens the
+        message.
+    """
+    arr = np.asarray(actions)
+    if isinstance(space, spaces.Discrete):
+        expected = (batch, len(names))
         if arr.shape != expected:
-            raise ValueError(f"actions must have shape {expected} (B, N, ...), got {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise TypeError(f"continuous actions must be floats, got dtype {arr.dtype}")
-        if not np.isfinite(arr).all():
-            raise ValueError("actions contain NaN or infinity")
-        if (arr < space.low).any() or (arr > space.high).any():
+            raise ValueError(f"{what} must have shape {expected} (B, N), got {arr.shape}")
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            floating = np.issubdtype(arr.dtype, np.floating)
+            nan = " (it contains NaN)" if floating and np.isnan(arr).any() else ""
+            raise TypeError(f"discrete {what} must be integers, got dtype {arr.dtype}{nan}")
+        lo, hi = int(space.start), int(space.start + space.n)
+        if arr.size and (arr.min() < lo or arr.max() >= hi):
+            bad = np.argwhere((arr < lo) | (arr >= hi))[0]
             raise ValueError(
-                f"actions outside the action space bounds [{space.low.min()}, {space.high.max()}]"
+                f"{what}: {arr[tuple(bad)]} of copy {bad[0]}, agent "
+                f"{names[bad[1]]!r} is out of range [{lo}, {hi})"
             )
-        return arr.astype(space.dtype, copy=False)
+        return arr.astype(np.int64, copy=False)
+    expected = (batch, len(names), *space.shape)
+    if arr.shape != expected:
+        raise ValueError(f"{what} must have shape {expected} (B, N, ...), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(f"continuous {what} must be floats, got dtype {arr.dtype}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} contain NaN or infinity")
+    if (arr < space.low).any() or (arr > space.high).any():
+        raise ValueError(
+            f"{what} outside the action space bounds [{space.low.min()}, {space.high.max()}]"
+        )
+    return arr.astype(space.dtype, copy=False)

@@ -338,7 +338,9 @@ def check_render(env: str | BatchedCore, **kwargs: Any) -> None:
         f"render must return (H, W, 3), got {getattr(frame, 'shape', type(frame))}",
     )
     _fail_unless(frame.dtype == np.uint8, f"render must return uint8, got {frame.dtype}")
-    core.step(state, sample_actions(core, 1, np.random.default_rng(0)))
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # particles move from the second step on (mpe2: old velocity)
+        core.step(state, sample_actions(core, 1, rng))
     _fail_unless(
         not np.array_equal(frame, core.render_copy(state, 0)), "render ignores the game state"
     )

@@ -47,7 +47,6 @@ class BatchedParallelEnv(ParallelEnv):
         self.observation_spaces = {a: core.observation_space for a in self.possible_agents}
         self.action_spaces = {a: core.action_space for a in self.possible_agents}
         self._state: CoreState | None = None
-        self._rng_seed: np.random.SeedSequence | None = None
 
     def observation_space(self, agent: str) -> gymnasium.Space:
         return self.observation_spaces[agent]
@@ -62,12 +61,13 @@ class BatchedParallelEnv(ParallelEnv):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-        if seed is None and self._rng_seed is not None:
-            # continue this instance's seed sequence so unseeded resets differ but repeat
-            seed = int(self._rng_seed.spawn(1)[0].generate_state(1)[0])
-        elif seed is not None:
-            self._rng_seed = np.random.SeedSequence(seed)
-        self._state = self.core.reset(1, seed)
+        if seed is None and self._state is not None:
+            # continue the copy's random stream, so the face follows the core: after an
+            # episode end the kernel's auto-reset has already started the next episode
+            if self.agents:
+                self._state = self.core.restart(self._state)
+        else:
+            self._state = self.core.reset(1, seed)
         self.agents = list(self.possible_agents)
         obs = self.core.observe(self._state)[0].copy()
         return dict(zip(self.agents, obs)), {a: {} for a in self.agents}

@@ -71,7 +71,10 @@ class SB3VecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         seed, self._pending_seed = self._pending_seed, None
-        self._state = self.core.reset(self.num_copies, seed)
+        if seed is None and self._state is not None:
+            self._state = self.core.restart(self._state)
+        else:
+            self._state = self.core.reset(self.num_copies, seed)
         self.reset_infos = list(self._no_infos)
         return self._flat(self.core.observe(self._state))
 

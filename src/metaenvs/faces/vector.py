@@ -74,10 +74,16 @@ class BatchedVectorEnv(VectorEnv):
         seed: int | list[int] | None = None,
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset all copies; an int seed gives copy ``b`` the seed ``seed + b``."""
+        """Reset all copies; an int seed gives copy ``b`` the seed ``seed + b``.
+
+        Without a seed, every copy continues its own random stream (as auto-reset does).
+        """
         if options:
             raise ValueError(f"reset options are not supported, got {sorted(options)}")
-        self._state = self.core.reset(self.num_envs, seed)
+        if seed is None and self._state is not None:
+            self._state = self.core.restart(self._state)
+        else:
+            self._state = self.core.reset(self.num_envs, seed)
         obs = self.core.observe(self._state)
         return (obs.copy() if self.copy else obs), {}
 

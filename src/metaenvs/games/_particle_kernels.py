@@ -28,36 +28,43 @@ NEIGHBOURS_ALL, NEIGHBOURS_K_NEAREST, NEIGHBOURS_RADIUS = 0, 1, 2
 
 # -- actions ---------------------------------------------------------------------------
 @numba.njit(cache=True)
-def discrete_action_forces(actions: np.ndarray, accel: np.ndarray, force: np.ndarray) -> None:
-    """Forces ``(B, E, 2)`` from discrete actions ``(B, N)``: 0 no-op, 1 -x, 2 +x, 3 -y, 4 +y.
+def discrete_action_forces(
+    actions: np.ndarray, accel: np.ndarray, force: np.ndarray, first: int
+) -> None:
+    """Forces from discrete actions ``(B, n)``: 0 no-op, 1 -x, 2 +x, 3 -y, 4 +y.
 
-    Rows of the N agents get ``accel * direction``; other rows are zeroed.
+    Entity ``first + i`` gets ``accel * direction`` of action ``i`` in ``force`` ``(B, E, 2)``.
     """
-    force[:] = 0.0
     for b in range(actions.shape[0]):
         for i in range(actions.shape[1]):
+            e = first + i
             a = actions[b, i]
+            force[b, e, 0] = 0.0
+            force[b, e, 1] = 0.0
             if a == 1:
-                force[b, i, 0] = -accel[i]
+                force[b, e, 0] = -accel[e]
             elif a == 2:
-                force[b, i, 0] = accel[i]
+                force[b, e, 0] = accel[e]
             elif a == 3:
-                force[b, i, 1] = -accel[i]
+                force[b, e, 1] = -accel[e]
             elif a == 4:
-                force[b, i, 1] = accel[i]
+                force[b, e, 1] = accel[e]
 
 
 @numba.njit(cache=True)
-def continuous_action_forces(actions: np.ndarray, accel: np.ndarray, force: np.ndarray) -> None:
-    """Forces ``(B, E, 2)`` from continuous actions ``(B, N, 5)`` in [0, 1], as mpe2.
+def continuous_action_forces(
+    actions: np.ndarray, accel: np.ndarray, force: np.ndarray, first: int
+) -> None:
+    """Forces from continuous actions ``(B, n, 5)`` in [0, 1], as mpe2.
 
-    ``u = accel * (a[2] - a[1], a[4] - a[3])``; ``a[0]`` (no-op) is ignored.
+    Entity ``first + i`` gets ``accel * (a[2] - a[1], a[4] - a[3])``; ``a[0]`` (no-op)
+    is ignored.
     """
-    force[:] = 0.0
     for b in range(actions.shape[0]):
         for i in range(actions.shape[1]):
-            force[b, i, 0] = accel[i] * (np.float64(actions[b, i, 2]) - actions[b, i, 1])
-            force[b, i, 1] = accel[i] * (np.float64(actions[b, i, 4]) - actions[b, i, 3])
+            e = first + i
+            force[b, e, 0] = accel[e] * (np.float64(actions[b, i, 2]) - actions[b, i, 1])
+            force[b, e, 1] = accel[e] * (np.float64(actions[b, i, 4]) - actions[b, i, 3])
 
 
 # -- physics ---------------------------------------------------------------------------
@@ -183,6 +190,8 @@ def nearest(pos: np.ndarray, ref: int, lo: int, hi: int, skip: int, out: np.ndar
     """
     k = out.shape[0]
     count = 0
+    if k == 0:
+        return 0
     dists = np.empty(k)
     for e in range(lo, hi):
         if e == skip:
@@ -227,8 +236,8 @@ def find_neighbours(
         nearest, nearest first) or ``NEIGHBOURS_RADIUS`` (those closer than ``radius``,
         nearest first, at most d).
     ids : np.ndarray
-        ``(hi - lo, d)`` int64 output: neighbour agent indices (relative to ``lo``), -1
-        in empty slots.
+        ``(hi - lo, d)`` int64 output: neighbour agent slots (entity indices; agents come
+        first), -1 in empty slots.
     rel : np.ndarray
         ``(hi - lo, d, 2)`` output: neighbour position minus own position, 0 in empty slots.
     """
@@ -253,7 +262,7 @@ def find_neighbours(
         for s in range(d):
             if s < count:
                 j = order[s]
-                ids[row, s] = j - lo
+                ids[row, s] = j
                 rel[row, s, 0] = pos[j, 0] - pos[i, 0]
                 rel[row, s, 1] = pos[j, 1] - pos[i, 1]
             else:

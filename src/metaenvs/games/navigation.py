@@ -192,8 +192,24 @@ def reset_navigation(pos, vel, t, rng, task, nb, nb_ids, nb_rel, obs):
 
 @numba.njit(cache=True)
 def step_navigation(
-    pos, vel, force, physics, world, t, rng, horizon, task, local_ratio, nb, nb_ids, nb_rel,
-    obs, reward, terminated, truncated, final_obs,
+    pos,
+    vel,
+    force,
+    physics,
+    world,
+    t,
+    rng,
+    horizon,
+    task,
+    local_ratio,
+    nb,
+    nb_ids,
+    nb_rel,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
 ):
     """Advance every copy: physics, rewards, neighbours, observations, auto-reset."""
     size, mass, max_speed, movable, collide = physics
@@ -242,15 +258,36 @@ class NavigationCore(ParticleCore):
 
     def _reset_kernel(self, state: ParticleState) -> None:
         reset_navigation(
-            state.pos, state.vel, state.t, state.rng, self._task, self._nb,
-            state.neighbour_ids, state.neighbour_rel, state.obs,
+            state.pos,
+            state.vel,
+            state.t,
+            state.rng,
+            self._task,
+            self._nb,
+            state.neighbour_ids,
+            state.neighbour_rel,
+            state.obs,
         )
 
     def _step_kernel(self, state: ParticleState) -> dict[str, np.ndarray]:
         step_navigation(
-            state.pos, state.vel, state.force, self.entities.physics(), self._world, state.t,
-            state.rng, self.config.horizon, self._task, self.config.local_ratio, self._nb,
-            state.neighbour_ids, state.neighbour_rel, state.obs, state.reward,
-            state.terminated, state.truncated, state.final_obs,
+            state.pos,
+            state.vel,
+            state.force,
+            self.entities.physics(),
+            self._world,
+            state.t,
+            state.rng,
+            self.config.horizon,
+            self._task,
+            self.config.local_ratio,
+            self._nb,
+            state.neighbour_ids,
+            state.neighbour_rel,
+            state.obs,
+            state.reward,
+            state.terminated,
+            state.truncated,
+            state.final_obs,
         )
         return {}

@@ -197,6 +197,7 @@ class ParticleCore(BatchedCore):
 
     config: ParticleConfig
     entities: Entities
+    state_cls: ClassVar[type[ParticleState]] = ParticleState
     #: agents that are each other's neighbours: slots ``[0, n_neighbour_agents)``.
     neighbour_agents: int
 
@@ -227,7 +228,7 @@ class ParticleCore(BatchedCore):
     # -- dynamics ----------------------------------------------------------------------
     def _init_state(self, batch: int, rng: np.ndarray) -> ParticleState:
         n_e, d = self.entities.count, self.neighbour_slots
-        state = ParticleState(
+        state = self.state_cls(
             t=np.zeros(batch, dtype=np.int64),
             rng=rng,
             pos=np.zeros((batch, n_e, 2)),
@@ -236,19 +237,29 @@ class ParticleCore(BatchedCore):
             neighbour_ids=np.full((batch, self.n_agents, d), -1, dtype=np.int64),
             neighbour_rel=np.zeros((batch, self.n_agents, d, 2)),
             **self.output_buffers(batch),
+            **self._extra_buffers(batch),
         )
         self._reset_kernel(state)
         return state
 
+    def _extra_buffers(self, batch: int) -> dict[str, np.ndarray]:
+        """Arrays of a task's state beyond :class:`ParticleState` (none by default)."""
+        return {}
+
     def _step(self, state: ParticleState, actions: np.ndarray) -> StepResult:
-        if self.config.continuous_actions:
-            pk.continuous_action_forces(actions, self.entities.accel, state.force)
-        else:
-            pk.discrete_action_forces(actions, self.entities.accel, state.force)
+        state.force.fill(0.0)
+        self.action_forces(actions, state.force, first=0)
         info = self._step_kernel(state)
         return StepResult(
             state.obs, state.reward, state.terminated, state.truncated, state.final_obs, info
         )
+
+    def action_forces(self, actions: np.ndarray, force: np.ndarray, first: int) -> None:
+        """Write the forces of validated actions ``(B, n, ...)`` for entities ``first...``."""
+        if self.config.continuous_actions:
+            pk.continuous_action_forces(actions, self.entities.accel, force, first)
+        else:
+            pk.discrete_action_forces(actions, self.entities.accel, force, first)
 
     @abstractmethod
     def _reset_kernel(self, state: ParticleState) -> None:

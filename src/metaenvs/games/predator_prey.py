@@ -1,0 +1,389 @@
+"""Predator-prey: N predators chase M faster prey among landmarks (MPE ``simple_tag``).
+
+Papers: comm-topology-meta-gradient (section 5: ``predator_prey_N3_M1_l3``,
+``predator_prey_N6_M2_l1``, ``predator_prey_N6_M2_l6``, prey controlled by the
+environment) and dima-pg-distributed (section 5.3: prey are agents too, 3 vs 1 with prey
+30% faster, 12 vs 4 with prey 50% faster, horizon 200).  The physics is mpe2's (see
+[Particle world](../particle_world.md)).
+
+## Agents
+``predator_0`` ... ``predator_{N-1}`` (size 0.075, acceleration 3, max speed 1.0).  With
+``prey="agents"`` also ``prey_0`` ... ``prey_{M-1}`` (size 0.05, acceleration 4, max
+speed 1.3 by default).  ``n_landmarks`` obstacles (size 0.2, default N) block everyone.
+
+Who moves the prey (``prey``):
+
+- ``"heuristic"`` (default): a built-in scripted policy. Each prey runs away from the
+  predators (the sum of the unit vectors from each predator, weighted by one over the
+  distance) and is pushed back once it is farther than 0.8 from the centre on an axis;
+  with discrete actions it moves along the dominant axis of that direction.
+- a callable ``policy(obs, rng) -> actions``: ``obs`` ``(B, M, D)`` holds the prey's
+  observations (the layout below, neighbour block empty), ``rng`` is a
+  ``numpy.random.Generator`` seeded from the copies' streams and step counts; it returns
+  ``(B, M)`` discrete or ``(B, M, 5)`` continuous actions, checked like the agents'.
+- ``"agents"``: the prey are agents (competitive mode, as dima-pg and mpe2).
+
+## Action Space
+``Discrete(5)``: no-op, -x, +x, -y, +y; with ``continuous_actions=True``,
+``Box(0, 1, (5,))`` and force ``accel * (a[2] - a[1], a[4] - a[3])``, as mpe2.
+
+## Observation Space
+``Box(-inf, inf, (D,), float32)``, the same layout for predators and prey:
+
+- own velocity (2), own position (2), team (1: 0 predator, 1 prey);
+- the nearest ``min(l, L)`` landmarks relative to the agent (2 each), nearest first;
+- the nearest ``o`` opponents (prey for a predator, predators for a prey), nearest
+  first, each as relative position (2), velocity (2) and a 1 (a 0-filled slot is
+  empty); ``o = min(l, M)``, or ``min(l, max(N, M))`` with ``prey="agents"``;
+- the d neighbours (teammates, see ``neighbours``) relative to the agent (2 d), then their
+  agent slots as floats, -1 in an empty slot (d).
+
+``l = n_observed`` (default: all).
+
+## Rewards
+As mpe2 ``simple_tag``: every predator gets ``+10`` for each (prey, predator) pair in
+contact, so the predators share one team reward.  Prey (``prey="agents"``) get ``-10``
+per predator touching them minus ``simple_tag``'s out-of-bounds penalty per axis
+(``0`` below 0.9, ``10 (x - 0.9)`` below 1, then ``min(exp(2x - 2), 10)``).
+
+## Starting State
+Predators and prey uniform in ``[-1, 1]^2``, landmarks uniform in ``[-0.9, 0.9]^2``,
+everything at rest.
+
+## Episode End
+Never terminated; truncated after ``horizon`` steps (25 for the comm-topology ids, 200
+for the dima-pg ids).
+
+## Version History
+v0: first release.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numba
+import numpy as np
+from gymnasium import spaces
+
+from metaenvs.core import check_actions
+from metaenvs.games import _particle_kernels as pk
+from metaenvs.games.particle import (
+    Entities,
+    ParticleConfig,
+    ParticleCore,
+    ParticleState,
+    agent_colours,
+    check_float,
+    check_int,
+)
+
+PREY_HEURISTIC, PREY_CALLABLE, PREY_AGENTS = 0, 1, 2
+PREDATOR_COLOUR = (220, 80, 80)
+PREY_COLOUR = (60, 170, 90)
+CATCH_REWARD = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PredatorPreyConfig(ParticleConfig):
+    """Configuration of predator-prey."""
+
+    n_predators: int = 3
+    """Number of predators N."""
+    n_prey: int = 1
+    """Number of prey M."""
+    n_landmarks: int | None = None
+    """Number of landmarks (obstacles) L; default N (the paper does not say)."""
+    n_observed: int | None = None
+    """l, how many nearest landmarks and nearest opponents an agent observes (default all)."""
+    prey: Any = "heuristic"
+    """Who moves the prey: ``"heuristic"``, ``"agents"`` or a callable ``policy(obs, rng)``."""
+    predator_speed: float = 1.0
+    """Max speed of a predator (mpe2: 1.0)."""
+    predator_accel: float = 3.0
+    """Acceleration of a predator (mpe2: 3.0)."""
+    prey_speed: float = 1.3
+    """Max speed of a prey (mpe2: 1.3, 30% faster than a predator)."""
+    prey_accel: float = 4.0
+    """Acceleration of a prey (mpe2: 4.0)."""
+    landmark_size: float = 0.2
+    """Radius of a landmark (mpe2: 0.2)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("n_predators", self.n_predators, 1)
+        check_int("n_prey", self.n_prey, 1)
+        if self.n_landmarks is not None:
+            check_int("n_landmarks", self.n_landmarks, 0)
+        if self.n_observed is not None:
+            check_int("n_observed", self.n_observed, 1)
+        if not (callable(self.prey) or self.prey in ("heuristic", "agents")):
+            raise ValueError(f'prey must be "heuristic", "agents" or a callable, got {self.prey!r}')
+        for name in ("predator_speed", "predator_accel", "prey_speed", "prey_accel"):
+            check_float(name, getattr(self, name))
+        check_float("landmark_size", self.landmark_size)
+        self.neighbour_slots(self.team_peers)
+
+    @property
+    def prey_mode(self) -> int:
+        if self.prey == "heuristic":
+            return PREY_HEURISTIC
+        return PREY_AGENTS if self.prey == "agents" else PREY_CALLABLE
+
+    @property
+    def landmarks(self) -> int:
+        return self.n_predators if self.n_landmarks is None else self.n_landmarks
+
+    @property
+    def team_peers(self) -> int:
+        """Possible neighbours of an agent: its largest team, less itself."""
+        if self.prey_mode == PREY_AGENTS:
+            return max(self.n_predators, self.n_prey) - 1
+        return self.n_predators - 1
+
+    @property
+    def seen_landmarks(self) -> int:
+        return self.landmarks if self.n_observed is None else min(self.n_observed, self.landmarks)
+
+    @property
+    def seen_opponents(self) -> int:
+        most = self.n_prey
+        if self.prey_mode == PREY_AGENTS:
+            most = max(self.n_predators, self.n_prey)
+        return most if self.n_observed is None else min(self.n_observed, most)
+
+
+# -- kernels ---------------------------------------------------------------------------
+# ``task`` is ``(n_predators, n_prey, n_landmarks, seen_landmarks, seen_opponents,
+# prey_mode)``; entities are predators, then prey, then landmarks.
+
+
+@numba.njit(cache=True)
+def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o):
+    """Observation of entity ``i`` (team 0 predator, 1 prey) into ``o``."""
+    n_pred, n_prey, n_lm, seen_lm, seen_opp, _ = task
+    movers = n_pred + n_prey
+    o[0], o[1], o[2], o[3], o[4] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1], team
+    order = np.empty(max(seen_lm, seen_opp), dtype=np.int64)
+    count = pk.nearest(pos, i, movers, movers + n_lm, -1, order[:seen_lm])
+    at = pk.write_relative(pos, i, order, count, o, 5)
+    lo, hi = (n_pred, movers) if team == 0 else (0, n_pred)
+    count = pk.nearest(pos, i, lo, hi, -1, order[:seen_opp])
+    for s in range(seen_opp):
+        if s < count:
+            e = order[s]
+            o[at], o[at + 1] = pos[e, 0] - pos[i, 0], pos[e, 1] - pos[i, 1]
+            o[at + 2], o[at + 3], o[at + 4] = vel[e, 0], vel[e, 1], 1.0
+        else:
+            o[at : at + 5] = 0.0
+        at += 5
+    pk.write_neighbours(nb_ids, nb_rel, o, at)
+
+
+@numba.njit(cache=True)
+def _sense(pos, vel, task, nb, nb_ids, nb_rel, obs, prey_obs):
+    """Neighbours and observations of one copy (and the prey's, for a callable policy)."""
+    n_pred, n_prey = task[0], task[1]
+    mode = task[5]
+    pk.find_neighbours(pos, 0, n_pred, nb[0], nb[1], nb_ids[:n_pred], nb_rel[:n_pred])
+    for i in range(n_pred):
+        _observe_one(pos, vel, i, 0.0, task, nb_ids[i], nb_rel[i], obs[i])
+    if mode == PREY_AGENTS:
+        movers = n_pred + n_prey
+        pk.find_neighbours(pos, n_pred, movers, nb[0], nb[1], nb_ids[n_pred:], nb_rel[n_pred:])
+        for i in range(n_pred, movers):
+            _observe_one(pos, vel, i, 1.0, task, nb_ids[i], nb_rel[i], obs[i])
+    elif mode == PREY_CALLABLE:
+        no_ids = np.full(nb_ids.shape[1], -1, dtype=np.int64)
+        no_rel = np.zeros((nb_ids.shape[1], 2))
+        for j in range(n_prey):
+            _observe_one(pos, vel, n_pred + j, 1.0, task, no_ids, no_rel, prey_obs[j])
+
+
+@numba.njit(cache=True)
+def _reward(pos, size, task, reward):
+    """mpe2 simple_tag rewards of one copy (prey rows only when the prey are agents)."""
+    n_pred, n_prey = task[0], task[1]
+    catches = 0
+    for q in range(n_pred, n_pred + n_prey):
+        caught = 0
+        for p in range(n_pred):
+            if pk.is_collision(pos, size, p, q):
+                caught += 1
+        catches += caught
+        if task[5] == PREY_AGENTS:
+            penalty = pk.bound_penalty(abs(pos[q, 0])) + pk.bound_penalty(abs(pos[q, 1]))
+            reward[q] = -CATCH_REWARD * caught - penalty
+    for p in range(n_pred):
+        reward[p] = CATCH_REWARD * catches
+
+
+@numba.njit(cache=True)
+def heuristic_prey_forces(pos, force, accel, n_pred, n_prey, continuous):
+    """The built-in prey policy of one copy: flee the predators, stay near the centre."""
+    for q in range(n_pred, n_pred + n_prey):
+        ux, uy = 0.0, 0.0
+        for p in range(n_pred):
+            dx, dy = pos[q, 0] - pos[p, 0], pos[q, 1] - pos[p, 1]
+            d2 = dx * dx + dy * dy + 1e-9
+            ux += dx / d2
+            uy += dy / d2
+        for k in range(2):
+            x = pos[q, k]
+            push = -20.0 * (abs(x) - 0.8) * np.sign(x) if abs(x) > 0.8 else 0.0
+            if k == 0:
+                ux += push
+            else:
+                uy += push
+        if not continuous:  # move along the dominant axis only, like a discrete action
+            if abs(ux) >= abs(uy):
+                uy = 0.0
+            else:
+                ux = 0.0
+        norm = np.sqrt(ux * ux + uy * uy)
+        if norm > 0.0:
+            force[q, 0] = accel[q] * ux / norm
+            force[q, 1] = accel[q] * uy / norm
+
+
+@numba.njit(cache=True)
+def _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs):
+    """Start copy ``b`` and write its first observations."""
+    movers = task[0] + task[1]
+    pk.place_uniform(pos, vel, rng, b, 0, movers, 1.0)
+    pk.place_uniform(pos, vel, rng, b, movers, movers + task[2], 0.9)
+    _sense(pos[b], vel[b], task, nb, nb_ids[b], nb_rel[b], obs[b], prey_obs[b])
+
+
+@numba.njit(cache=True)
+def reset_predator_prey(pos, vel, t, rng, task, nb, nb_ids, nb_rel, obs, prey_obs):
+    """Start every copy."""
+    for b in range(pos.shape[0]):
+        t[b] = 0
+        _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs)
+
+
+@numba.njit(cache=True)
+def step_predator_prey(
+    pos,
+    vel,
+    force,
+    physics,
+    accel,
+    continuous,
+    world,
+    t,
+    rng,
+    horizon,
+    task,
+    nb,
+    nb_ids,
+    nb_rel,
+    obs,
+    prey_obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+):
+    """Advance every copy: prey policy, physics, rewards, observations, auto-reset."""
+    size, mass, max_speed, movable, collide = physics
+    for b in range(pos.shape[0]):
+        if task[5] == PREY_HEURISTIC:
+            heuristic_prey_forces(pos[b], force[b], accel, task[0], task[1], continuous)
+        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
+        _reward(pos[b], size, task, reward[b])
+        _sense(pos[b], vel[b], task, nb, nb_ids[b], nb_rel[b], obs[b], prey_obs[b])
+        t[b] += 1
+        terminated[b] = False
+        truncated[b] = t[b] >= horizon
+        if truncated[b]:
+            final_obs[b] = obs[b]
+            t[b] = 0
+            _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs)
+
+
+@dataclasses.dataclass
+class PredatorPreyState(ParticleState):
+    """Particle state plus the prey's observations ``(B, M, D)`` (for a callable policy)."""
+
+    prey_obs: np.ndarray
+
+
+class PredatorPreyCore(ParticleCore):
+    """Batched predator-prey (see the module docstring for the spec)."""
+
+    config_cls = PredatorPreyConfig
+    state_cls = PredatorPreyState
+    config: PredatorPreyConfig
+    reward_description: ClassVar[str] = "+10 per predator-prey contact, shared by the predators"
+
+    def __init__(self, config: PredatorPreyConfig) -> None:
+        super().__init__(config)
+        n, m = config.n_predators, config.n_prey
+        self._prey_names = tuple(f"prey_{j}" for j in range(m))
+        self._agents = tuple(f"predator_{i}" for i in range(n))
+        if config.prey_mode == PREY_AGENTS:
+            self._agents += self._prey_names
+        self.neighbour_agents = config.team_peers + 1
+        self.entities = Entities.build(
+            [
+                {
+                    "count": n,
+                    "size": 0.075,
+                    "accel": config.predator_accel,
+                    "max_speed": config.predator_speed,
+                    "colour": PREDATOR_COLOUR,
+                },
+                {
+                    "count": m,
+                    "size": 0.05,
+                    "accel": config.prey_accel,
+                    "max_speed": config.prey_speed,
+                    "colours": [PREY_COLOUR] + agent_colours(0),
+                },
+                {"count": config.landmarks, "size": config.landmark_size, "movable": False},
+            ]
+        )
+        width = 5 + 2 * config.seen_landmarks + 5 * config.seen_opponents + 3 * self.neighbour_slots
+        self.observation_space = spaces.Box(-np.inf, np.inf, (width,), dtype=np.float32)
+        self._task = (
+            n, m, config.landmarks, config.seen_landmarks, config.seen_opponents,
+            config.prey_mode,
+        )  # fmt: skip
+
+    @property
+    def agent_names(self) -> tuple[str, ...]:
+        return self._agents
+
+    def _extra_buffers(self, batch: int) -> dict[str, np.ndarray]:
+        shape = (batch, self.config.n_prey, *self.observation_space.shape)
+        return {"prey_obs": np.zeros(shape, dtype=np.float32)}
+
+    def _reset_kernel(self, state: PredatorPreyState) -> None:
+        reset_predator_prey(
+            state.pos, state.vel, state.t, state.rng, self._task, self._nb,
+            state.neighbour_ids, state.neighbour_rel, state.obs, state.prey_obs,
+        )  # fmt: skip
+
+    def _step_kernel(self, state: PredatorPreyState) -> dict[str, np.ndarray]:
+        if self.config.prey_mode == PREY_CALLABLE:
+            self._prey_policy_forces(state)
+        step_predator_prey(
+            state.pos, state.vel, state.force, self.entities.physics(), self.entities.accel,
+            self.config.continuous_actions, self._world, state.t, state.rng, self.config.horizon,
+            self._task, self._nb, state.neighbour_ids, state.neighbour_rel, state.obs,
+            state.prey_obs, state.reward, state.terminated, state.truncated, state.final_obs,
+        )  # fmt: skip
+        return {}
+
+    def _prey_policy_forces(self, state: PredatorPreyState) -> None:
+        policy: Callable = self.config.prey
+        entropy = np.concatenate([state.rng, state.t.astype(np.uint64)])
+        actions = policy(state.prey_obs.copy(), np.random.default_rng(entropy))
+        actions = check_actions(
+            self.action_space, actions, state.batch, self._prey_names, "prey policy actions"
+        )
+        self.action_forces(actions, state.force, first=self.config.n_predators)

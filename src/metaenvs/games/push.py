@@ -1,0 +1,204 @@
+"""Cooperative push: N agents push a large, heavy ball to a target.
+
+Paper: comm-topology-meta-gradient (section 5: ``push_N3``, ``push_N6``).  The paper
+gives no sizes or masses; the defaults below are ours (a ball 2.5 times an agent's
+radius and twice its mass).  The physics is mpe2's (see
+[Particle world](../particle_world.md)).
+
+## Agents
+``agent_0`` ... ``agent_{N-1}`` (size 0.1, acceleration 5, no speed limit, colliding).
+The ball (size ``ball_size``, mass ``ball_mass``) is moved only by contact forces; the
+target is a point that does not collide.
+
+## Action Space
+``Discrete(5)``: no-op, -x, +x, -y, +y; with ``continuous_actions=True``,
+``Box(0, 1, (5,))`` and force ``5 * (a[2] - a[1], a[4] - a[3])``, as mpe2.
+
+## Observation Space
+``Box(-inf, inf, (D,), float32)``: own velocity (2) and position (2), the ball and the
+target relative to the agent (2 + 2), then the d neighbours (the other agents, see
+``neighbours``) relative to the agent (2 d) and their indices as floats, -1 in an empty
+slot (d).
+
+## Rewards
+Shared by all agents: ``-|ball - target|`` every step.
+
+## Starting State
+Agents and target uniform in ``[-1, 1]^2``, the ball uniform in ``[-0.5, 0.5]^2``, at
+rest.
+
+## Episode End
+Never terminated; truncated after ``horizon`` steps (25, as the paper).
+
+## Version History
+v0: first release.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numba
+import numpy as np
+from gymnasium import spaces
+
+from metaenvs.games import _particle_kernels as pk
+from metaenvs.games.particle import (
+    Entities,
+    ParticleConfig,
+    ParticleCore,
+    ParticleState,
+    agent_colours,
+    check_float,
+    check_int,
+)
+
+BALL_COLOUR = (90, 90, 200)
+TARGET_COLOUR = (40, 40, 40)
+
+
+@dataclasses.dataclass(frozen=True)
+class PushConfig(ParticleConfig):
+    """Configuration of cooperative push."""
+
+    n_agents: int = 3
+    """Number of agents N."""
+    ball_size: float = 0.25
+    """Radius of the ball."""
+    ball_mass: float = 2.0
+    """Mass of the ball (an agent's is 1)."""
+    agent_size: float = 0.1
+    """Radius of an agent."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("n_agents", self.n_agents, 1)
+        for name in ("ball_size", "ball_mass", "agent_size"):
+            check_float(name, getattr(self, name))
+        self.neighbour_slots(self.n_agents - 1)
+
+
+# -- kernels ---------------------------------------------------------------------------
+# Entities: agents 0..n-1, the ball n, the target n + 1.
+
+
+@numba.njit(cache=True)
+def _sense(pos, vel, n, nb, nb_ids, nb_rel, obs, reward):
+    """Neighbours, observations and the shared reward of one copy."""
+    ball, target = n, n + 1
+    pk.find_neighbours(pos, 0, n, nb[0], nb[1], nb_ids, nb_rel)
+    shared = -pk.distance(pos, ball, target)
+    for i in range(n):
+        o = obs[i]
+        o[0], o[1], o[2], o[3] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1]
+        o[4], o[5] = pos[ball, 0] - pos[i, 0], pos[ball, 1] - pos[i, 1]
+        o[6], o[7] = pos[target, 0] - pos[i, 0], pos[target, 1] - pos[i, 1]
+        pk.write_neighbours(nb_ids[i], nb_rel[i], o, 8)
+        reward[i] = shared
+
+
+@numba.njit(cache=True)
+def _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs):
+    """Start copy ``b``: agents and target in [-1, 1]^2, the ball in [-0.5, 0.5]^2."""
+    pk.place_uniform(pos, vel, rng, b, 0, n, 1.0)
+    pk.place_uniform(pos, vel, rng, b, n, n + 1, 0.5)
+    pk.place_uniform(pos, vel, rng, b, n + 1, n + 2, 1.0)
+    scratch = np.empty(n)
+    _sense(pos[b], vel[b], n, nb, nb_ids[b], nb_rel[b], obs[b], scratch)
+
+
+@numba.njit(cache=True)
+def reset_push(pos, vel, t, rng, n, nb, nb_ids, nb_rel, obs):
+    """Start every copy."""
+    for b in range(pos.shape[0]):
+        t[b] = 0
+        _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs)
+
+
+@numba.njit(cache=True)
+def step_push(
+    pos,
+    vel,
+    force,
+    physics,
+    world,
+    t,
+    rng,
+    horizon,
+    n,
+    nb,
+    nb_ids,
+    nb_rel,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+):
+    """Advance every copy: physics, reward, observations, auto-reset."""
+    size, mass, max_speed, movable, collide = physics
+    for b in range(pos.shape[0]):
+        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
+        _sense(pos[b], vel[b], n, nb, nb_ids[b], nb_rel[b], obs[b], reward[b])
+        t[b] += 1
+        terminated[b] = False
+        truncated[b] = t[b] >= horizon
+        if truncated[b]:
+            final_obs[b] = obs[b]
+            t[b] = 0
+            _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs)
+
+
+class PushCore(ParticleCore):
+    """Batched cooperative push (see the module docstring for the spec)."""
+
+    config_cls = PushConfig
+    config: PushConfig
+    reward_description: ClassVar[str] = "minus the ball's distance to the target, shared"
+
+    def __init__(self, config: PushConfig) -> None:
+        super().__init__(config)
+        n = config.n_agents
+        self._agents = tuple(f"agent_{i}" for i in range(n))
+        self.neighbour_agents = n
+        self.entities = Entities.build(
+            [
+                {"count": n, "size": config.agent_size, "colours": agent_colours(n)},
+                {
+                    "count": 1,
+                    "size": config.ball_size,
+                    "mass": config.ball_mass,
+                    "accel": 0.0,
+                    "colour": BALL_COLOUR,
+                },
+                {
+                    "count": 1,
+                    "size": 0.05,
+                    "movable": False,
+                    "collide": False,
+                    "colour": TARGET_COLOUR,
+                },
+            ]
+        )
+        width = 8 + 3 * self.neighbour_slots
+        self.observation_space = spaces.Box(-np.inf, np.inf, (width,), dtype=np.float32)
+
+    @property
+    def agent_names(self) -> tuple[str, ...]:
+        return self._agents
+
+    def _reset_kernel(self, state: ParticleState) -> None:
+        reset_push(
+            state.pos, state.vel, state.t, state.rng, self.config.n_agents, self._nb,
+            state.neighbour_ids, state.neighbour_rel, state.obs,
+        )  # fmt: skip
+
+    def _step_kernel(self, state: ParticleState) -> dict[str, np.ndarray]:
+        step_push(
+            state.pos, state.vel, state.force, self.entities.physics(), self._world, state.t,
+            state.rng, self.config.horizon, self.config.n_agents, self._nb,
+            state.neighbour_ids, state.neighbour_rel, state.obs, state.reward,
+            state.terminated, state.truncated, state.final_obs,
+        )  # fmt: skip
+        return {}
