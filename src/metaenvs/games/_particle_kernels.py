@@ -24,6 +24,9 @@ import numpy as np
 from metaenvs._rng import next_uniform
 
 NEIGHBOURS_ALL, NEIGHBOURS_K_NEAREST, NEIGHBOURS_RADIUS = 0, 1, 2
+#: Gaps beyond ``CONTACT_CUTOFF * contact_margin`` give a contact force below
+#: ``exp(-37) * contact_force * contact_margin`` (1e-17 with mpe2's numbers): skipped.
+CONTACT_CUTOFF = 37.0
 
 
 # -- actions ---------------------------------------------------------------------------
@@ -113,6 +116,9 @@ def physics_step(
                 continue
             dx = pos[a, 0] - pos[b, 0]
             dy = pos[a, 1] - pos[b, 1]
+            reach = size[a] + size[b] + CONTACT_CUTOFF * margin
+            if dx * dx + dy * dy > reach * reach:
+                continue  # the force would be below 1e-16 of the contact force: skip it
             dist = math.sqrt(dx * dx + dy * dy)
             if dist == 0.0:
                 continue  # coincident centres: no direction (mpe2 would produce NaN)
@@ -182,17 +188,28 @@ def bound_penalty(x: float) -> float:
 
 
 # -- neighbours and nearest entities ---------------------------------------------------
+Scratch = tuple  # (int64 indices (E,), float64 distances (E,)), reused within one kernel call
+
+
 @numba.njit(cache=True)
-def nearest(pos: np.ndarray, ref: int, lo: int, hi: int, skip: int, out: np.ndarray) -> int:
+def scratch_space(n_entities: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scratch arrays for :func:`nearest` and :func:`find_neighbours` (allocate once per call)."""
+    return np.empty(n_entities, dtype=np.int64), np.empty(n_entities)
+
+
+@numba.njit(cache=True)
+def nearest(
+    pos: np.ndarray, ref: int, lo: int, hi: int, skip: int, out: np.ndarray, dists: np.ndarray
+) -> int:
     """Fill ``out`` with the indices in ``lo..hi-1`` (except ``skip``) nearest to ``ref``.
 
-    Ties go to the lower index.  Returns how many were written (``<= len(out)``).
+    Ties go to the lower index.  ``dists`` is scratch space at least as long as ``out``.
+    Returns how many were written (``<= len(out)``).
     """
     k = out.shape[0]
     count = 0
     if k == 0:
         return 0
-    dists = np.empty(k)
     for e in range(lo, hi):
         if e == skip:
             continue
@@ -222,6 +239,7 @@ def find_neighbours(
     radius: float,
     ids: np.ndarray,
     rel: np.ndarray,
+    scratch: Scratch,
 ) -> None:
     """Neighbours of each agent ``lo..hi-1`` of one copy among the same agents.
 
@@ -240,9 +258,11 @@ def find_neighbours(
         first), -1 in empty slots.
     rel : np.ndarray
         ``(hi - lo, d, 2)`` output: neighbour position minus own position, 0 in empty slots.
+    scratch : tuple
+        ``(indices, dists)`` from :func:`scratch_space`.
     """
     d = ids.shape[1]
-    order = np.empty(d, dtype=np.int64)
+    order, dists = scratch[0][:d], scratch[1]
     for i in range(lo, hi):
         row = i - lo
         if mode == NEIGHBOURS_ALL:
@@ -252,7 +272,7 @@ def find_neighbours(
                     order[count] = j
                     count += 1
         else:
-            count = nearest(pos, i, lo, hi, i, order)
+            count = nearest(pos, i, lo, hi, i, order, dists)
             if mode == NEIGHBOURS_RADIUS:
                 kept = 0
                 for s in range(count):

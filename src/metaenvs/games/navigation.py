@@ -124,10 +124,10 @@ class NavigationConfig(ParticleConfig):
 
 
 @numba.njit(cache=True)
-def _observe(pos, vel, task, nb_ids, nb_rel, obs):
+def _observe(pos, vel, task, nb_ids, nb_rel, obs, scratch):
     """Observations ``(N, D)`` of one copy (layout in the module docstring)."""
     n, n_landmarks, n_seen, mode = task
-    order = np.empty(n_seen, dtype=np.int64)
+    order, dists = scratch[0][:n_seen], scratch[1]
     for i in range(n):
         o = obs[i]
         o[0], o[1], o[2], o[3] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1]
@@ -135,7 +135,7 @@ def _observe(pos, vel, task, nb_ids, nb_rel, obs):
         if mode == 2:  # individual: own goal first
             o[4], o[5] = pos[n + i, 0] - pos[i, 0], pos[n + i, 1] - pos[i, 1]
             at = 6
-        count = pk.nearest(pos, i, n, n + n_landmarks, -1, order)
+        count = pk.nearest(pos, i, n, n + n_landmarks, -1, order, dists)
         at = pk.write_relative(pos, i, order, count, o, at)
         pk.write_neighbours(nb_ids[i], nb_rel[i], o, at)
 
@@ -174,20 +174,21 @@ def _reward(pos, size, task, local_ratio, reward):
 
 
 @numba.njit(cache=True)
-def _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs):
+def _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, scratch):
     """Start copy ``b``: agents and landmarks uniform in [-1, 1]^2, first observations."""
     n, n_landmarks = task[0], task[1]
     pk.place_uniform(pos, vel, rng, b, 0, n + n_landmarks, 1.0)
-    pk.find_neighbours(pos[b], 0, n, nb[0], nb[1], nb_ids[b], nb_rel[b])
-    _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b])
+    pk.find_neighbours(pos[b], 0, n, nb[0], nb[1], nb_ids[b], nb_rel[b], scratch)
+    _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b], scratch)
 
 
 @numba.njit(cache=True)
 def reset_navigation(pos, vel, t, rng, task, nb, nb_ids, nb_rel, obs):
     """Start every copy."""
+    scratch = pk.scratch_space(pos.shape[1])
     for b in range(pos.shape[0]):
         t[b] = 0
-        _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs)
+        _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, scratch)
 
 
 @numba.njit(cache=True)
@@ -210,21 +211,73 @@ def step_navigation(
     terminated,
     truncated,
     final_obs,
+    lo,
+    hi,
 ):
-    """Advance every copy: physics, rewards, neighbours, observations, auto-reset."""
+    """Advance copies ``lo..hi-1``: physics, rewards, neighbours, observations, auto-reset."""
     size, mass, max_speed, movable, collide = physics
-    for b in range(pos.shape[0]):
+    scratch = pk.scratch_space(pos.shape[1])
+    for b in range(lo, hi):
         pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
         _reward(pos[b], size, task, local_ratio, reward[b])
-        pk.find_neighbours(pos[b], 0, task[0], nb[0], nb[1], nb_ids[b], nb_rel[b])
-        _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b])
+        pk.find_neighbours(pos[b], 0, task[0], nb[0], nb[1], nb_ids[b], nb_rel[b], scratch)
+        _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b], scratch)
         t[b] += 1
         terminated[b] = False
         truncated[b] = t[b] >= horizon
         if truncated[b]:
             final_obs[b] = obs[b]
             t[b] = 0
-            _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs)
+            _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, scratch)
+
+
+@numba.njit(cache=True, parallel=True)
+def step_navigation_parallel(
+    pos,
+    vel,
+    force,
+    physics,
+    world,
+    t,
+    rng,
+    horizon,
+    task,
+    local_ratio,
+    nb,
+    nb_ids,
+    nb_rel,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    n_chunks,
+):
+    """:func:`step_navigation` over all copies, in ``n_chunks`` chunks run on Numba's threads."""
+    batch = pos.shape[0]
+    for c in numba.prange(n_chunks):
+        step_navigation(
+            pos,
+            vel,
+            force,
+            physics,
+            world,
+            t,
+            rng,
+            horizon,
+            task,
+            local_ratio,
+            nb,
+            nb_ids,
+            nb_rel,
+            obs,
+            reward,
+            terminated,
+            truncated,
+            final_obs,
+            c * batch // n_chunks,
+            (c + 1) * batch // n_chunks,
+        )
 
 
 class NavigationCore(ParticleCore):
@@ -270,7 +323,7 @@ class NavigationCore(ParticleCore):
         )
 
     def _step_kernel(self, state: ParticleState) -> dict[str, np.ndarray]:
-        step_navigation(
+        args = (
             state.pos,
             state.vel,
             state.force,
@@ -289,5 +342,6 @@ class NavigationCore(ParticleCore):
             state.terminated,
             state.truncated,
             state.final_obs,
-        )
+        )  # fmt: skip
+        self.run_batched(step_navigation, step_navigation_parallel, args, state.batch)
         return {}

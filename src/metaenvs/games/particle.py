@@ -15,6 +15,7 @@ import math
 from abc import abstractmethod
 from typing import Any, ClassVar
 
+import numba
 import numpy as np
 from gymnasium import spaces
 
@@ -22,6 +23,9 @@ from metaenvs.config import EnvConfig
 from metaenvs.core import BatchedCore, CoreState, StepResult
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.render import AGENT_COLOURS, Canvas
+
+#: Batches at least this large are stepped on all of Numba's threads, in equal chunks.
+PARALLEL_MIN_BATCH = 256
 
 NEIGHBOUR_MODES = {
     "all": pk.NEIGHBOURS_ALL,
@@ -260,6 +264,19 @@ class ParticleCore(BatchedCore):
             pk.continuous_action_forces(actions, self.entities.accel, force, first)
         else:
             pk.discrete_action_forces(actions, self.entities.accel, force, first)
+
+    @staticmethod
+    def run_batched(serial: Any, parallel: Any, args: tuple, batch: int) -> None:
+        """Run ``serial(*args, 0, batch)``, or ``parallel(*args, n_chunks)`` for a large batch.
+
+        Copies are independent and each has its own random stream, so the result is the
+        same either way.
+        """
+        threads = numba.get_num_threads()
+        if batch >= PARALLEL_MIN_BATCH and threads > 1:
+            parallel(*args, threads)
+        else:
+            serial(*args, 0, batch)
 
     @abstractmethod
     def _reset_kernel(self, state: ParticleState) -> None:

@@ -161,16 +161,16 @@ class PredatorPreyConfig(ParticleConfig):
 
 
 @numba.njit(cache=True)
-def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o):
+def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o, scratch):
     """Observation of entity ``i`` (team 0 predator, 1 prey) into ``o``."""
     n_pred, n_prey, n_lm, seen_lm, seen_opp, _ = task
     movers = n_pred + n_prey
     o[0], o[1], o[2], o[3], o[4] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1], team
-    order = np.empty(max(seen_lm, seen_opp), dtype=np.int64)
-    count = pk.nearest(pos, i, movers, movers + n_lm, -1, order[:seen_lm])
+    order, dists = scratch
+    count = pk.nearest(pos, i, movers, movers + n_lm, -1, order[:seen_lm], dists)
     at = pk.write_relative(pos, i, order, count, o, 5)
     lo, hi = (n_pred, movers) if team == 0 else (0, n_pred)
-    count = pk.nearest(pos, i, lo, hi, -1, order[:seen_opp])
+    count = pk.nearest(pos, i, lo, hi, -1, order[:seen_opp], dists)
     for s in range(seen_opp):
         if s < count:
             e = order[s]
@@ -183,23 +183,24 @@ def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o):
 
 
 @numba.njit(cache=True)
-def _sense(pos, vel, task, nb, nb_ids, nb_rel, obs, prey_obs):
+def _sense(pos, vel, task, nb, nb_ids, nb_rel, obs, prey_obs, scratch):
     """Neighbours and observations of one copy (and the prey's, for a callable policy)."""
     n_pred, n_prey = task[0], task[1]
     mode = task[5]
-    pk.find_neighbours(pos, 0, n_pred, nb[0], nb[1], nb_ids[:n_pred], nb_rel[:n_pred])
+    pk.find_neighbours(pos, 0, n_pred, nb[0], nb[1], nb_ids[:n_pred], nb_rel[:n_pred], scratch)
     for i in range(n_pred):
-        _observe_one(pos, vel, i, 0.0, task, nb_ids[i], nb_rel[i], obs[i])
+        _observe_one(pos, vel, i, 0.0, task, nb_ids[i], nb_rel[i], obs[i], scratch)
     if mode == PREY_AGENTS:
         movers = n_pred + n_prey
-        pk.find_neighbours(pos, n_pred, movers, nb[0], nb[1], nb_ids[n_pred:], nb_rel[n_pred:])
+        ids, rel = nb_ids[n_pred:], nb_rel[n_pred:]
+        pk.find_neighbours(pos, n_pred, movers, nb[0], nb[1], ids, rel, scratch)
         for i in range(n_pred, movers):
-            _observe_one(pos, vel, i, 1.0, task, nb_ids[i], nb_rel[i], obs[i])
+            _observe_one(pos, vel, i, 1.0, task, nb_ids[i], nb_rel[i], obs[i], scratch)
     elif mode == PREY_CALLABLE:
         no_ids = np.full(nb_ids.shape[1], -1, dtype=np.int64)
         no_rel = np.zeros((nb_ids.shape[1], 2))
         for j in range(n_prey):
-            _observe_one(pos, vel, n_pred + j, 1.0, task, no_ids, no_rel, prey_obs[j])
+            _observe_one(pos, vel, n_pred + j, 1.0, task, no_ids, no_rel, prey_obs[j], scratch)
 
 
 @numba.njit(cache=True)
@@ -249,20 +250,21 @@ def heuristic_prey_forces(pos, force, accel, n_pred, n_prey, continuous):
 
 
 @numba.njit(cache=True)
-def _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs):
+def _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs, scratch):
     """Start copy ``b`` and write its first observations."""
     movers = task[0] + task[1]
     pk.place_uniform(pos, vel, rng, b, 0, movers, 1.0)
     pk.place_uniform(pos, vel, rng, b, movers, movers + task[2], 0.9)
-    _sense(pos[b], vel[b], task, nb, nb_ids[b], nb_rel[b], obs[b], prey_obs[b])
+    _sense(pos[b], vel[b], task, nb, nb_ids[b], nb_rel[b], obs[b], prey_obs[b], scratch)
 
 
 @numba.njit(cache=True)
 def reset_predator_prey(pos, vel, t, rng, task, nb, nb_ids, nb_rel, obs, prey_obs):
     """Start every copy."""
+    scratch = pk.scratch_space(pos.shape[1])
     for b in range(pos.shape[0]):
         t[b] = 0
-        _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs)
+        _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs, scratch)
 
 
 @numba.njit(cache=True)
@@ -287,22 +289,78 @@ def step_predator_prey(
     terminated,
     truncated,
     final_obs,
+    lo,
+    hi,
 ):
-    """Advance every copy: prey policy, physics, rewards, observations, auto-reset."""
+    """Advance copies ``lo..hi-1``: prey policy, physics, rewards, observations, auto-reset."""
     size, mass, max_speed, movable, collide = physics
-    for b in range(pos.shape[0]):
+    scratch = pk.scratch_space(pos.shape[1])
+    for b in range(lo, hi):
         if task[5] == PREY_HEURISTIC:
             heuristic_prey_forces(pos[b], force[b], accel, task[0], task[1], continuous)
         pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
         _reward(pos[b], size, task, reward[b])
-        _sense(pos[b], vel[b], task, nb, nb_ids[b], nb_rel[b], obs[b], prey_obs[b])
+        _sense(pos[b], vel[b], task, nb, nb_ids[b], nb_rel[b], obs[b], prey_obs[b], scratch)
         t[b] += 1
         terminated[b] = False
         truncated[b] = t[b] >= horizon
         if truncated[b]:
             final_obs[b] = obs[b]
             t[b] = 0
-            _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs)
+            _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs, scratch)
+
+
+@numba.njit(cache=True, parallel=True)
+def step_predator_prey_parallel(
+    pos,
+    vel,
+    force,
+    physics,
+    accel,
+    continuous,
+    world,
+    t,
+    rng,
+    horizon,
+    task,
+    nb,
+    nb_ids,
+    nb_rel,
+    obs,
+    prey_obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    n_chunks,
+):
+    """:func:`step_predator_prey` over all copies, in ``n_chunks`` chunks run on Numba's threads."""
+    batch = pos.shape[0]
+    for c in numba.prange(n_chunks):
+        step_predator_prey(
+            pos,
+            vel,
+            force,
+            physics,
+            accel,
+            continuous,
+            world,
+            t,
+            rng,
+            horizon,
+            task,
+            nb,
+            nb_ids,
+            nb_rel,
+            obs,
+            prey_obs,
+            reward,
+            terminated,
+            truncated,
+            final_obs,
+            c * batch // n_chunks,
+            (c + 1) * batch // n_chunks,
+        )
 
 
 @dataclasses.dataclass
@@ -371,12 +429,13 @@ class PredatorPreyCore(ParticleCore):
     def _step_kernel(self, state: PredatorPreyState) -> dict[str, np.ndarray]:
         if self.config.prey_mode == PREY_CALLABLE:
             self._prey_policy_forces(state)
-        step_predator_prey(
+        args = (
             state.pos, state.vel, state.force, self.entities.physics(), self.entities.accel,
             self.config.continuous_actions, self._world, state.t, state.rng, self.config.horizon,
             self._task, self._nb, state.neighbour_ids, state.neighbour_rel, state.obs,
             state.prey_obs, state.reward, state.terminated, state.truncated, state.final_obs,
         )  # fmt: skip
+        self.run_batched(step_predator_prey, step_predator_prey_parallel, args, state.batch)
         return {}
 
     def _prey_policy_forces(self, state: PredatorPreyState) -> None:

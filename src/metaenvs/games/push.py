@@ -84,10 +84,10 @@ class PushConfig(ParticleConfig):
 
 
 @numba.njit(cache=True)
-def _sense(pos, vel, n, nb, nb_ids, nb_rel, obs, reward):
+def _sense(pos, vel, n, nb, nb_ids, nb_rel, obs, reward, scratch):
     """Neighbours, observations and the shared reward of one copy."""
     ball, target = n, n + 1
-    pk.find_neighbours(pos, 0, n, nb[0], nb[1], nb_ids, nb_rel)
+    pk.find_neighbours(pos, 0, n, nb[0], nb[1], nb_ids, nb_rel, scratch)
     shared = -pk.distance(pos, ball, target)
     for i in range(n):
         o = obs[i]
@@ -99,21 +99,22 @@ def _sense(pos, vel, n, nb, nb_ids, nb_rel, obs, reward):
 
 
 @numba.njit(cache=True)
-def _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs):
+def _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs, scratch):
     """Start copy ``b``: agents and target in [-1, 1]^2, the ball in [-0.5, 0.5]^2."""
     pk.place_uniform(pos, vel, rng, b, 0, n, 1.0)
     pk.place_uniform(pos, vel, rng, b, n, n + 1, 0.5)
     pk.place_uniform(pos, vel, rng, b, n + 1, n + 2, 1.0)
-    scratch = np.empty(n)
-    _sense(pos[b], vel[b], n, nb, nb_ids[b], nb_rel[b], obs[b], scratch)
+    reward = np.empty(n)  # no reward at the start
+    _sense(pos[b], vel[b], n, nb, nb_ids[b], nb_rel[b], obs[b], reward, scratch)
 
 
 @numba.njit(cache=True)
 def reset_push(pos, vel, t, rng, n, nb, nb_ids, nb_rel, obs):
     """Start every copy."""
+    scratch = pk.scratch_space(pos.shape[1])
     for b in range(pos.shape[0]):
         t[b] = 0
-        _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs)
+        _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs, scratch)
 
 
 @numba.njit(cache=True)
@@ -135,19 +136,69 @@ def step_push(
     terminated,
     truncated,
     final_obs,
+    lo,
+    hi,
 ):
-    """Advance every copy: physics, reward, observations, auto-reset."""
+    """Advance copies ``lo..hi-1``: physics, reward, observations, auto-reset."""
     size, mass, max_speed, movable, collide = physics
-    for b in range(pos.shape[0]):
+    scratch = pk.scratch_space(pos.shape[1])
+    for b in range(lo, hi):
         pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
-        _sense(pos[b], vel[b], n, nb, nb_ids[b], nb_rel[b], obs[b], reward[b])
+        _sense(pos[b], vel[b], n, nb, nb_ids[b], nb_rel[b], obs[b], reward[b], scratch)
         t[b] += 1
         terminated[b] = False
         truncated[b] = t[b] >= horizon
         if truncated[b]:
             final_obs[b] = obs[b]
             t[b] = 0
-            _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs)
+            _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs, scratch)
+
+
+@numba.njit(cache=True, parallel=True)
+def step_push_parallel(
+    pos,
+    vel,
+    force,
+    physics,
+    world,
+    t,
+    rng,
+    horizon,
+    n,
+    nb,
+    nb_ids,
+    nb_rel,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    n_chunks,
+):
+    """:func:`step_push` over all copies, in ``n_chunks`` chunks run on Numba's threads."""
+    batch = pos.shape[0]
+    for c in numba.prange(n_chunks):
+        step_push(
+            pos,
+            vel,
+            force,
+            physics,
+            world,
+            t,
+            rng,
+            horizon,
+            n,
+            nb,
+            nb_ids,
+            nb_rel,
+            obs,
+            reward,
+            terminated,
+            truncated,
+            final_obs,
+            c * batch // n_chunks,
+            (c + 1) * batch // n_chunks,
+        )
 
 
 class PushCore(ParticleCore):
@@ -195,10 +246,11 @@ class PushCore(ParticleCore):
         )  # fmt: skip
 
     def _step_kernel(self, state: ParticleState) -> dict[str, np.ndarray]:
-        step_push(
+        args = (
             state.pos, state.vel, state.force, self.entities.physics(), self._world, state.t,
             state.rng, self.config.horizon, self.config.n_agents, self._nb,
             state.neighbour_ids, state.neighbour_rel, state.obs, state.reward,
             state.terminated, state.truncated, state.final_obs,
         )  # fmt: skip
+        self.run_batched(step_push, step_push_parallel, args, state.batch)
         return {}
