@@ -60,7 +60,15 @@ def main() -> int:
     args = json.loads(sys.argv[1])
     env = jaxmarl.make(args["env"], **args.get("kwargs", {}))
     out = [time_batch(env, b, args["seconds"], args["repeats"]) for b in args["batches"]]
-    print(json.dumps({"jax": jax.__version__, "jaxmarl": jaxmarl.__version__ if hasattr(jaxmarl, "__version__") else "?", "results": out}))
+    print(
+        json.dumps(
+            {
+                "jax": jax.__version__,
+                "jaxmarl": jaxmarl.__version__ if hasattr(jaxmarl, "__version__") else "?",
+                "results": out,
+            }
+        )
+    )
     return 0
 
 
