@@ -110,7 +110,8 @@ def make_focal_env(
     peers : str, callable or sequence of them
         The non-focal agents' policies; one value is used for every peer.  Names
         (matrix games only): ``"uniform"``, ``"tit_for_tat"``, ``"random_tabular"``,
-        ``"always_<action>"`` (see :func:`meta_wrappers.policies.named_peer`).
+        ``"always_<action>"`` (see :func:`meta_wrappers.policies.named_peer`).  Other
+        games accept ``"uniform"`` (uniformly random actions) or callables.
     focal_agent : int
         Slot of the learning agent.
     peer_seed : int
@@ -118,9 +119,6 @@ def make_focal_env(
     render_mode : {"rgb_array", None}
     **kwargs
         Keywords of the game's config (e.g. ``horizon``).
-
-    Other games than matrix games accept ``"uniform"`` (uniformly random actions) or
-    callables.
 
     Examples
     --------
