@@ -84,7 +84,7 @@ class ParticleConfig(EnvConfig):
     contact_margin: float = 0.001
     """Softness of the contact force (mpe2: 1e-3)."""
     bound: float | None = None
-    """Half-width of a walled arena ``[-bound, bound]^2``; None (mpe2) means no walls."""
+    """Half-width (>= 1) of a walled arena ``[-bound, bound]^2``; None (mpe2): no walls."""
 
     def __post_init__(self) -> None:
         check_int("horizon", self.horizon, 1)
@@ -102,8 +102,8 @@ class ParticleConfig(EnvConfig):
             raise ValueError(f"damping must be < 1, got {self.damping}")
         check_float("contact_force", self.contact_force, strict=False)
         check_float("contact_margin", self.contact_margin)
-        if self.bound is not None:
-            check_float("bound", self.bound)
+        if self.bound is not None and check_float("bound", self.bound) < 1.0:
+            raise ValueError(f"bound must be >= 1 (entities start in [-1, 1]^2), got {self.bound}")
 
     def neighbour_slots(self, n_peers: int) -> int:
         """d for agents that have ``n_peers`` possible neighbours."""
