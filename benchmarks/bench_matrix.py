@@ -53,15 +53,6 @@ def make_peer() -> Any | None:
     return rps_v2.parallel_env(max_cycles=50)
 
 
-def _rate(x: float | None) -> str:
-    if x is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if x >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
-
-
 def run(quick: bool) -> dict[str, Any]:
     """Time everything; returns the JSON-able results."""
     timing = bench.Timing(seconds=0.05, repeats=2) if quick else bench.Timing()
@@ -133,8 +124,8 @@ def print_table(results: dict[str, Any]) -> None:
                 r["env_id"],
                 what,
                 str(r["batch"]),
-                _rate(r["copy_steps_per_s"]),
-                _rate(r["agent_steps_per_s"]),
+                bench.format_rate(r["copy_steps_per_s"]),
+                bench.format_rate(r["agent_steps_per_s"]),
                 f"{r['us_per_step']:.2f}",
                 "-" if ratio is None else f"{ratio:.1f}x",
             ]
@@ -145,8 +136,8 @@ def print_table(results: dict[str, Any]) -> None:
                 "rps",
                 "PettingZoo rps_v2 (peer)",
                 "1",
-                _rate(peer["copy_steps_per_s"]),
-                _rate(peer["agent_steps_per_s"]),
+                bench.format_rate(peer["copy_steps_per_s"]),
+                bench.format_rate(peer["agent_steps_per_s"]),
                 f"{peer['us_per_step']:.2f}",
                 "1.0x",
             ]

@@ -176,13 +176,6 @@ def run(quick: bool, jax_python: str | None) -> dict[str, Any]:
     return results
 
 
-def _rate(x: float) -> str:
-    for unit, scale in (("M", 1e6), ("k", 1e3)):
-        if x >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
-
-
 def table(results: dict[str, Any]) -> str:
     """A Markdown table: one line per task and batch, ours against each peer."""
     lines = [
@@ -199,10 +192,12 @@ def table(results: dict[str, Any]) -> str:
             peers = [r for r in rows if r["who"] != "metaenvs" and r["batch"] == b]
             best = max(peers, key=lambda r: r["copy_steps_per_s"], default=None)
             mine = max(r["copy_steps_per_s"] for r in ours) if ours else None
-            peer_text = ", ".join(f"{r['who']} {_rate(r['copy_steps_per_s'])}" for r in peers)
+            peer_text = ", ".join(
+                f"{r['who']} {bench.format_rate(r['copy_steps_per_s'])}" for r in peers
+            )
             ratio = f"{mine / best['copy_steps_per_s']:.1f}x" if best and mine else "-"
-            core_text = _rate(core["copy_steps_per_s"]) if core else "-"
-            face_text = _rate(face["copy_steps_per_s"]) if face else "-"
+            core_text = bench.format_rate(core["copy_steps_per_s"]) if core else "-"
+            face_text = bench.format_rate(face["copy_steps_per_s"]) if face else "-"
             lines.append(
                 f"| {env_id} | {b} | {core_text} | {face_text} | {peer_text or '-'} | {ratio} |"
             )

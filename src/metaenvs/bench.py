@@ -398,6 +398,16 @@ def time_vector_face(
     }
 
 
+def format_rate(x: float | None) -> str:
+    """A rate with 3 significant digits and a k / M / G suffix (``"-"`` for None)."""
+    if x is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
 # -- context ---------------------------------------------------------------------------
 def machine_info() -> dict[str, Any]:
     """Versions and machine facts to store beside timings."""

@@ -58,14 +58,6 @@ def _table(rows: list[list[str]], out: TextIO, align: str) -> None:
         print("  ".join(cells).rstrip(), file=out)
 
 
-def _si(x: float) -> str:
-    """``12.3M``-style rendering of a rate."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
-
-
 def _spec_or_exit(env_id: str) -> EnvSpec | None:
     try:
         return metaenvs.spec(env_id)
@@ -176,8 +168,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 r["face"],
                 str(r["batch"]),
                 str(r["steps"]),
-                _si(r["copy_steps_per_s"]),
-                _si(r["agent_steps_per_s"]),
+                bench.format_rate(r["copy_steps_per_s"]),
+                bench.format_rate(r["agent_steps_per_s"]),
                 f"{r['us_per_step']:.2f}",
             ]
         )

@@ -6,8 +6,11 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import math
 import textwrap
 from typing import Any, TypeVar
+
+import numpy as np
 
 C = TypeVar("C", bound="EnvConfig")
 
@@ -17,6 +20,33 @@ def unknown_keyword_message(kind: str, name: str, valid: list[str]) -> str:
     hint = difflib.get_close_matches(name, valid, n=1)
     did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
     return f"unknown {kind} {name!r}.{did_you_mean} Valid: {', '.join(sorted(valid))}"
+
+
+# -- field checks for configs' __post_init__ -------------------------------------------
+def check_int(name: str, value: Any, low: int) -> int:
+    """``value`` as an int ``>= low``, else ``TypeError`` / ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def check_float(name: str, value: Any, low: float = 0.0, strict: bool = True) -> float:
+    """``value`` as a finite float ``> low`` (``>= low`` if not ``strict``), else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < low or (strict and value == low):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,11 +12,16 @@ The physics is mpe2's ``World.step`` (``mpe2/_mpe_utils/core.py``) for one copy:
 
 Arrays of one copy are ``(E, 2)`` float64 with the agents first; entity properties are
 ``(E,)`` arrays shared by all copies.
+
+A task's kernels take the same three arguments: :data:`Buffers` (the state's arrays),
+:data:`Sim` (entity properties, physics, horizon, neighbour rule) and the task's own
+tuple; :func:`move` and :func:`tick` are the steps every task shares.
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -27,6 +32,18 @@ NEIGHBOURS_ALL, NEIGHBOURS_K_NEAREST, NEIGHBOURS_RADIUS = 0, 1, 2
 #: Gaps beyond ``CONTACT_CUTOFF * contact_margin`` give a contact force below
 #: ``exp(-37) * contact_force * contact_margin`` (1e-17 with mpe2's numbers): skipped.
 CONTACT_CUTOFF = 37.0
+
+
+#: The state's arrays, batched: ``pos, vel, force (B, E, 2)``, ``t (B,)``, ``rng (B,)``,
+#: ``nb_ids (B, N, d)``, ``nb_rel (B, N, d, 2)``, ``obs (B, N, D)``, ``reward (B, N)``,
+#: ``terminated, truncated (B,)``, ``final_obs (B, N, D)``.
+Buffers = namedtuple(
+    "Buffers",
+    "pos vel force t rng nb_ids nb_rel obs reward terminated truncated final_obs",
+)
+#: What does not change during an episode: entity properties ``(E,)``, the ``world``
+#: array of :func:`physics_step`, the horizon and the neighbour rule (mode, radius).
+Sim = namedtuple("Sim", "size mass accel max_speed movable collide world horizon nb_mode radius")
 
 
 # -- actions ---------------------------------------------------------------------------
@@ -187,14 +204,46 @@ def bound_penalty(x: float) -> float:
     return min(math.exp(2.0 * x - 2.0), 10.0)
 
 
-# -- neighbours and nearest entities ---------------------------------------------------
-Scratch = tuple  # (int64 indices (E,), float64 distances (E,)), reused within one kernel call
+@numba.njit(cache=True)
+def move(b: int, bufs: Buffers, sim: Sim) -> None:
+    """:func:`physics_step` of copy ``b``."""
+    pos, vel, force = bufs.pos[b], bufs.vel[b], bufs.force[b]
+    physics_step(
+        pos, vel, force, sim.size, sim.mass, sim.max_speed, sim.movable, sim.collide, sim.world
+    )
 
 
 @numba.njit(cache=True)
-def scratch_space(n_entities: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scratch arrays for :func:`nearest` and :func:`find_neighbours` (allocate once per call)."""
-    return np.empty(n_entities, dtype=np.int64), np.empty(n_entities)
+def tick(b: int, bufs: Buffers, horizon: int) -> bool:
+    """Count copy ``b``'s step; at the horizon truncate, keep the final observations and
+    return True (the caller then starts the copy's next episode)."""
+    bufs.t[b] += 1
+    bufs.terminated[b] = False
+    bufs.truncated[b] = bufs.t[b] >= horizon
+    if bufs.truncated[b]:
+        bufs.final_obs[b] = bufs.obs[b]
+        bufs.t[b] = 0
+        return True
+    return False
+
+
+# -- neighbours and nearest entities ---------------------------------------------------
+#: ``(indices (E,) int64, distances (E,), no_ids (E,) = -1, no_rel (E, 2) = 0)``: scratch
+#: for :func:`nearest` and :func:`find_neighbours` and an empty neighbour block,
+#: allocated once per kernel call.
+Scratch = tuple
+
+
+@numba.njit(cache=True)
+def scratch_space(n_entities: int) -> Scratch:
+    """Scratch arrays for one kernel call over ``n_entities`` entities (see :data:`Scratch`)."""
+    no_ids = np.full(n_entities, -1, dtype=np.int64)
+    return (
+        np.empty(n_entities, dtype=np.int64),
+        np.empty(n_entities),
+        no_ids,
+        np.zeros((n_entities, 2)),
+    )
 
 
 @numba.njit(cache=True)
@@ -259,7 +308,7 @@ def find_neighbours(
     rel : np.ndarray
         ``(hi - lo, d, 2)`` output: neighbour position minus own position, 0 in empty slots.
     scratch : tuple
-        ``(indices, dists)`` from :func:`scratch_space`.
+        From :func:`scratch_space`.
     """
     d = ids.shape[1]
     order, dists = scratch[0][:d], scratch[1]

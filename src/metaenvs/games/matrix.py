@@ -41,7 +41,7 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from metaenvs.config import EnvConfig
+from metaenvs.config import EnvConfig, check_int
 from metaenvs.core import BatchedCore, CoreState, StepResult
 from metaenvs.games._matrix_kernels import one_hot_obs, step_matrix_game
 from metaenvs.render import AGENT_COLOURS, Canvas
@@ -118,10 +118,7 @@ class MatrixGameConfig(EnvConfig):
             raise ValueError(f"A**N = {payoffs.shape[0] ** n} joint actions is too many")
         payoffs.setflags(write=False)
         object.__setattr__(self, "payoffs", payoffs)
-        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)):
-            raise TypeError(f"horizon must be an int, got {self.horizon!r}")
-        if self.horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
+        check_int("horizon", self.horizon, 1)
         if self.action_names is not None:
             names = tuple(self.action_names)
             if len(names) != payoffs.shape[0]:

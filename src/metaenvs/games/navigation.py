@@ -56,6 +56,7 @@ import numba
 import numpy as np
 from gymnasium import spaces
 
+from metaenvs.config import check_choice, check_float, check_int
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.games.particle import (
     Entities,
@@ -63,9 +64,6 @@ from metaenvs.games.particle import (
     ParticleCore,
     ParticleState,
     agent_colours,
-    check_choice,
-    check_float,
-    check_int,
 )
 
 REWARDS = ("mpe2", "shared", "individual")
@@ -119,14 +117,14 @@ class NavigationConfig(ParticleConfig):
 
 
 # -- kernels ---------------------------------------------------------------------------
-# ``task`` is ``(n_agents, n_landmarks, n_observed_landmarks, reward_mode)`` and ``nb`` is
-# ``(neighbour_mode, radius)``; ``reward_mode`` indexes ``REWARDS``.
+# ``task`` is ``(n_agents, n_landmarks, n_observed_landmarks, reward_mode, local_ratio)``;
+# ``reward_mode`` indexes ``REWARDS``.
 
 
 @numba.njit(cache=True)
 def _observe(pos, vel, task, nb_ids, nb_rel, obs, scratch):
     """Observations ``(N, D)`` of one copy (layout in the module docstring)."""
-    n, n_landmarks, n_seen, mode = task
+    n, n_landmarks, n_seen, mode, _ = task
     order, dists = scratch[0][:n_seen], scratch[1]
     for i in range(n):
         o = obs[i]
@@ -141,9 +139,9 @@ def _observe(pos, vel, task, nb_ids, nb_rel, obs, scratch):
 
 
 @numba.njit(cache=True)
-def _reward(pos, size, task, local_ratio, reward):
+def _reward(pos, size, task, reward):
     """Rewards ``(N,)`` of one copy."""
-    n, n_landmarks, _, mode = task
+    n, n_landmarks, _, mode, local_ratio = task
     if mode == 2:  # individual (dima-pg)
         for i in range(n):
             r = -((pos[i, 0] - pos[n + i, 0]) ** 2 + (pos[i, 1] - pos[n + i, 1]) ** 2)
@@ -174,116 +172,54 @@ def _reward(pos, size, task, local_ratio, reward):
 
 
 @numba.njit(cache=True)
-def _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, scratch):
+def _sense(b, bufs, sim, task, scratch):
+    """Neighbours and observations of copy ``b``."""
+    pos, ids, rel = bufs.pos[b], bufs.nb_ids[b], bufs.nb_rel[b]
+    pk.find_neighbours(pos, 0, task[0], sim.nb_mode, sim.radius, ids, rel, scratch)
+    _observe(pos, bufs.vel[b], task, ids, rel, bufs.obs[b], scratch)
+
+
+@numba.njit(cache=True)
+def _start(b, bufs, sim, task, scratch):
     """Start copy ``b``: agents and landmarks uniform in [-1, 1]^2, first observations."""
-    n, n_landmarks = task[0], task[1]
-    pk.place_uniform(pos, vel, rng, b, 0, n + n_landmarks, 1.0)
-    pk.find_neighbours(pos[b], 0, n, nb[0], nb[1], nb_ids[b], nb_rel[b], scratch)
-    _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b], scratch)
+    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, 0, task[0] + task[1], 1.0)
+    _sense(b, bufs, sim, task, scratch)
 
 
 @numba.njit(cache=True)
-def reset_navigation(pos, vel, t, rng, task, nb, nb_ids, nb_rel, obs):
+def reset_navigation(bufs, sim, task):
     """Start every copy."""
-    scratch = pk.scratch_space(pos.shape[1])
-    for b in range(pos.shape[0]):
-        t[b] = 0
-        _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, scratch)
+    scratch = pk.scratch_space(bufs.pos.shape[1])
+    for b in range(bufs.pos.shape[0]):
+        bufs.t[b] = 0
+        _start(b, bufs, sim, task, scratch)
 
 
 @numba.njit(cache=True)
-def step_navigation(
-    pos,
-    vel,
-    force,
-    physics,
-    world,
-    t,
-    rng,
-    horizon,
-    task,
-    local_ratio,
-    nb,
-    nb_ids,
-    nb_rel,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    lo,
-    hi,
-):
+def step_navigation(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: physics, rewards, neighbours, observations, auto-reset."""
-    size, mass, max_speed, movable, collide = physics
-    scratch = pk.scratch_space(pos.shape[1])
+    scratch = pk.scratch_space(bufs.pos.shape[1])
     for b in range(lo, hi):
-        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
-        _reward(pos[b], size, task, local_ratio, reward[b])
-        pk.find_neighbours(pos[b], 0, task[0], nb[0], nb[1], nb_ids[b], nb_rel[b], scratch)
-        _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b], scratch)
-        t[b] += 1
-        terminated[b] = False
-        truncated[b] = t[b] >= horizon
-        if truncated[b]:
-            final_obs[b] = obs[b]
-            t[b] = 0
-            _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, scratch)
+        pk.move(b, bufs, sim)
+        _reward(bufs.pos[b], sim.size, task, bufs.reward[b])
+        _sense(b, bufs, sim, task, scratch)
+        if pk.tick(b, bufs, sim.horizon):
+            _start(b, bufs, sim, task, scratch)
 
 
 @numba.njit(cache=True, parallel=True)
-def step_navigation_parallel(
-    pos,
-    vel,
-    force,
-    physics,
-    world,
-    t,
-    rng,
-    horizon,
-    task,
-    local_ratio,
-    nb,
-    nb_ids,
-    nb_rel,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    n_chunks,
-):
-    """:func:`step_navigation` over all copies, in ``n_chunks`` chunks run on Numba's threads."""
-    batch = pos.shape[0]
+def step_navigation_parallel(bufs, sim, task, n_chunks):
+    """:func:`step_navigation` over all copies, in ``n_chunks`` chunks on Numba's threads."""
+    batch = bufs.pos.shape[0]
     for c in numba.prange(n_chunks):
-        step_navigation(
-            pos,
-            vel,
-            force,
-            physics,
-            world,
-            t,
-            rng,
-            horizon,
-            task,
-            local_ratio,
-            nb,
-            nb_ids,
-            nb_rel,
-            obs,
-            reward,
-            terminated,
-            truncated,
-            final_obs,
-            c * batch // n_chunks,
-            (c + 1) * batch // n_chunks,
-        )
+        step_navigation(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
 
 
 class NavigationCore(ParticleCore):
     """Batched cooperative navigation (see the module docstring for the spec)."""
 
     config_cls = NavigationConfig
+    kernels = (reset_navigation, step_navigation, step_navigation_parallel)
     config: NavigationConfig
     reward_description: ClassVar[str] = "coverage of the landmarks minus collisions"
 
@@ -303,45 +239,7 @@ class NavigationCore(ParticleCore):
         width = 4 + 2 * individual + 2 * config.observed_landmarks + 3 * d
         self.observation_space = spaces.Box(-np.inf, np.inf, (width,), dtype=np.float32)
         reward_mode = REWARDS.index(config.reward)
-        self._task = (n, n_lm, config.observed_landmarks, reward_mode)
+        self._task = (n, n_lm, config.observed_landmarks, reward_mode, config.local_ratio)
 
-    @property
-    def agent_names(self) -> tuple[str, ...]:
-        return self._agents
-
-    def _reset_kernel(self, state: ParticleState) -> None:
-        reset_navigation(
-            state.pos,
-            state.vel,
-            state.t,
-            state.rng,
-            self._task,
-            self._nb,
-            state.neighbour_ids,
-            state.neighbour_rel,
-            state.obs,
-        )
-
-    def _step_kernel(self, state: ParticleState) -> dict[str, np.ndarray]:
-        args = (
-            state.pos,
-            state.vel,
-            state.force,
-            self.entities.physics(),
-            self._world,
-            state.t,
-            state.rng,
-            self.config.horizon,
-            self._task,
-            self.config.local_ratio,
-            self._nb,
-            state.neighbour_ids,
-            state.neighbour_rel,
-            state.obs,
-            state.reward,
-            state.terminated,
-            state.truncated,
-            state.final_obs,
-        )  # fmt: skip
-        self.run_batched(step_navigation, step_navigation_parallel, args, state.batch)
-        return {}
+    def task_params(self, state: ParticleState) -> tuple:
+        return self._task

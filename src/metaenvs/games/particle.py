@@ -11,7 +11,7 @@ and rendering.
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from abc import abstractmethod
 from typing import Any, ClassVar
 
@@ -19,7 +19,7 @@ import numba
 import numpy as np
 from gymnasium import spaces
 
-from metaenvs.config import EnvConfig
+from metaenvs.config import EnvConfig, check_choice, check_float, check_int
 from metaenvs.core import BatchedCore, CoreState, StepResult
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.render import AGENT_COLOURS, Canvas
@@ -33,32 +33,6 @@ NEIGHBOUR_MODES = {
     "radius": pk.NEIGHBOURS_RADIUS,
 }
 LANDMARK_COLOUR = (110, 110, 110)
-
-
-def check_int(name: str, value: Any, low: int) -> int:
-    """``value`` as an int ``>= low``, else ``TypeError`` / ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
-def check_float(name: str, value: Any, low: float = 0.0, strict: bool = True) -> float:
-    """``value`` as a finite float ``> low`` (``>= low`` if not ``strict``), else raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < low or (strict and value == low):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}")
-    return value
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,25 +159,26 @@ class Entities:
     def count(self) -> int:
         return int(self.size.shape[0])
 
-    def physics(self) -> tuple[np.ndarray, ...]:
-        """``(size, mass, max_speed, movable, collide)`` in the order of the kernels."""
-        return self.size, self.mass, self.max_speed, self.movable, self.collide
-
 
 class ParticleCore(BatchedCore):
     """Base of the particle tasks.
 
-    A task builds ``self.entities`` and ``self.observation_space`` in ``__init__`` and
-    implements :meth:`_reset_kernel` (start the given copies and write their
-    observations) and :meth:`_step_kernel` (physics, rewards, observations, auto-reset)
-    with the forces of the agents' actions already in ``state.force``.
+    A task builds ``self._agents``, ``self.entities``, ``self.neighbour_agents`` and
+    ``self.observation_space`` in ``__init__``, names its Numba ``kernels``
+    ``(reset, step, step_parallel)`` and returns its own kernel parameters from
+    :meth:`task_params`.  The kernels take ``(Buffers, Sim, task_params)`` (see
+    :mod:`metaenvs.games._particle_kernels`); ``step`` also takes the copies ``lo, hi``
+    it advances, ``step_parallel`` the number of chunks.  The agents' action forces are
+    in ``state.force`` when ``step`` runs.
     """
 
     config: ParticleConfig
     entities: Entities
     state_cls: ClassVar[type[ParticleState]] = ParticleState
+    kernels: ClassVar[tuple[Any, Any, Any]]
     #: agents that are each other's neighbours: slots ``[0, n_neighbour_agents)``.
     neighbour_agents: int
+    _agents: tuple[str, ...]
 
     def __init__(self, config: ParticleConfig) -> None:
         super().__init__(config)
@@ -211,10 +186,12 @@ class ParticleCore(BatchedCore):
             self.action_space = spaces.Box(0.0, 1.0, (5,), dtype=np.float32)
         else:
             self.action_space = spaces.Discrete(5)
-        self._world = config.world_params()
-        self._nb = (NEIGHBOUR_MODES[config.neighbours], float(config.radius))
 
     # -- description -------------------------------------------------------------------
+    @property
+    def agent_names(self) -> tuple[str, ...]:
+        return self._agents
+
     @property
     def neighbour_slots(self) -> int:
         """d, the neighbour slots per agent."""
@@ -230,6 +207,28 @@ class ParticleCore(BatchedCore):
         return state.neighbour_ids, state.neighbour_rel
 
     # -- dynamics ----------------------------------------------------------------------
+    @functools.cached_property
+    def sim(self) -> pk.Sim:
+        """Entity properties, physics, horizon and neighbour rule, as the kernels take them."""
+        cfg, ent = self.config, self.entities
+        return pk.Sim(
+            ent.size, ent.mass, ent.accel, ent.max_speed, ent.movable, ent.collide,
+            cfg.world_params(), cfg.horizon, NEIGHBOUR_MODES[cfg.neighbours], float(cfg.radius),
+        )  # fmt: skip
+
+    @staticmethod
+    def buffers(state: ParticleState) -> pk.Buffers:
+        """The state's arrays, as the kernels take them."""
+        return pk.Buffers(
+            state.pos, state.vel, state.force, state.t, state.rng, state.neighbour_ids,
+            state.neighbour_rel, state.obs, state.reward, state.terminated, state.truncated,
+            state.final_obs,
+        )  # fmt: skip
+
+    @abstractmethod
+    def task_params(self, state: ParticleState) -> tuple:
+        """The task's own kernel parameters (a tuple the task's kernels unpack)."""
+
     def _init_state(self, batch: int, rng: np.ndarray) -> ParticleState:
         n_e, d = self.entities.count, self.neighbour_slots
         state = self.state_cls(
@@ -243,7 +242,8 @@ class ParticleCore(BatchedCore):
             **self.output_buffers(batch),
             **self._extra_buffers(batch),
         )
-        self._reset_kernel(state)
+        reset = self.kernels[0]
+        reset(self.buffers(state), self.sim, self.task_params(state))
         return state
 
     def _extra_buffers(self, batch: int) -> dict[str, np.ndarray]:
@@ -253,10 +253,21 @@ class ParticleCore(BatchedCore):
     def _step(self, state: ParticleState, actions: np.ndarray) -> StepResult:
         state.force.fill(0.0)
         self.action_forces(actions, state.force, first=0)
-        info = self._step_kernel(state)
+        self._scripted_forces(state)
+        _, step, step_parallel = self.kernels
+        args = (self.buffers(state), self.sim, self.task_params(state))
+        threads = numba.get_num_threads()
+        if state.batch >= PARALLEL_MIN_BATCH and threads > 1:
+            # copies are independent, each with its own random stream: same result
+            step_parallel(*args, threads)
+        else:
+            step(*args, 0, state.batch)
         return StepResult(
-            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, info
+            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}
         )
+
+    def _scripted_forces(self, state: ParticleState) -> None:
+        """Add forces of entities moved by Python callables (none by default)."""
 
     def action_forces(self, actions: np.ndarray, force: np.ndarray, first: int) -> None:
         """Write the forces of validated actions ``(B, n, ...)`` for entities ``first...``."""
@@ -264,27 +275,6 @@ class ParticleCore(BatchedCore):
             pk.continuous_action_forces(actions, self.entities.accel, force, first)
         else:
             pk.discrete_action_forces(actions, self.entities.accel, force, first)
-
-    @staticmethod
-    def run_batched(serial: Any, parallel: Any, args: tuple, batch: int) -> None:
-        """Run ``serial(*args, 0, batch)``, or ``parallel(*args, n_chunks)`` for a large batch.
-
-        Copies are independent and each has its own random stream, so the result is the
-        same either way.
-        """
-        threads = numba.get_num_threads()
-        if batch >= PARALLEL_MIN_BATCH and threads > 1:
-            parallel(*args, threads)
-        else:
-            serial(*args, 0, batch)
-
-    @abstractmethod
-    def _reset_kernel(self, state: ParticleState) -> None:
-        """Place every copy's entities and write the first observations."""
-
-    @abstractmethod
-    def _step_kernel(self, state: ParticleState) -> dict[str, np.ndarray]:
-        """Run the task kernel; return the info arrays (may be empty)."""
 
     # -- rendering ---------------------------------------------------------------------
     render_size: ClassVar[int] = 400

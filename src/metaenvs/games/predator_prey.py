@@ -68,6 +68,7 @@ import numba
 import numpy as np
 from gymnasium import spaces
 
+from metaenvs.config import check_float, check_int
 from metaenvs.core import check_actions
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.games.particle import (
@@ -75,9 +76,6 @@ from metaenvs.games.particle import (
     ParticleConfig,
     ParticleCore,
     ParticleState,
-    agent_colours,
-    check_float,
-    check_int,
 )
 
 PREY_HEURISTIC, PREY_CALLABLE, PREY_AGENTS = 0, 1, 2
@@ -157,16 +155,17 @@ class PredatorPreyConfig(ParticleConfig):
 
 # -- kernels ---------------------------------------------------------------------------
 # ``task`` is ``(n_predators, n_prey, n_landmarks, seen_landmarks, seen_opponents,
-# prey_mode)``; entities are predators, then prey, then landmarks.
+# prey_mode, continuous_actions, prey_obs (B, M, D))``; entities are predators, then
+# prey, then landmarks.
 
 
 @numba.njit(cache=True)
 def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o, scratch):
     """Observation of entity ``i`` (team 0 predator, 1 prey) into ``o``."""
-    n_pred, n_prey, n_lm, seen_lm, seen_opp, _ = task
+    n_pred, n_prey, n_lm, seen_lm, seen_opp = task[0], task[1], task[2], task[3], task[4]
     movers = n_pred + n_prey
     o[0], o[1], o[2], o[3], o[4] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1], team
-    order, dists = scratch
+    order, dists = scratch[0], scratch[1]
     count = pk.nearest(pos, i, movers, movers + n_lm, -1, order[:seen_lm], dists)
     at = pk.write_relative(pos, i, order, count, o, 5)
     lo, hi = (n_pred, movers) if team == 0 else (0, n_pred)
@@ -183,24 +182,24 @@ def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o, scratch):
 
 
 @numba.njit(cache=True)
-def _sense(pos, vel, task, nb, nb_ids, nb_rel, obs, prey_obs, scratch):
-    """Neighbours and observations of one copy (and the prey's, for a callable policy)."""
-    n_pred, n_prey = task[0], task[1]
-    mode = task[5]
-    pk.find_neighbours(pos, 0, n_pred, nb[0], nb[1], nb_ids[:n_pred], nb_rel[:n_pred], scratch)
+def _sense(b, bufs, sim, task, scratch):
+    """Neighbours and observations of copy ``b`` (and the prey's, for a callable policy)."""
+    n_pred, n_prey, mode = task[0], task[1], task[5]
+    movers = n_pred + n_prey
+    pos, vel, obs, ids, rel = bufs.pos[b], bufs.vel[b], bufs.obs[b], bufs.nb_ids[b], bufs.nb_rel[b]
+    pk.find_neighbours(pos, 0, n_pred, sim.nb_mode, sim.radius, ids, rel, scratch)
     for i in range(n_pred):
-        _observe_one(pos, vel, i, 0.0, task, nb_ids[i], nb_rel[i], obs[i], scratch)
+        _observe_one(pos, vel, i, 0.0, task, ids[i], rel[i], obs[i], scratch)
     if mode == PREY_AGENTS:
-        movers = n_pred + n_prey
-        ids, rel = nb_ids[n_pred:], nb_rel[n_pred:]
-        pk.find_neighbours(pos, n_pred, movers, nb[0], nb[1], ids, rel, scratch)
+        mates, mates_rel = ids[n_pred:], rel[n_pred:]
+        pk.find_neighbours(pos, n_pred, movers, sim.nb_mode, sim.radius, mates, mates_rel, scratch)
         for i in range(n_pred, movers):
-            _observe_one(pos, vel, i, 1.0, task, nb_ids[i], nb_rel[i], obs[i], scratch)
+            _observe_one(pos, vel, i, 1.0, task, ids[i], rel[i], obs[i], scratch)
     elif mode == PREY_CALLABLE:
-        no_ids = np.full(nb_ids.shape[1], -1, dtype=np.int64)
-        no_rel = np.zeros((nb_ids.shape[1], 2))
+        d = ids.shape[1]
+        no_ids, no_rel = scratch[2][:d], scratch[3][:d]
         for j in range(n_prey):
-            _observe_one(pos, vel, n_pred + j, 1.0, task, no_ids, no_rel, prey_obs[j], scratch)
+            _observe_one(pos, vel, n_pred + j, 1.0, task, no_ids, no_rel, task[7][b, j], scratch)
 
 
 @numba.njit(cache=True)
@@ -250,117 +249,43 @@ def heuristic_prey_forces(pos, force, accel, n_pred, n_prey, continuous):
 
 
 @numba.njit(cache=True)
-def _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs, scratch):
+def _start(b, bufs, sim, task, scratch):
     """Start copy ``b`` and write its first observations."""
     movers = task[0] + task[1]
-    pk.place_uniform(pos, vel, rng, b, 0, movers, 1.0)
-    pk.place_uniform(pos, vel, rng, b, movers, movers + task[2], 0.9)
-    _sense(pos[b], vel[b], task, nb, nb_ids[b], nb_rel[b], obs[b], prey_obs[b], scratch)
+    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, 0, movers, 1.0)
+    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, movers, movers + task[2], 0.9)
+    _sense(b, bufs, sim, task, scratch)
 
 
 @numba.njit(cache=True)
-def reset_predator_prey(pos, vel, t, rng, task, nb, nb_ids, nb_rel, obs, prey_obs):
+def reset_predator_prey(bufs, sim, task):
     """Start every copy."""
-    scratch = pk.scratch_space(pos.shape[1])
-    for b in range(pos.shape[0]):
-        t[b] = 0
-        _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs, scratch)
+    scratch = pk.scratch_space(bufs.pos.shape[1])
+    for b in range(bufs.pos.shape[0]):
+        bufs.t[b] = 0
+        _start(b, bufs, sim, task, scratch)
 
 
 @numba.njit(cache=True)
-def step_predator_prey(
-    pos,
-    vel,
-    force,
-    physics,
-    accel,
-    continuous,
-    world,
-    t,
-    rng,
-    horizon,
-    task,
-    nb,
-    nb_ids,
-    nb_rel,
-    obs,
-    prey_obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    lo,
-    hi,
-):
+def step_predator_prey(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: prey policy, physics, rewards, observations, auto-reset."""
-    size, mass, max_speed, movable, collide = physics
-    scratch = pk.scratch_space(pos.shape[1])
+    scratch = pk.scratch_space(bufs.pos.shape[1])
     for b in range(lo, hi):
         if task[5] == PREY_HEURISTIC:
-            heuristic_prey_forces(pos[b], force[b], accel, task[0], task[1], continuous)
-        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
-        _reward(pos[b], size, task, reward[b])
-        _sense(pos[b], vel[b], task, nb, nb_ids[b], nb_rel[b], obs[b], prey_obs[b], scratch)
-        t[b] += 1
-        terminated[b] = False
-        truncated[b] = t[b] >= horizon
-        if truncated[b]:
-            final_obs[b] = obs[b]
-            t[b] = 0
-            _start(pos, vel, rng, b, task, nb, nb_ids, nb_rel, obs, prey_obs, scratch)
+            heuristic_prey_forces(bufs.pos[b], bufs.force[b], sim.accel, task[0], task[1], task[6])
+        pk.move(b, bufs, sim)
+        _reward(bufs.pos[b], sim.size, task, bufs.reward[b])
+        _sense(b, bufs, sim, task, scratch)
+        if pk.tick(b, bufs, sim.horizon):
+            _start(b, bufs, sim, task, scratch)
 
 
 @numba.njit(cache=True, parallel=True)
-def step_predator_prey_parallel(
-    pos,
-    vel,
-    force,
-    physics,
-    accel,
-    continuous,
-    world,
-    t,
-    rng,
-    horizon,
-    task,
-    nb,
-    nb_ids,
-    nb_rel,
-    obs,
-    prey_obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    n_chunks,
-):
-    """:func:`step_predator_prey` over all copies, in ``n_chunks`` chunks run on Numba's threads."""
-    batch = pos.shape[0]
+def step_predator_prey_parallel(bufs, sim, task, n_chunks):
+    """:func:`step_predator_prey` over all copies, in ``n_chunks`` chunks on Numba's threads."""
+    batch = bufs.pos.shape[0]
     for c in numba.prange(n_chunks):
-        step_predator_prey(
-            pos,
-            vel,
-            force,
-            physics,
-            accel,
-            continuous,
-            world,
-            t,
-            rng,
-            horizon,
-            task,
-            nb,
-            nb_ids,
-            nb_rel,
-            obs,
-            prey_obs,
-            reward,
-            terminated,
-            truncated,
-            final_obs,
-            c * batch // n_chunks,
-            (c + 1) * batch // n_chunks,
-        )
+        step_predator_prey(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
 
 
 @dataclasses.dataclass
@@ -375,6 +300,7 @@ class PredatorPreyCore(ParticleCore):
 
     config_cls = PredatorPreyConfig
     state_cls = PredatorPreyState
+    kernels = (reset_predator_prey, step_predator_prey, step_predator_prey_parallel)
     config: PredatorPreyConfig
     reward_description: ClassVar[str] = "+10 per predator-prey contact, shared by the predators"
 
@@ -400,7 +326,7 @@ class PredatorPreyCore(ParticleCore):
                     "size": 0.05,
                     "accel": config.prey_accel,
                     "max_speed": config.prey_speed,
-                    "colours": [PREY_COLOUR] + agent_colours(0),
+                    "colour": PREY_COLOUR,
                 },
                 {"count": config.landmarks, "size": config.landmark_size, "movable": False},
             ]
@@ -409,36 +335,20 @@ class PredatorPreyCore(ParticleCore):
         self.observation_space = spaces.Box(-np.inf, np.inf, (width,), dtype=np.float32)
         self._task = (
             n, m, config.landmarks, config.seen_landmarks, config.seen_opponents,
-            config.prey_mode,
+            config.prey_mode, config.continuous_actions,
         )  # fmt: skip
-
-    @property
-    def agent_names(self) -> tuple[str, ...]:
-        return self._agents
 
     def _extra_buffers(self, batch: int) -> dict[str, np.ndarray]:
         shape = (batch, self.config.n_prey, *self.observation_space.shape)
         return {"prey_obs": np.zeros(shape, dtype=np.float32)}
 
-    def _reset_kernel(self, state: PredatorPreyState) -> None:
-        reset_predator_prey(
-            state.pos, state.vel, state.t, state.rng, self._task, self._nb,
-            state.neighbour_ids, state.neighbour_rel, state.obs, state.prey_obs,
-        )  # fmt: skip
+    def task_params(self, state: PredatorPreyState) -> tuple:
+        return (*self._task, state.prey_obs)
 
-    def _step_kernel(self, state: PredatorPreyState) -> dict[str, np.ndarray]:
-        if self.config.prey_mode == PREY_CALLABLE:
-            self._prey_policy_forces(state)
-        args = (
-            state.pos, state.vel, state.force, self.entities.physics(), self.entities.accel,
-            self.config.continuous_actions, self._world, state.t, state.rng, self.config.horizon,
-            self._task, self._nb, state.neighbour_ids, state.neighbour_rel, state.obs,
-            state.prey_obs, state.reward, state.terminated, state.truncated, state.final_obs,
-        )  # fmt: skip
-        self.run_batched(step_predator_prey, step_predator_prey_parallel, args, state.batch)
-        return {}
-
-    def _prey_policy_forces(self, state: PredatorPreyState) -> None:
+    def _scripted_forces(self, state: PredatorPreyState) -> None:
+        """Forces of the prey from the user's prey policy (if the prey follow one)."""
+        if self.config.prey_mode != PREY_CALLABLE:
+            return
         policy: Callable = self.config.prey
         entropy = np.concatenate([state.rng, state.t.astype(np.uint64)])
         actions = policy(state.prey_obs.copy(), np.random.default_rng(entropy))

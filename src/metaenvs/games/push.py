@@ -43,6 +43,7 @@ import numba
 import numpy as np
 from gymnasium import spaces
 
+from metaenvs.config import check_float, check_int
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.games.particle import (
     Entities,
@@ -50,8 +51,6 @@ from metaenvs.games.particle import (
     ParticleCore,
     ParticleState,
     agent_colours,
-    check_float,
-    check_int,
 )
 
 BALL_COLOUR = (90, 90, 200)
@@ -80,131 +79,70 @@ class PushConfig(ParticleConfig):
 
 
 # -- kernels ---------------------------------------------------------------------------
-# Entities: agents 0..n-1, the ball n, the target n + 1.
+# Entities: agents 0..n-1, the ball n, the target n + 1; ``task`` is ``(n,)``.
 
 
 @numba.njit(cache=True)
-def _sense(pos, vel, n, nb, nb_ids, nb_rel, obs, reward, scratch):
-    """Neighbours, observations and the shared reward of one copy."""
+def _sense(b, bufs, sim, task, scratch, reward):
+    """Neighbours, observations and the shared reward (into ``reward``) of copy ``b``."""
+    n = task[0]
     ball, target = n, n + 1
-    pk.find_neighbours(pos, 0, n, nb[0], nb[1], nb_ids, nb_rel, scratch)
+    pos, vel, obs, ids, rel = bufs.pos[b], bufs.vel[b], bufs.obs[b], bufs.nb_ids[b], bufs.nb_rel[b]
+    pk.find_neighbours(pos, 0, n, sim.nb_mode, sim.radius, ids, rel, scratch)
     shared = -pk.distance(pos, ball, target)
     for i in range(n):
         o = obs[i]
         o[0], o[1], o[2], o[3] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1]
         o[4], o[5] = pos[ball, 0] - pos[i, 0], pos[ball, 1] - pos[i, 1]
         o[6], o[7] = pos[target, 0] - pos[i, 0], pos[target, 1] - pos[i, 1]
-        pk.write_neighbours(nb_ids[i], nb_rel[i], o, 8)
+        pk.write_neighbours(ids[i], rel[i], o, 8)
         reward[i] = shared
 
 
 @numba.njit(cache=True)
-def _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs, scratch):
+def _start(b, bufs, sim, task, scratch):
     """Start copy ``b``: agents and target in [-1, 1]^2, the ball in [-0.5, 0.5]^2."""
-    pk.place_uniform(pos, vel, rng, b, 0, n, 1.0)
-    pk.place_uniform(pos, vel, rng, b, n, n + 1, 0.5)
-    pk.place_uniform(pos, vel, rng, b, n + 1, n + 2, 1.0)
-    reward = np.empty(n)  # no reward at the start
-    _sense(pos[b], vel[b], n, nb, nb_ids[b], nb_rel[b], obs[b], reward, scratch)
+    n = task[0]
+    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, 0, n, 1.0)
+    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, n, n + 1, 0.5)
+    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, n + 1, n + 2, 1.0)
+    no_reward = scratch[1]  # no reward at the start: write it into scratch space
+    _sense(b, bufs, sim, task, scratch, no_reward)
 
 
 @numba.njit(cache=True)
-def reset_push(pos, vel, t, rng, n, nb, nb_ids, nb_rel, obs):
+def reset_push(bufs, sim, task):
     """Start every copy."""
-    scratch = pk.scratch_space(pos.shape[1])
-    for b in range(pos.shape[0]):
-        t[b] = 0
-        _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs, scratch)
+    scratch = pk.scratch_space(bufs.pos.shape[1])
+    for b in range(bufs.pos.shape[0]):
+        bufs.t[b] = 0
+        _start(b, bufs, sim, task, scratch)
 
 
 @numba.njit(cache=True)
-def step_push(
-    pos,
-    vel,
-    force,
-    physics,
-    world,
-    t,
-    rng,
-    horizon,
-    n,
-    nb,
-    nb_ids,
-    nb_rel,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    lo,
-    hi,
-):
+def step_push(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: physics, reward, observations, auto-reset."""
-    size, mass, max_speed, movable, collide = physics
-    scratch = pk.scratch_space(pos.shape[1])
+    scratch = pk.scratch_space(bufs.pos.shape[1])
     for b in range(lo, hi):
-        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
-        _sense(pos[b], vel[b], n, nb, nb_ids[b], nb_rel[b], obs[b], reward[b], scratch)
-        t[b] += 1
-        terminated[b] = False
-        truncated[b] = t[b] >= horizon
-        if truncated[b]:
-            final_obs[b] = obs[b]
-            t[b] = 0
-            _start(pos, vel, rng, b, n, nb, nb_ids, nb_rel, obs, scratch)
+        pk.move(b, bufs, sim)
+        _sense(b, bufs, sim, task, scratch, bufs.reward[b])
+        if pk.tick(b, bufs, sim.horizon):
+            _start(b, bufs, sim, task, scratch)
 
 
 @numba.njit(cache=True, parallel=True)
-def step_push_parallel(
-    pos,
-    vel,
-    force,
-    physics,
-    world,
-    t,
-    rng,
-    horizon,
-    n,
-    nb,
-    nb_ids,
-    nb_rel,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    n_chunks,
-):
-    """:func:`step_push` over all copies, in ``n_chunks`` chunks run on Numba's threads."""
-    batch = pos.shape[0]
+def step_push_parallel(bufs, sim, task, n_chunks):
+    """:func:`step_push` over all copies, in ``n_chunks`` chunks on Numba's threads."""
+    batch = bufs.pos.shape[0]
     for c in numba.prange(n_chunks):
-        step_push(
-            pos,
-            vel,
-            force,
-            physics,
-            world,
-            t,
-            rng,
-            horizon,
-            n,
-            nb,
-            nb_ids,
-            nb_rel,
-            obs,
-            reward,
-            terminated,
-            truncated,
-            final_obs,
-            c * batch // n_chunks,
-            (c + 1) * batch // n_chunks,
-        )
+        step_push(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
 
 
 class PushCore(ParticleCore):
     """Batched cooperative push (see the module docstring for the spec)."""
 
     config_cls = PushConfig
+    kernels = (reset_push, step_push, step_push_parallel)
     config: PushConfig
     reward_description: ClassVar[str] = "minus the ball's distance to the target, shared"
 
@@ -235,22 +173,5 @@ class PushCore(ParticleCore):
         width = 8 + 3 * self.neighbour_slots
         self.observation_space = spaces.Box(-np.inf, np.inf, (width,), dtype=np.float32)
 
-    @property
-    def agent_names(self) -> tuple[str, ...]:
-        return self._agents
-
-    def _reset_kernel(self, state: ParticleState) -> None:
-        reset_push(
-            state.pos, state.vel, state.t, state.rng, self.config.n_agents, self._nb,
-            state.neighbour_ids, state.neighbour_rel, state.obs,
-        )  # fmt: skip
-
-    def _step_kernel(self, state: ParticleState) -> dict[str, np.ndarray]:
-        args = (
-            state.pos, state.vel, state.force, self.entities.physics(), self._world, state.t,
-            state.rng, self.config.horizon, self.config.n_agents, self._nb,
-            state.neighbour_ids, state.neighbour_rel, state.obs, state.reward,
-            state.terminated, state.truncated, state.final_obs,
-        )  # fmt: skip
-        self.run_batched(step_push, step_push_parallel, args, state.batch)
-        return {}
+    def task_params(self, state: ParticleState) -> tuple:
+        return (self.config.n_agents,)
