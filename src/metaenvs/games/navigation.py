@@ -172,45 +172,43 @@ def _reward(pos, size, task, reward):
 
 
 @numba.njit(cache=True)
-def _sense(b, bufs, sim, task, scratch):
-    """Neighbours and observations of copy ``b``."""
-    pos, ids, rel = bufs.pos[b], bufs.nb_ids[b], bufs.nb_rel[b]
-    pk.find_neighbours(pos, 0, task[0], sim.nb_mode, sim.radius, ids, rel, scratch)
-    _observe(pos, bufs.vel[b], task, ids, rel, bufs.obs[b], scratch)
-
-
-@numba.njit(cache=True)
-def _start(b, bufs, sim, task, scratch):
+def _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task, nb_mode, radius, scratch):
     """Start copy ``b``: agents and landmarks uniform in [-1, 1]^2, first observations."""
-    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, 0, task[0] + task[1], 1.0)
-    _sense(b, bufs, sim, task, scratch)
+    pk.place_uniform(pos, vel, rng, b, 0, task[0] + task[1], 1.0)
+    pk.find_neighbours(pos[b], 0, task[0], nb_mode, radius, nb_ids[b], nb_rel[b], scratch)
+    _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b], scratch)
 
 
 @numba.njit(cache=True)
 def reset_navigation(bufs, sim, task):
     """Start every copy."""
-    scratch = pk.scratch_space(bufs.pos.shape[1])
-    for b in range(bufs.pos.shape[0]):
-        bufs.t[b] = 0
-        _start(b, bufs, sim, task, scratch)
+    pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
+    size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
+    scratch = pk.scratch_space(pos.shape[1])
+    for b in range(pos.shape[0]):
+        t[b] = 0
+        _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task, nb_mode, radius, scratch)
 
 
 @numba.njit(cache=True)
 def step_navigation(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: physics, rewards, neighbours, observations, auto-reset."""
-    scratch = pk.scratch_space(bufs.pos.shape[1])
+    pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
+    size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
+    scratch = pk.scratch_space(pos.shape[1])
     for b in range(lo, hi):
-        pk.move(b, bufs, sim)
-        _reward(bufs.pos[b], sim.size, task, bufs.reward[b])
-        _sense(b, bufs, sim, task, scratch)
-        if pk.tick(b, bufs, sim.horizon):
-            _start(b, bufs, sim, task, scratch)
+        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
+        _reward(pos[b], size, task, reward[b])
+        pk.find_neighbours(pos[b], 0, task[0], nb_mode, radius, nb_ids[b], nb_rel[b], scratch)
+        _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b], scratch)
+        if pk.tick(b, t, horizon, terminated, truncated, obs, final_obs):
+            _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task, nb_mode, radius, scratch)
 
 
 @numba.njit(cache=True, parallel=True)
 def step_navigation_parallel(bufs, sim, task, n_chunks):
     """:func:`step_navigation` over all copies, in ``n_chunks`` chunks on Numba's threads."""
-    batch = bufs.pos.shape[0]
+    batch = bufs[0].shape[0]  # pos
     for c in numba.prange(n_chunks):
         step_navigation(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
 

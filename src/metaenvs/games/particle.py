@@ -208,18 +208,20 @@ class ParticleCore(BatchedCore):
 
     # -- dynamics ----------------------------------------------------------------------
     @functools.cached_property
-    def sim(self) -> pk.Sim:
-        """Entity properties, physics, horizon and neighbour rule, as the kernels take them."""
+    def sim(self) -> tuple:
+        """Entity properties, physics, horizon and neighbour rule, as the kernels take them
+        (the fields of :data:`~metaenvs.games._particle_kernels.Sim`, as a plain tuple)."""
         cfg, ent = self.config, self.entities
-        return pk.Sim(
+        return tuple(pk.Sim(
             ent.size, ent.mass, ent.accel, ent.max_speed, ent.movable, ent.collide,
             cfg.world_params(), cfg.horizon, NEIGHBOUR_MODES[cfg.neighbours], float(cfg.radius),
-        )  # fmt: skip
+        ))  # fmt: skip
 
     @staticmethod
-    def buffers(state: ParticleState) -> pk.Buffers:
-        """The state's arrays, as the kernels take them."""
-        return pk.Buffers(
+    def buffers(state: ParticleState) -> tuple:
+        """The state's arrays, as the kernels take them (the fields of
+        :data:`~metaenvs.games._particle_kernels.Buffers`, as a plain tuple)."""
+        return (
             state.pos, state.vel, state.force, state.t, state.rng, state.neighbour_ids,
             state.neighbour_rel, state.obs, state.reward, state.terminated, state.truncated,
             state.final_obs,

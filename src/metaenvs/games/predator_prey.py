@@ -154,9 +154,11 @@ class PredatorPreyConfig(ParticleConfig):
 
 
 # -- kernels ---------------------------------------------------------------------------
-# ``task`` is ``(n_predators, n_prey, n_landmarks, seen_landmarks, seen_opponents,
-# prey_mode, continuous_actions, prey_obs (B, M, D))``; entities are predators, then
-# prey, then landmarks.
+# ``task`` is ``(prey_obs, *params)``: ``prey_obs`` ``(B, M, D)``, ``params`` the ints
+# ``(n_predators, n_prey, n_landmarks, seen_landmarks, seen_opponents, prey_mode,
+# continuous_actions)``; entities are predators, then prey, then landmarks.  Helpers
+# get ``params`` only (a tuple of ints is cheap to pass around; one holding an array is
+# not).
 
 
 @numba.njit(cache=True)
@@ -182,24 +184,23 @@ def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o, scratch):
 
 
 @numba.njit(cache=True)
-def _sense(b, bufs, sim, task, scratch):
-    """Neighbours and observations of copy ``b`` (and the prey's, for a callable policy)."""
+def _sense(pos, vel, task, nb_mode, radius, nb_ids, nb_rel, obs, prey_obs, scratch):
+    """Neighbours and observations of one copy (and the prey's, for a callable policy)."""
     n_pred, n_prey, mode = task[0], task[1], task[5]
     movers = n_pred + n_prey
-    pos, vel, obs, ids, rel = bufs.pos[b], bufs.vel[b], bufs.obs[b], bufs.nb_ids[b], bufs.nb_rel[b]
-    pk.find_neighbours(pos, 0, n_pred, sim.nb_mode, sim.radius, ids, rel, scratch)
+    pk.find_neighbours(pos, 0, n_pred, nb_mode, radius, nb_ids, nb_rel, scratch)
     for i in range(n_pred):
-        _observe_one(pos, vel, i, 0.0, task, ids[i], rel[i], obs[i], scratch)
+        _observe_one(pos, vel, i, 0.0, task, nb_ids[i], nb_rel[i], obs[i], scratch)
     if mode == PREY_AGENTS:
-        mates, mates_rel = ids[n_pred:], rel[n_pred:]
-        pk.find_neighbours(pos, n_pred, movers, sim.nb_mode, sim.radius, mates, mates_rel, scratch)
+        mates, mates_rel = nb_ids[n_pred:], nb_rel[n_pred:]
+        pk.find_neighbours(pos, n_pred, movers, nb_mode, radius, mates, mates_rel, scratch)
         for i in range(n_pred, movers):
-            _observe_one(pos, vel, i, 1.0, task, ids[i], rel[i], obs[i], scratch)
+            _observe_one(pos, vel, i, 1.0, task, nb_ids[i], nb_rel[i], obs[i], scratch)
     elif mode == PREY_CALLABLE:
-        d = ids.shape[1]
+        d = nb_ids.shape[1]
         no_ids, no_rel = scratch[2][:d], scratch[3][:d]
         for j in range(n_prey):
-            _observe_one(pos, vel, n_pred + j, 1.0, task, no_ids, no_rel, task[7][b, j], scratch)
+            _observe_one(pos, vel, n_pred + j, 1.0, task, no_ids, no_rel, prey_obs[j], scratch)
 
 
 @numba.njit(cache=True)
@@ -249,41 +250,53 @@ def heuristic_prey_forces(pos, force, accel, n_pred, n_prey, continuous):
 
 
 @numba.njit(cache=True)
-def _start(b, bufs, sim, task, scratch):
+def _start(b, pos, vel, rng, nb_ids, nb_rel, obs, prey_obs, task, nb_mode, radius, scratch):
     """Start copy ``b`` and write its first observations."""
     movers = task[0] + task[1]
-    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, 0, movers, 1.0)
-    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, movers, movers + task[2], 0.9)
-    _sense(b, bufs, sim, task, scratch)
+    pk.place_uniform(pos, vel, rng, b, 0, movers, 1.0)
+    pk.place_uniform(pos, vel, rng, b, movers, movers + task[2], 0.9)
+    _sense(
+        pos[b], vel[b], task, nb_mode, radius, nb_ids[b], nb_rel[b], obs[b], prey_obs[b], scratch
+    )
 
 
 @numba.njit(cache=True)
 def reset_predator_prey(bufs, sim, task):
     """Start every copy."""
-    scratch = pk.scratch_space(bufs.pos.shape[1])
-    for b in range(bufs.pos.shape[0]):
-        bufs.t[b] = 0
-        _start(b, bufs, sim, task, scratch)
+    pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
+    size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
+    prey_obs, params = task[0], task[1:]
+    scratch = pk.scratch_space(pos.shape[1])
+    for b in range(pos.shape[0]):
+        t[b] = 0
+        _start(b, pos, vel, rng, nb_ids, nb_rel, obs, prey_obs, params, nb_mode, radius, scratch)
 
 
 @numba.njit(cache=True)
 def step_predator_prey(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: prey policy, physics, rewards, observations, auto-reset."""
-    scratch = pk.scratch_space(bufs.pos.shape[1])
+    pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
+    size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
+    prey_obs, params = task[0], task[1:]
+    n_pred, n_prey, prey_mode, continuous = params[0], params[1], params[5], params[6]
+    scratch = pk.scratch_space(pos.shape[1])
     for b in range(lo, hi):
-        if task[5] == PREY_HEURISTIC:
-            heuristic_prey_forces(bufs.pos[b], bufs.force[b], sim.accel, task[0], task[1], task[6])
-        pk.move(b, bufs, sim)
-        _reward(bufs.pos[b], sim.size, task, bufs.reward[b])
-        _sense(b, bufs, sim, task, scratch)
-        if pk.tick(b, bufs, sim.horizon):
-            _start(b, bufs, sim, task, scratch)
+        if prey_mode == PREY_HEURISTIC:
+            heuristic_prey_forces(pos[b], force[b], accel, n_pred, n_prey, continuous)
+        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
+        _reward(pos[b], size, params, reward[b])
+        ids, rel = nb_ids[b], nb_rel[b]
+        _sense(pos[b], vel[b], params, nb_mode, radius, ids, rel, obs[b], prey_obs[b], scratch)
+        if pk.tick(b, t, horizon, terminated, truncated, obs, final_obs):
+            _start(
+                b, pos, vel, rng, nb_ids, nb_rel, obs, prey_obs, params, nb_mode, radius, scratch
+            )
 
 
 @numba.njit(cache=True, parallel=True)
 def step_predator_prey_parallel(bufs, sim, task, n_chunks):
     """:func:`step_predator_prey` over all copies, in ``n_chunks`` chunks on Numba's threads."""
-    batch = bufs.pos.shape[0]
+    batch = bufs[0].shape[0]  # pos
     for c in numba.prange(n_chunks):
         step_predator_prey(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
 
@@ -335,7 +348,7 @@ class PredatorPreyCore(ParticleCore):
         self.observation_space = spaces.Box(-np.inf, np.inf, (width,), dtype=np.float32)
         self._task = (
             n, m, config.landmarks, config.seen_landmarks, config.seen_opponents,
-            config.prey_mode, config.continuous_actions,
+            config.prey_mode, int(config.continuous_actions),
         )  # fmt: skip
 
     def _extra_buffers(self, batch: int) -> dict[str, np.ndarray]:
@@ -343,7 +356,7 @@ class PredatorPreyCore(ParticleCore):
         return {"prey_obs": np.zeros(shape, dtype=np.float32)}
 
     def task_params(self, state: PredatorPreyState) -> tuple:
-        return (*self._task, state.prey_obs)
+        return (state.prey_obs, *self._task)
 
     def _scripted_forces(self, state: PredatorPreyState) -> None:
         """Forces of the prey from the user's prey policy (if the prey follow one)."""

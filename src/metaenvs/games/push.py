@@ -83,57 +83,59 @@ class PushConfig(ParticleConfig):
 
 
 @numba.njit(cache=True)
-def _sense(b, bufs, sim, task, scratch, reward):
-    """Neighbours, observations and the shared reward (into ``reward``) of copy ``b``."""
-    n = task[0]
+def _sense(pos, vel, n, nb_mode, radius, nb_ids, nb_rel, obs, reward, scratch):
+    """Neighbours, observations and the shared reward of one copy."""
     ball, target = n, n + 1
-    pos, vel, obs, ids, rel = bufs.pos[b], bufs.vel[b], bufs.obs[b], bufs.nb_ids[b], bufs.nb_rel[b]
-    pk.find_neighbours(pos, 0, n, sim.nb_mode, sim.radius, ids, rel, scratch)
+    pk.find_neighbours(pos, 0, n, nb_mode, radius, nb_ids, nb_rel, scratch)
     shared = -pk.distance(pos, ball, target)
     for i in range(n):
         o = obs[i]
         o[0], o[1], o[2], o[3] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1]
         o[4], o[5] = pos[ball, 0] - pos[i, 0], pos[ball, 1] - pos[i, 1]
         o[6], o[7] = pos[target, 0] - pos[i, 0], pos[target, 1] - pos[i, 1]
-        pk.write_neighbours(ids[i], rel[i], o, 8)
+        pk.write_neighbours(nb_ids[i], nb_rel[i], o, 8)
         reward[i] = shared
 
 
 @numba.njit(cache=True)
-def _start(b, bufs, sim, task, scratch):
+def _start(b, pos, vel, rng, nb_ids, nb_rel, obs, n, nb_mode, radius, scratch):
     """Start copy ``b``: agents and target in [-1, 1]^2, the ball in [-0.5, 0.5]^2."""
-    n = task[0]
-    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, 0, n, 1.0)
-    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, n, n + 1, 0.5)
-    pk.place_uniform(bufs.pos, bufs.vel, bufs.rng, b, n + 1, n + 2, 1.0)
+    pk.place_uniform(pos, vel, rng, b, 0, n, 1.0)
+    pk.place_uniform(pos, vel, rng, b, n, n + 1, 0.5)
+    pk.place_uniform(pos, vel, rng, b, n + 1, n + 2, 1.0)
     no_reward = scratch[1]  # no reward at the start: write it into scratch space
-    _sense(b, bufs, sim, task, scratch, no_reward)
+    _sense(pos[b], vel[b], n, nb_mode, radius, nb_ids[b], nb_rel[b], obs[b], no_reward, scratch)
 
 
 @numba.njit(cache=True)
 def reset_push(bufs, sim, task):
     """Start every copy."""
-    scratch = pk.scratch_space(bufs.pos.shape[1])
-    for b in range(bufs.pos.shape[0]):
-        bufs.t[b] = 0
-        _start(b, bufs, sim, task, scratch)
+    pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
+    size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
+    scratch = pk.scratch_space(pos.shape[1])
+    for b in range(pos.shape[0]):
+        t[b] = 0
+        _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task[0], nb_mode, radius, scratch)
 
 
 @numba.njit(cache=True)
 def step_push(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: physics, reward, observations, auto-reset."""
-    scratch = pk.scratch_space(bufs.pos.shape[1])
+    pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
+    size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
+    n = task[0]
+    scratch = pk.scratch_space(pos.shape[1])
     for b in range(lo, hi):
-        pk.move(b, bufs, sim)
-        _sense(b, bufs, sim, task, scratch, bufs.reward[b])
-        if pk.tick(b, bufs, sim.horizon):
-            _start(b, bufs, sim, task, scratch)
+        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
+        _sense(pos[b], vel[b], n, nb_mode, radius, nb_ids[b], nb_rel[b], obs[b], reward[b], scratch)
+        if pk.tick(b, t, horizon, terminated, truncated, obs, final_obs):
+            _start(b, pos, vel, rng, nb_ids, nb_rel, obs, n, nb_mode, radius, scratch)
 
 
 @numba.njit(cache=True, parallel=True)
 def step_push_parallel(bufs, sim, task, n_chunks):
     """:func:`step_push` over all copies, in ``n_chunks`` chunks on Numba's threads."""
-    batch = bufs.pos.shape[0]
+    batch = bufs[0].shape[0]  # pos
     for c in numba.prange(n_chunks):
         step_push(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
 
