@@ -166,8 +166,9 @@ class ParticleCore(BatchedCore):
     A task builds ``self._agents``, ``self.entities``, ``self.neighbour_agents`` and
     ``self.observation_space`` in ``__init__``, names its Numba ``kernels``
     ``(reset, step, step_parallel)`` and returns its own kernel parameters from
-    :meth:`task_params`.  The kernels take ``(Buffers, Sim, task_params)`` (see
-    :mod:`metaenvs.games._particle_kernels`); ``step`` also takes the copies ``lo, hi``
+    :meth:`task_params`.  The kernels take ``(buffers, sim, task_params)``: the state's
+    arrays and the static properties as plain tuples in the field order of ``Buffers`` and
+    ``Sim`` (see :mod:`metaenvs.games._particle_kernels`); ``step`` also takes the copies ``lo, hi``
     it advances, ``step_parallel`` the number of chunks.  The agents' action forces are
     in ``state.force`` when ``step`` runs.
     """
