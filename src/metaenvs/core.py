@@ -33,12 +33,15 @@ def random_actions(
 ) -> np.ndarray:
     """Uniformly random valid actions of ``space`` with leading ``shape``.
 
-    Discrete spaces give int64; box spaces give ``space.dtype`` drawn in the bounds (an
-    infinite bound is replaced by +-1).
+    Discrete and multi-discrete spaces give int64; box spaces give ``space.dtype`` drawn
+    in the bounds (an infinite bound is replaced by +-1).
     """
     if isinstance(space, spaces.Discrete):
         lo = int(space.start)
         return rng.integers(lo, lo + int(space.n), size=shape, dtype=np.int64)
+    if isinstance(space, spaces.MultiDiscrete):
+        lo = space.start
+        return rng.integers(lo, lo + space.nvec, size=shape + space.shape, dtype=np.int64)
     if isinstance(space, spaces.Box):
         low = np.where(np.isfinite(space.low), space.low, -1.0)
         high = np.where(np.isfinite(space.high), space.high, 1.0)
@@ -141,7 +144,7 @@ class BatchedCore(ABC):
 
     config_cls: ClassVar[type[EnvConfig]]
     observation_space: spaces.Box
-    action_space: spaces.Discrete | spaces.Box
+    action_space: spaces.Discrete | spaces.MultiDiscrete | spaces.Box
     state_space: spaces.Box | None = None
 
     def __init__(self, config: EnvConfig) -> None:
@@ -287,9 +290,9 @@ class BatchedCore(ABC):
 def check_actions(
     space: spaces.Space, actions: Any, batch: int, names: tuple[str, ...], what: str = "actions"
 ) -> np.ndarray:
-    """Check actions ``(B, n)`` (discrete) or ``(B, n, *shape)`` (box) of the agents ``names``.
+    """Check actions ``(B, n)`` (discrete) or ``(B, n, *shape)`` (multi-discrete, box) of ``names``.
 
-    Returns the actions as int64 (discrete) or ``space.dtype`` (box).
+    Returns the actions as int64 (discrete, multi-discrete) or ``space.dtype`` (box).
 
     Raises
     ------
@@ -312,6 +315,22 @@ def check_actions(
             raise ValueError(
                 f"{what}: {arr[tuple(bad)]} of copy {bad[0]}, agent "
                 f"{names[bad[1]]!r} is out of range [{lo}, {hi})"
+            )
+        return arr.astype(np.int64, copy=False)
+    if isinstance(space, spaces.MultiDiscrete):
+        expected = (batch, len(names), *space.shape)
+        if arr.shape != expected:
+            raise ValueError(f"{what} must have shape {expected} (B, N, k), got {arr.shape}")
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            floating = np.issubdtype(arr.dtype, np.floating)
+            nan = " (it contains NaN)" if floating and np.isnan(arr).any() else ""
+            raise TypeError(f"multi-discrete {what} must be integers, got dtype {arr.dtype}{nan}")
+        out = (arr < space.start) | (arr >= space.start + space.nvec)
+        if out.any():
+            b, i, k = np.argwhere(out)[0]
+            raise ValueError(
+                f"{what}: component {k} = {arr[b, i, k]} of copy {b}, agent {names[i]!r} is "
+                f"out of range [{space.start[k]}, {space.start[k] + space.nvec[k]})"
             )
         return arr.astype(np.int64, copy=False)
     expected = (batch, len(names), *space.shape)

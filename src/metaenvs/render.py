@@ -51,6 +51,25 @@ class Canvas:
         ys, xs = np.ogrid[: self.height, : self.width]
         self.image[(ys - cy) ** 2 + (xs - cx) ** 2 <= radius**2] = colour
 
+    def line(
+        self,
+        y0: float,
+        x0: float,
+        y1: float,
+        x1: float,
+        colour: tuple[int, int, int],
+        width: int = 2,
+    ) -> None:
+        """Draw a segment from ``(y0, x0)`` to ``(y1, x1)``, ``width`` pixels thick."""
+        n = int(max(abs(y1 - y0), abs(x1 - x0))) + 1
+        ys = np.rint(np.linspace(y0, y1, n)).astype(np.int64)
+        xs = np.rint(np.linspace(x0, x1, n)).astype(np.int64)
+        for dy in range(width):
+            for dx in range(width):
+                yy, xx = ys + dy - width // 2, xs + dx - width // 2
+                ok = (yy >= 0) & (yy < self.height) & (xx >= 0) & (xx < self.width)
+                self.image[yy[ok], xx[ok]] = colour
+
     def glyph(self, cy: int, cx: int, value: int, colour: tuple[int, int, int]) -> None:
         """Mark a small integer as ``value + 1`` dots in a row centred at ``(cy, cx)``."""
         n, size, gap = value + 1, 4, 3

@@ -183,6 +183,17 @@ def bad_actions(core: BatchedCore, batch: int) -> dict[str, Any]:
             "bool dtype": good.astype(bool),
             "string": np.full(good.shape, "a"),
         }
+    elif isinstance(space, spaces.MultiDiscrete):
+        high = good.copy()
+        high[-1, -1, -1] = space.start[-1] + space.nvec[-1]
+        low = good.copy()
+        low[0, 0, 0] = space.start[0] - 1
+        bad |= {
+            "component above range": high,
+            "component below range": low,
+            "float dtype": good.astype(np.float64),
+            "one component too few": good[..., :-1],
+        }
     else:
         nan, inf, out = good.copy(), good.copy(), good.copy()
         nan.flat[0], inf.flat[-1] = np.nan, np.inf
@@ -285,11 +296,18 @@ def check_vector_env(venv: BatchedVectorEnv, steps: int = 300, seed: int = 0) ->
                 )
 
 
-def check_faces_agree(env_id: str, steps: int = 200, seed: int = 5, **kwargs: Any) -> None:
-    """The core, the PettingZoo face and the Gymnasium vector face give one trajectory."""
-    core = metaenvs.make_core(env_id, **kwargs)
-    penv = metaenvs.make(env_id, **kwargs)
-    venv = metaenvs.make_vec(env_id, num_envs=1, **kwargs)
+def check_faces_agree(
+    env: str | BatchedCore, steps: int = 200, seed: int = 5, **kwargs: Any
+) -> None:
+    """The core, the PettingZoo face and the Gymnasium vector face give one trajectory.
+
+    For an id the faces come from ``metaenvs.make`` / ``make_vec``; for a core they wrap it.
+    """
+    core = _core(env, **kwargs)
+    if isinstance(env, str):
+        penv, venv = metaenvs.make(env, **kwargs), metaenvs.make_vec(env, num_envs=1, **kwargs)
+    else:
+        penv, venv = BatchedParallelEnv(core), BatchedVectorEnv(core, num_envs=1)
     rng = np.random.default_rng(seed)
     actions = np.stack([sample_actions(core, 1, rng) for _ in range(steps)])
     expected = rollout(core, 1, seed, actions)

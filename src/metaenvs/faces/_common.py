@@ -25,6 +25,12 @@ def stacked_action_space(core: BatchedCore) -> spaces.Space:
             dtype=np.int64,
             start=np.full(core.n_agents, space.start),
         )
+    if isinstance(space, spaces.MultiDiscrete):
+        return spaces.MultiDiscrete(
+            np.broadcast_to(space.nvec, (core.n_agents, *space.shape)),
+            dtype=np.int64,
+            start=np.broadcast_to(space.start, (core.n_agents, *space.shape)),
+        )
     low = np.broadcast_to(space.low, (core.n_agents, *space.shape))
     high = np.broadcast_to(space.high, (core.n_agents, *space.shape))
     return spaces.Box(low, high, dtype=space.dtype)

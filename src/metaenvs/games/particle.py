@@ -207,6 +207,18 @@ class ParticleCore(BatchedCore):
         """
         return state.neighbour_ids, state.neighbour_rel
 
+    def neighbours_in(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The neighbour structure an observation carries: ids ``(..., d)`` and relative
+        positions ``(..., d, 2)``, read from ``obs (..., D)`` (which ends with them).
+
+        Works on any observation, a finished episode's ``final_obs`` included; this is
+        what the communication-topology wrapper reads.
+        """
+        d = self.neighbour_slots
+        ids = obs[..., -d:].astype(np.int64)
+        rel = obs[..., -3 * d : -d].reshape(*obs.shape[:-1], d, 2)
+        return ids, rel
+
     # -- dynamics ----------------------------------------------------------------------
     @functools.cached_property
     def sim(self) -> tuple:
@@ -282,8 +294,14 @@ class ParticleCore(BatchedCore):
     # -- rendering ---------------------------------------------------------------------
     render_size: ClassVar[int] = 400
 
-    def render_copy(self, state: ParticleState, index: int = 0) -> np.ndarray:
-        """Top-down picture of copy ``index``: entities as discs, the arena as a frame."""
+    def render_copy(
+        self, state: ParticleState, index: int = 0, links: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Top-down picture of copy ``index``: entities as discs, the arena as a frame.
+
+        ``links`` ``(L, 2)`` agent slot pairs ``(i, j)`` are drawn as lines from ``i``
+        towards ``j`` in ``i``'s colour (the communication-topology wrapper's requests).
+        """
         pos = state.pos[index]
         ent = self.entities
         extent = max(1.0, float(np.abs(pos).max() + ent.size.max())) * 1.05
@@ -292,11 +310,15 @@ class ParticleCore(BatchedCore):
         canvas = Canvas(size, size, background=(250, 250, 250))
         lo, hi = int((extent - 1.0) * scale), int((extent + 1.0) * scale)
         canvas.rect(lo, lo, hi - lo, hi - lo, (236, 236, 236))  # the [-1, 1]^2 spawn area
+        px = (pos[:, 0] + extent) * scale
+        py = (extent - pos[:, 1]) * scale
         order = np.argsort(~ent.movable, kind="stable")[::-1]  # static entities underneath
         for e in order:
-            cx = (pos[e, 0] + extent) * scale
-            cy = (extent - pos[e, 1]) * scale
-            canvas.disc(cy, cx, max(ent.size[e] * scale, 2.0), tuple(int(c) for c in ent.colour[e]))
+            canvas.disc(py[e], px[e], max(ent.size[e] * scale, 2.0), tuple(map(int, ent.colour[e])))
+        for i, j in [] if links is None else links:
+            # from i's centre to the midpoint: two requests i<-j and j<-i make one full line
+            my, mx = (py[i] + py[j]) / 2, (px[i] + px[j]) / 2
+            canvas.line(py[i], px[i], my, mx, tuple(map(int, ent.colour[i])), width=3)
         return canvas.image
 
 
