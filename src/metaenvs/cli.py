@@ -5,15 +5,21 @@
     metaenvs list                       # ids, Gymnasium ids, one-line descriptions
     metaenvs info ipd                   # agents, spaces, reward, keywords and defaults
     metaenvs bench ipd --batch 1 1024 65536 --seconds 0.5
+    metaenvs train comm --env navigation_N3_l3 --methods meta none --seeds 3
+    metaenvs compare comm --env navigation_N3_l3
 
 ``python -m metaenvs.cli`` does the same.  Importing this module imports
-``metaenvs`` (NumPy, Numba, Gymnasium, PettingZoo) but not torch.
+``metaenvs`` (NumPy, Numba, Gymnasium, PettingZoo) but not torch.  ``train`` and
+``compare`` run experiments that other distributions plug in through the entry-point group
+``metaenvs.experiments`` (``metaenvs[baselines]`` provides ``comm``): ``metaenvs train NAME
+ARGS...`` calls the entry point ``NAME`` with ``["train", *ARGS]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -24,6 +30,7 @@ import metaenvs
 from metaenvs.registry import NAMESPACE, EnvSpec, UnknownEnvError
 
 EXIT_USAGE = 2
+EXPERIMENT_GROUP = "metaenvs.experiments"
 
 
 # -- formatting helpers -------------------------------------------------------------------
@@ -190,6 +197,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def experiments() -> dict[str, importlib.metadata.EntryPoint]:
+    """The installed experiments: entry points of the group ``metaenvs.experiments`` by name."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=EXPERIMENT_GROUP)}
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    """Hand ``[command, *args]`` to the experiment's entry point; return its exit status."""
+    found = experiments()
+    if args.experiment not in found:
+        if found:
+            known = ", ".join(sorted(found))
+            msg = f"unknown experiment {args.experiment!r}; known: {known}"
+        else:
+            msg = (
+                f"unknown experiment {args.experiment!r}: no experiments are installed "
+                f"(group {EXPERIMENT_GROUP}); `pip install metaenvs[baselines]` provides them"
+            )
+        print(f"metaenvs {args.command}: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    main_of_experiment = found[args.experiment].load()
+    return int(main_of_experiment([args.command, *args.args]) or 0)
+
+
 # -- entry point ---------------------------------------------------------------------------
 def _positive(text: str) -> int:
     value = int(text)
@@ -250,6 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=_positive, default=5, help="timed runs; the best is reported (default 5)"
     )
     p.set_defaults(func=cmd_bench)
+
+    for command, verb in (("train", "train"), ("compare", "compare the runs of")):
+        p = sub.add_parser(
+            command,
+            help=f"{verb} an installed experiment (e.g. comm)",
+            description=f"{verb.capitalize()} an experiment plugged in through the entry-point "
+            f"group {EXPERIMENT_GROUP}; the remaining arguments go to it "
+            f"(`metaenvs {command} NAME --help` shows them).",
+        )
+        p.add_argument("experiment", metavar="NAME", help="experiment name, e.g. comm")
+        p.add_argument("args", nargs=argparse.REMAINDER, help="the experiment's arguments")
+        p.set_defaults(func=cmd_experiment)
     return parser
 
 
@@ -264,7 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for an unknown id (argparse exits with 2 for bad usage).
+        0 on success, 2 for an unknown id or experiment (argparse exits with 2 for bad
+        usage); ``train`` and ``compare`` return the experiment's status.
     """
     args = build_parser().parse_args(argv)
     return int(args.func(args))

@@ -1,0 +1,456 @@
+"""Learning whom to communicate with: the shared CTDE learner and its five comm rules.
+
+Paper: comm-topology-meta-gradient, Algorithm 1.  One architecture (Figure 1) for every
+method: per-agent communication networks ``c^i`` (a Bernoulli per neighbour slot),
+per-agent deterministic policies ``pi^i(o^i, o(C^i))`` (an LSTM over the received
+observations), and a centralised critic ``Q(o, a)`` with target networks and replay
+(MADDPG).  The methods differ only in how the communication networks learn:
+
+- ``meta``: advantages ``A_t(i<-j)`` from the meta-learned backward LSTM eta (equation 5),
+  eta trained by the blended meta-gradient through K inner updates (equations 7-9);
+- ``reinforce``: the shared advantage ``G^(phi,n)_t - V(o_t; phi)`` (equation 4 with the
+  learned baseline);
+- ``stgs``: straight-through Gumbel-Softmax masks, trained through the critic with the policy;
+- ``none`` / ``full``: no learning; no neighbour / every neighbour is requested.
+
+The environment is :class:`meta_wrappers.comm.CommCore` with learned requests in the
+paper's ``same_step`` timing: each env step the agents request (``core.request``), read
+the answers, then act (``core.act``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+from torch.func import functional_call
+
+from baselines.comm import meta
+from baselines.comm.networks import AgentMLP, JointMLP, PolicyNet, UpdateRule
+from meta_wrappers.comm import CommCore, make_comm_core
+
+METHODS = ("meta", "reinforce", "stgs", "none", "full")
+
+
+@dataclasses.dataclass(frozen=True)
+class CommArgs:
+    """Configuration of one run; defaults are the paper's Tables 1 and 2 where it gives them."""
+
+    env: str = "navigation_N3_l3"
+    """A particle task id (its continuous-action version is used, for deterministic policies)."""
+    method: str = "meta"
+    """How the communication networks learn: one of ``METHODS``."""
+    seed: int = 0
+    episodes: int = 10_000
+    """Training budget in episodes (the paper: 50,000)."""
+    eval_every: int = 500
+    """Episodes between evaluations."""
+    eval_episodes: int = 32
+    """Episodes per evaluation (no exploration noise)."""
+    envs: int = 8
+    """Episodes collected in parallel per iteration (one batched env)."""
+    updates_per_episode: float = 1.0
+    """Critic and policy updates per collected episode (the paper: one per trajectory)."""
+    warmup_episodes: int = 64
+    """Episodes collected before the first critic and policy update."""
+    gamma: float = 0.95
+    batch_size: int = 256
+    buffer_size: int = 1_000_000
+    hidden: int = 128
+    lr_critic: float = 1e-3
+    lr_policy: float = 1e-3
+    lr_comm: float = 1e-3
+    """RMSprop learning rate of the communication networks (every learning method)."""
+    tau: float = 0.01
+    """Polyak averaging rate of the target networks."""
+    exploration_noise: float = 0.1
+    """Std of the Gaussian noise added to the policy's actions while training."""
+    grad_clip: float = 0.5
+    """Gradient norm clip of the critic and the policies."""
+    meta_k: int = 10
+    """K, inner updates of the communication networks per meta-update."""
+    lr_meta: float = 5e-5
+    """RMSprop learning rate of eta."""
+    meta_clip: float = 1.0
+    """Gradient norm clip of eta (Table 1's value is lost in the paper's text)."""
+    beta: float = 0.01
+    """Entropy regularisation of the meta-objective."""
+    lr_baseline: float = 1e-3
+    n_step: int = 5
+    """n of the baseline's n-step TD target (the paper does not give it)."""
+    stgs_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        for name in ("episodes", "eval_every", "eval_episodes", "envs", "meta_k", "n_step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+class CommLearner:
+    """Algorithm 1 over a batched env: ``train_iteration`` collects ``envs`` episodes at
+    once, updates critic and policies, then the communication networks by the method.
+
+    Parameters
+    ----------
+    args : CommArgs
+    """
+
+    def __init__(self, args: CommArgs) -> None:
+        self.args = args
+        torch.manual_seed(args.seed)
+        self.rng = np.random.default_rng(args.seed)
+        self.gen = torch.Generator().manual_seed(args.seed)
+        self.core: CommCore = make_comm_core(
+            args.env, env_kwargs={"continuous_actions": True}, topology="learned"
+        )
+        inner = self.core.inner
+        n, d = self.core.n_agents, self.core.d
+        obs_dim, act_dim = self.core.obs_size, int(inner.action_space.shape[0])
+        self.n, self.d, self.obs_dim, self.act_dim = n, d, obs_dim, act_dim
+        h = args.hidden
+        self.comm = AgentMLP(n, obs_dim, d, h)
+        self.policy = PolicyNet(n, obs_dim, act_dim, h)
+        self.critic = JointMLP(n * (obs_dim + act_dim), h)
+        self.baseline = JointMLP(n * obs_dim, h)
+        self.rule = UpdateRule(n, d, h)
+        self.targets = {
+            "comm": copy.deepcopy(self.comm),
+            "policy": copy.deepcopy(self.policy),
+            "critic": copy.deepcopy(self.critic),
+        }
+        self.opt = {
+            "critic": torch.optim.Adam(self.critic.parameters(), args.lr_critic),
+            "policy": torch.optim.Adam(self.policy.parameters(), args.lr_policy),
+            "comm": torch.optim.RMSprop(self.comm.parameters(), args.lr_comm),
+            "baseline": torch.optim.Adam(self.baseline.parameters(), args.lr_baseline),
+            "meta": torch.optim.RMSprop(self.rule.parameters(), args.lr_meta),
+        }
+        self.buffer = ReplayBuffer(args.buffer_size, n, obs_dim, act_dim)
+        # the meta method's fast weights theta_c(k), differentiable in eta within a cycle
+        self.fast: meta.Params = {k: v.detach().clone() for k, v in self.comm.named_parameters()}
+        self.square_avg = {k: torch.zeros_like(v) for k, v in self.fast.items()}
+        self.cycle_k = 0
+        self.cycle_objectives: list[torch.Tensor] = []
+        self.episodes_done = 0
+        self.env_steps = 0
+
+    # -- the communication networks ------------------------------------------------------
+    def comm_logits(self, params: meta.Params, obs: torch.Tensor) -> torch.Tensor:
+        """Logits of ``c^i(j | o^i)`` ``(..., N, d)`` with the given parameters."""
+        return functional_call(self.comm, params, (obs,))
+
+    def comm_params(self) -> meta.Params:
+        """The communication networks' current parameters (fast weights for ``meta``)."""
+        if self.args.method == "meta":
+            return {k: v.detach() for k, v in self.fast.items()}
+        return dict(self.comm.named_parameters())
+
+    def requests(
+        self,
+        logits: torch.Tensor,
+        valid: torch.Tensor,
+        relaxed: bool = False,
+        gen: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The request mask for the method: sampled, straight-through relaxed, none or full."""
+        method, gen = self.args.method, gen or self.gen
+        if method == "none":
+            return torch.zeros_like(valid)
+        if method == "full":
+            return valid
+        if relaxed:  # straight-through Gumbel-Softmax for a binary choice: logistic noise
+            u = torch.rand(logits.shape, generator=gen).clamp(1e-6, 1 - 1e-6)
+            soft = torch.sigmoid((logits + u.log() - (-u).log1p()) / self.args.stgs_temperature)
+            hard = (soft > 0.5).float()
+            return (hard + soft - soft.detach()) * valid
+        return torch.bernoulli(torch.sigmoid(logits), generator=gen) * valid
+
+    # -- acting --------------------------------------------------------------------------
+    def rollout(
+        self, episodes: int, seed: int, explore: bool, gen: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Run ``episodes`` copies for one episode; arrays ``(E, T, ...)``.
+
+        Requests and exploration noise draw from ``gen`` (the training generator by
+        default; evaluation passes its own, so it leaves training's randomness alone).
+
+        Returns the agents' own observations ``obs``, the next ones ``next_obs``, the
+        requests ``sample`` and filled slots ``valid``, actions, the team reward (mean over
+        agents), ``done`` and ``terminated``.
+        """
+        core, params, gen = self.core, self.comm_params(), gen or self.gen
+        state = core.reset(episodes, seed)
+        steps: dict[str, list] = {k: [] for k in ("obs", "sample", "valid", "action", "reward",
+                                                  "done", "terminated", "next_obs")}  # fmt: skip
+        for _ in range(core.inner.config.horizon):
+            own = torch.from_numpy(core.split_observation(core.observe(state))["own"].copy())
+            ids = core.inner.neighbours_in(own.numpy())[0]
+            valid = torch.from_numpy(ids >= 0).float()
+            with torch.no_grad():
+                sample = self.requests(self.comm_logits(params, own), valid, gen=gen)
+                answered = core.split_observation(core.request(state, sample.numpy().astype(bool)))
+                received = torch.from_numpy(answered["received"].copy())
+                action = self.policy(own, received, torch.from_numpy(answered["valid"].copy()))
+            if explore:
+                noise = torch.randn(action.shape, generator=gen) * self.args.exploration_noise
+                action = (action + noise).clamp(0.0, 1.0)
+            result = core.act(state, action.numpy())
+            done = result.terminated | result.truncated
+            nxt = np.where(done[:, None, None], result.final_obs, result.obs)
+            for key, value in (
+                ("obs", own), ("sample", sample), ("valid", valid), ("action", action),
+                ("reward", result.reward.mean(axis=1)), ("done", done),
+                ("terminated", result.terminated),
+                ("next_obs", core.split_observation(nxt)["own"]),
+            ):  # fmt: skip
+                steps[key].append(torch.as_tensor(np.array(value), dtype=torch.float32))
+        return {k: torch.stack(v, dim=1) for k, v in steps.items()}
+
+    # -- one iteration of Algorithm 1 ------------------------------------------------------
+    def train_iteration(self) -> dict[str, float]:
+        """Collect ``envs`` episodes, update critic and policies, then the comm networks."""
+        args = self.args
+        seed = int(self.rng.integers(2**62))
+        batch = self.rollout(args.envs, seed, explore=True)
+        self.buffer.add(batch)
+        self.episodes_done += args.envs
+        self.env_steps += int(batch["reward"].numel())
+        metrics = {
+            "episodes": float(self.episodes_done),
+            "env_steps": float(self.env_steps),
+            "train_reward": float(batch["reward"].sum(1).mean()),
+            "messages": float(batch["sample"].sum() / batch["sample"][..., 0].numel()),
+        }
+        if self.episodes_done >= args.warmup_episodes:
+            for _ in range(max(1, round(args.envs * args.updates_per_episode))):
+                metrics |= self.update_critic_and_policy()
+        if args.method in ("meta", "reinforce"):
+            advantage, metrics["baseline_loss"] = self.baseline_advantage(batch)
+            batch["advantage"] = advantage[..., None, None]
+            if args.method == "reinforce":
+                metrics |= self.reinforce_update(batch)
+            else:
+                metrics |= self.meta_update(batch)
+        return metrics
+
+    def update_critic_and_policy(self) -> dict[str, float]:
+        """Equations 1 and 3 on a replay sample (and the STGS comm update with the policy)."""
+        args, t = self.args, self.targets
+        obs, action, reward, next_obs, terminated = self.buffer.sample(args.batch_size, self.rng)
+        with torch.no_grad():
+            next_mask, next_received = self.answered(next_obs, t["comm"], relaxed=False)
+            next_action = t["policy"](next_obs, next_received, next_mask)
+            target = reward + args.gamma * (1.0 - terminated) * t["critic"](next_obs, next_action)
+        critic_loss = ((self.critic(obs, action) - target) ** 2).mean()
+        self._step("critic", critic_loss, self.critic)
+
+        mask, received = self.answered(obs, self.comm, relaxed=args.method == "stgs")
+        own_action = self.policy(obs, received, mask)  # (B, N, A)
+        eye = torch.eye(self.n, dtype=torch.bool)[:, None, :, None]  # agent i's slot in row i
+        joint = torch.where(eye, own_action.unsqueeze(0), action.unsqueeze(0))  # (N, B, N, A)
+        policy_loss = -self.critic(obs.expand(self.n, *obs.shape), joint).mean(1).sum()
+        self.opt["policy"].zero_grad()
+        if args.method == "stgs":
+            self.opt["comm"].zero_grad()
+        policy_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), args.grad_clip)
+        self.opt["policy"].step()
+        if args.method == "stgs":
+            torch.nn.utils.clip_grad_norm_(self.comm.parameters(), args.grad_clip)
+            self.opt["comm"].step()
+        self.soft_update_targets()
+        return {"critic_loss": critic_loss.item(), "policy_loss": policy_loss.item()}
+
+    def answered(
+        self, obs: torch.Tensor, comm: torch.nn.Module, relaxed: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Requests from ``obs (B, N, D)`` and the neighbours' answers ``(B, N, d, D)``.
+
+        The neighbour ids are the last d entries of each observation (the particle
+        observation layout); the answers are the requested neighbours' rows of ``obs``.
+        """
+        ids = obs[..., -self.d :].long()
+        valid = (ids >= 0).float()
+        if self.args.method == "meta" and comm is self.comm:
+            logits = self.comm_logits(self.comm_params(), obs)
+        else:
+            logits = comm(obs)
+        mask = self.requests(logits, valid, relaxed=relaxed)
+        if not relaxed:
+            mask = mask.detach()
+        rows = ids.clamp(min=0).flatten(-2)  # (B, N*d)
+        gathered = torch.gather(obs, -2, rows[..., None].expand(*rows.shape, self.obs_dim))
+        received = gathered.reshape(*ids.shape, self.obs_dim) * mask[..., None]
+        return mask, received
+
+    def baseline_advantage(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+        """Fit V(o; phi) by n-step TD on the batch; return ``G^(phi,n)_t - V(o_t)`` ``(E, T)``."""
+        args = self.args
+        values = self.baseline(batch["obs"])
+        with torch.no_grad():
+            last = self.baseline(batch["next_obs"][:, -1])
+            target = meta.n_step_returns(batch["reward"], values.detach(), last, args.gamma,
+                                         args.n_step)  # fmt: skip
+        loss = ((values - target) ** 2).mean()
+        self._step("baseline", loss, self.baseline)
+        return (target - values.detach()), loss.item()
+
+    def reinforce_update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Equation 4 with the learned baseline, by RMSprop on the comm networks."""
+        logits = self.comm(batch["obs"])
+        objective = meta.surrogate(logits, batch["sample"], batch["advantage"], batch["valid"])
+        self.opt["comm"].zero_grad()
+        (-objective).backward()
+        torch.nn.utils.clip_grad_norm_(self.comm.parameters(), self.args.grad_clip)
+        self.opt["comm"].step()
+        return {"comm_objective": objective.item()}
+
+    def meta_update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One step of the K-update cycle of Algorithm 1, on a trajectory of theta_c(k).
+
+        Measures the meta-objective of theta_c(k) on the batch (k >= 1); after K of them
+        updates eta by their mean (equation 9); then takes inner step k + 1 with eta's
+        advantages, differentiably.  This is :func:`meta.unrolled_meta_objective` spread
+        over iterations; the trajectory after the K-th update also starts the next cycle.
+        """
+        args, out = self.args, {}
+        if self.cycle_k > 0:
+            logits = self.comm_logits(self.fast, batch["obs"])
+            objective = meta.meta_objective(
+                logits, batch["sample"], batch["advantage"], batch["valid"], args.beta
+            )
+            self.cycle_objectives.append(objective)
+        if self.cycle_k == args.meta_k:
+            meta_objective = torch.stack(self.cycle_objectives).mean()
+            self.opt["meta"].zero_grad()
+            (-meta_objective).backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.rule.parameters(), args.meta_clip)
+            self.opt["meta"].step()
+            out = {"meta_objective": meta_objective.item(), "meta_grad_norm": norm.item()}
+            self.restart_cycle()
+        rule_advantage = self.rule_advantage(batch, self.fast)
+        if self.cycle_k == 0:
+            self.fast = {k: v.detach().requires_grad_(True) for k, v in self.fast.items()}
+        self.fast, self.square_avg = meta.inner_step(
+            self.comm_logits, self.fast, self.square_avg, batch, rule_advantage, args.lr_comm
+        )
+        self.cycle_k += 1
+        return out
+
+    def rule_advantage(self, batch: dict[str, torch.Tensor], params: meta.Params) -> torch.Tensor:
+        """eta's advantages ``A_t(i<-j)`` on a trajectory; the probabilities ``c(i<-j)`` it
+        reads are data (no gradient to the communication networks through them)."""
+        with torch.no_grad():
+            probs = torch.sigmoid(self.comm_logits(params, batch["obs"]))
+        return self.rule(batch["reward"], batch["done"], self.args.gamma, probs)
+
+    def restart_cycle(self) -> None:
+        """Cut the graph: theta_c(K) becomes theta_c(0) of the next cycle."""
+        self.fast = {k: v.detach() for k, v in self.fast.items()}
+        self.square_avg = {k: v.detach() for k, v in self.square_avg.items()}
+        self.cycle_k = 0
+        self.cycle_objectives = []
+        with torch.no_grad():
+            for name, p in self.comm.named_parameters():
+                p.copy_(self.fast[name])
+
+    # -- helpers -------------------------------------------------------------------------
+    def _step(self, name: str, loss: torch.Tensor, module: torch.nn.Module) -> None:
+        self.opt[name].zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), self.args.grad_clip)
+        self.opt[name].step()
+
+    def soft_update_targets(self) -> None:
+        """Polyak averaging ``target <- (1 - tau) target + tau online``."""
+        tau = self.args.tau
+        online = {"comm": self.comm_params(), "policy": dict(self.policy.named_parameters()),
+                  "critic": dict(self.critic.named_parameters())}  # fmt: skip
+        with torch.no_grad():
+            for name, target in self.targets.items():
+                for key, p in target.named_parameters():
+                    p.lerp_(online[name][key].detach(), tau)
+
+    def evaluate(self, episodes: int, seed: int) -> dict[str, float]:
+        """Mean episodic team reward and messages per agent per step, without exploration."""
+        batch = self.rollout(episodes, seed, explore=False, gen=torch.Generator().manual_seed(seed))
+        return {
+            "eval_reward": float(batch["reward"].sum(1).mean()),
+            "eval_messages": float(batch["sample"].sum() / batch["sample"][..., 0].numel()),
+        }
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (a meta cycle in progress restarts from theta_c(k))."""
+        modules = {"comm": self.comm, "policy": self.policy, "critic": self.critic,
+                   "baseline": self.baseline, "rule": self.rule}  # fmt: skip
+        return {
+            "modules": {k: m.state_dict() for k, m in modules.items()},
+            "targets": {k: m.state_dict() for k, m in self.targets.items()},
+            "opt": {k: o.state_dict() for k, o in self.opt.items()},
+            "fast": {k: v.detach().clone() for k, v in self.fast.items()},
+            "square_avg": {k: v.detach().clone() for k, v in self.square_avg.items()},
+            "buffer": self.buffer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "gen": self.gen.get_state(),
+            "counters": (self.episodes_done, self.env_steps),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        modules = {"comm": self.comm, "policy": self.policy, "critic": self.critic,
+                   "baseline": self.baseline, "rule": self.rule}  # fmt: skip
+        for k, m in modules.items():
+            m.load_state_dict(state["modules"][k])
+        for k, m in self.targets.items():
+            m.load_state_dict(state["targets"][k])
+        for k, o in self.opt.items():
+            o.load_state_dict(state["opt"][k])
+        self.fast, self.square_avg = state["fast"], state["square_avg"]
+        self.cycle_k, self.cycle_objectives = 0, []
+        self.buffer.load_state_dict(state["buffer"])
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])
+        self.episodes_done, self.env_steps = state["counters"]
+
+
+class ReplayBuffer:
+    """A ring buffer of joint transitions ``(o, a, r, o', terminated)``."""
+
+    def __init__(self, capacity: int, n: int, obs_dim: int, act_dim: int) -> None:
+        self.capacity, self.size, self.head = capacity, 0, 0
+        self.data = {
+            "obs": torch.zeros(capacity, n, obs_dim),
+            "action": torch.zeros(capacity, n, act_dim),
+            "reward": torch.zeros(capacity),
+            "next_obs": torch.zeros(capacity, n, obs_dim),
+            "terminated": torch.zeros(capacity),
+        }
+
+    def add(self, batch: dict[str, torch.Tensor]) -> None:
+        """Add every step of a rollout ``(E, T, ...)``."""
+        rows = {k: batch[k].flatten(0, 1) for k in self.data}
+        m = rows["reward"].shape[0]
+        index = (self.head + torch.arange(m)) % self.capacity
+        for k, v in rows.items():
+            self.data[k][index] = v
+        self.head = (self.head + m) % self.capacity
+        self.size = min(self.size + m, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[torch.Tensor]:
+        index = torch.from_numpy(rng.integers(0, self.size, size=batch_size))
+        return [self.data[k][index] for k in ("obs", "action", "reward", "next_obs", "terminated")]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "head": self.head,
+                "data": {k: v[: self.size].clone() for k, v in self.data.items()}}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.size, self.head = state["size"], state["head"]
+        for k, v in state["data"].items():
+            self.data[k][: self.size] = v

@@ -1,0 +1,224 @@
+"""The communication-topology learners: the meta-gradient through K updates, blending,
+eta's gradients, the five methods' comm rules, n-step returns, determinism and resume."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from baselines.comm import meta  # noqa: E402
+from baselines.comm.learner import CommArgs, CommLearner  # noqa: E402
+from baselines.comm.networks import AgentMLP, UpdateRule  # noqa: E402
+
+
+def tiny_problem(k_updates=2, seed=0):
+    """A 2-agent, 1-slot comm net, a small rule and K + 1 fixed random trajectories (float64)."""
+    g = torch.Generator().manual_seed(seed)
+    e, t, n, d, obs_dim = 2, 3, 2, 2, 3
+    comm = AgentMLP(n, obs_dim, d, hidden=4).double()
+    rule = UpdateRule(n, d, hidden=5).double()
+    trajectories = [
+        {
+            "obs": torch.randn(e, t, n, obs_dim, generator=g, dtype=torch.float64),
+            "sample": torch.bernoulli(
+                torch.full((e, t, n, d), 0.5, dtype=torch.float64), generator=g
+            ),
+            "valid": torch.ones(e, t, n, d, dtype=torch.float64),
+            "reward": torch.randn(e, t, generator=g, dtype=torch.float64),
+            "done": torch.tensor([[0.0, 0.0, 1.0]] * e, dtype=torch.float64),
+            "advantage": torch.randn(e, t, 1, 1, generator=g, dtype=torch.float64),
+        }
+        for _ in range(k_updates + 1)
+    ]
+    params = {k: v.detach().requires_grad_(True) for k, v in comm.named_parameters()}
+    square_avg = {k: torch.ones_like(v) for k, v in params.items()}
+
+    def comm_logits(p, obs):
+        return torch.func.functional_call(comm, p, (obs,))
+
+    def rule_fn(batch, p):
+        # the learner feeds eta the probabilities of theta_c(k) as data (stop-gradient); here
+        # they come from theta_c(0), so that the objective is a plain function of eta and
+        # finite differences see exactly what autograd differentiates
+        with torch.no_grad():
+            probs = torch.sigmoid(comm_logits(params, batch["obs"]))
+        return rule(batch["reward"], batch["done"], 0.95, probs)
+
+    return rule, rule_fn, comm_logits, params, square_avg, trajectories
+
+
+def blended(rule, rule_fn, comm_logits, params, square_avg, trajectories, alpha=1.0):
+    value, _, _ = meta.unrolled_meta_objective(
+        rule_fn, comm_logits, params, square_avg, trajectories, lr=0.05, beta=0.01, alpha=alpha
+    )
+    return value
+
+
+def test_meta_gradient_through_k_updates_matches_finite_differences():
+    rule, rule_fn, comm_logits, params, square_avg, trajs = tiny_problem(k_updates=3)
+    value = blended(rule, rule_fn, comm_logits, params, square_avg, trajs)
+    grads = torch.autograd.grad(value, list(rule.parameters()))
+    flat = torch.cat([gr.flatten() for gr in grads])
+    assert flat.abs().max() > 1e-6  # eta receives a non-zero meta-gradient
+    rng = np.random.default_rng(0)
+    checked = 0
+    for p, gr in zip(rule.parameters(), grads):
+        for idx in rng.choice(p.numel(), size=min(3, p.numel()), replace=False):
+            h = 1e-6
+            with torch.no_grad():
+                p.view(-1)[idx] += h
+            up = blended(rule, rule_fn, comm_logits, params, square_avg, trajs).item()
+            with torch.no_grad():
+                p.view(-1)[idx] -= 2 * h
+            down = blended(rule, rule_fn, comm_logits, params, square_avg, trajs).item()
+            with torch.no_grad():
+                p.view(-1)[idx] += h
+            fd = (up - down) / (2 * h)
+            assert gr.view(-1)[idx].item() == pytest.approx(fd, rel=1e-4, abs=1e-8)
+            checked += 1
+    assert checked >= 12
+
+
+def test_blending_averages_the_intermediate_meta_gradients():
+    rule, rule_fn, comm_logits, params, square_avg, trajs = tiny_problem(k_updates=3)
+    grad = torch.autograd.grad(
+        blended(rule, rule_fn, comm_logits, params, square_avg, trajs), list(rule.parameters())
+    )
+    # objective k alone: k * mean(L_1..L_k) - (k - 1) * mean(L_1..L_(k-1))
+    per_k = []
+    for k in range(1, 4):
+        mean_k = blended(rule, rule_fn, comm_logits, params, square_avg, trajs[: k + 1])
+        prev = blended(rule, rule_fn, comm_logits, params, square_avg, trajs[:k]) if k > 1 else 0.0
+        per_k.append(torch.autograd.grad(k * mean_k - (k - 1) * prev, list(rule.parameters())))
+    for j, g in enumerate(grad):
+        mean_of_parts = sum(parts[j] for parts in per_k) / 3
+        torch.testing.assert_close(g, mean_of_parts)
+    # blending matters: the last objective alone gives another direction
+    last_only = per_k[-1][0]
+    assert not torch.allclose(grad[0], last_only)
+
+
+def test_rule_advantage_changes_the_inner_update():
+    rule, rule_fn, comm_logits, params, square_avg, trajs = tiny_problem(k_updates=1)
+    new, _ = meta.inner_step(
+        comm_logits, params, square_avg, trajs[0], rule_fn(trajs[0], params), 0.1
+    )
+    moved = sum((new[k] - params[k]).abs().sum() for k in params)
+    assert moved > 0
+    zero = meta.inner_step(
+        comm_logits, params, square_avg, trajs[0], torch.zeros(2, 3, 2, 2, dtype=torch.float64), 0.1
+    )[0]
+    for k in params:  # a zero advantage is no update
+        torch.testing.assert_close(zero[k], params[k])
+
+
+def test_n_step_returns_match_a_loop():
+    rng = np.random.default_rng(0)
+    r, v, last = rng.normal(size=(2, 7)), rng.normal(size=(2, 7)), rng.normal(size=2)
+    gamma, n = 0.9, 3
+    got = meta.n_step_returns(torch.tensor(r), torch.tensor(v), torch.tensor(last), gamma, n)
+    v_ext = np.concatenate([v, last[:, None]], axis=1)
+    for t in range(7):
+        end = min(t + n, 7)
+        expected = (
+            sum(gamma**k * r[:, t + k] for k in range(end - t)) + gamma ** (end - t) * v_ext[:, end]
+        )
+        np.testing.assert_allclose(got[:, t].numpy(), expected)
+
+
+def test_bernoulli_pieces():
+    logits = torch.tensor([-1.0, 0.0, 2.0])
+    p = torch.sigmoid(logits)
+    np.testing.assert_allclose(meta.bernoulli_log_prob(logits, torch.ones(3)), p.log(), rtol=1e-6)
+    entropy = -(p * p.log() + (1 - p) * (1 - p).log())
+    np.testing.assert_allclose(meta.bernoulli_entropy(logits), entropy, rtol=1e-6)
+
+
+# -- the learner ---------------------------------------------------------------------------------
+def small_args(method, **kw):
+    base = dict(method=method, envs=2, episodes=64, warmup_episodes=2, batch_size=32, hidden=16,
+                meta_k=2, buffer_size=5000)  # fmt: skip
+    return CommArgs(**(base | kw))
+
+
+def comm_vector(learner):
+    return torch.cat([p.detach().flatten() for p in learner.comm.parameters()]).clone()
+
+
+@pytest.mark.parametrize("method", ["meta", "reinforce", "stgs", "none", "full"])
+def test_each_method_trains_its_comm_networks_or_not(method):
+    learner = CommLearner(small_args(method))
+    before = comm_vector(learner)
+    for _ in range(5):  # meta: K = 2 inner updates, then a meta-update, twice
+        metrics = learner.train_iteration()
+    assert np.isfinite(list(metrics.values())).all()
+    changed = not torch.equal(before, comm_vector(learner))
+    assert changed == (method in ("meta", "reinforce", "stgs"))
+    ev = learner.evaluate(4, seed=1)
+    d = learner.d
+    if method == "none":
+        assert ev["eval_messages"] == 0
+    if method == "full":
+        assert ev["eval_messages"] == d  # every filled slot of navigation (d = N - 1)
+    if method == "meta":
+        assert "meta_objective" in metrics or learner.cycle_k > 0
+
+
+def test_eta_receives_gradients_and_moves():
+    learner = CommLearner(small_args("meta", meta_k=2))
+    eta_before = [p.detach().clone() for p in learner.rule.parameters()]
+    seen = {}
+    for _ in range(3):
+        seen |= learner.train_iteration()
+    assert seen["meta_grad_norm"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(eta_before, learner.rule.parameters()))
+
+
+def test_learner_cycle_equals_the_unrolled_objective():
+    learner = CommLearner(small_args("meta", meta_k=3))
+    batches = []
+    for k in range(4):
+        batch = learner.rollout(2, seed=k, explore=True)
+        batch["advantage"] = torch.randn(2, batch["reward"].shape[1], 1, 1)
+        batches.append(batch)
+    theta0 = {k: v.detach().requires_grad_(True) for k, v in learner.fast.items()}
+    sq0 = {k: v.clone() for k, v in learner.square_avg.items()}
+    expected, theta_k, _ = meta.unrolled_meta_objective(
+        learner.rule_advantage, learner.comm_logits, theta0, sq0, batches,
+        learner.args.lr_comm, learner.args.beta,
+    )  # fmt: skip
+    outs = [learner.meta_update(b) for b in batches]
+    assert outs[-1]["meta_objective"] == pytest.approx(expected.item(), rel=1e-5)
+    for name, p in learner.comm.named_parameters():  # theta_c(K) becomes the comm networks
+        torch.testing.assert_close(p.detach(), theta_k[name].detach())
+
+
+def test_same_seed_same_run_and_resume_continues_exactly():
+    a, b = CommLearner(small_args("reinforce")), CommLearner(small_args("reinforce"))
+    for _ in range(3):
+        assert a.train_iteration() == b.train_iteration()
+    state = a.state_dict()
+    c = CommLearner(small_args("reinforce"))
+    c.load_state_dict(state)
+    ma, mc = a.train_iteration(), c.train_iteration()
+    for key in ("episodes", "env_steps", "train_reward", "messages", "baseline_loss"):
+        assert ma[key] == mc[key], key  # the same rollout from the restored generators
+    # updates agree up to float summation order (fresh tensors, other memory alignment)
+    assert ma["critic_loss"] == pytest.approx(mc["critic_loss"], rel=1e-2)
+    fresh = CommLearner(small_args("reinforce"))
+    assert fresh.evaluate(3, seed=4) != c.evaluate(3, seed=4)
+
+
+def test_evaluation_leaves_training_randomness_alone():
+    a, b = CommLearner(small_args("stgs")), CommLearner(small_args("stgs"))
+    a.train_iteration()
+    b.train_iteration()
+    a.evaluate(4, seed=9)
+    assert a.train_iteration() == b.train_iteration()
+
+
+def test_bad_args_raise():
+    with pytest.raises(ValueError, match="method"):
+        CommArgs(method="gumbel")
+    with pytest.raises(ValueError, match="meta_k"):
+        CommArgs(meta_k=0)
