@@ -305,10 +305,7 @@ def check_actions(
         expected = (batch, len(names))
         if arr.shape != expected:
             raise ValueError(f"{what} must have shape {expected} (B, N), got {arr.shape}")
-        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-            floating = np.issubdtype(arr.dtype, np.floating)
-            nan = " (it contains NaN)" if floating and np.isnan(arr).any() else ""
-            raise TypeError(f"discrete {what} must be integers, got dtype {arr.dtype}{nan}")
+        _check_integers(arr, f"discrete {what}")
         lo, hi = int(space.start), int(space.start + space.n)
         if arr.size and (arr.min() < lo or arr.max() >= hi):
             bad = np.argwhere((arr < lo) | (arr >= hi))[0]
@@ -321,10 +318,7 @@ def check_actions(
         expected = (batch, len(names), *space.shape)
         if arr.shape != expected:
             raise ValueError(f"{what} must have shape {expected} (B, N, k), got {arr.shape}")
-        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-            floating = np.issubdtype(arr.dtype, np.floating)
-            nan = " (it contains NaN)" if floating and np.isnan(arr).any() else ""
-            raise TypeError(f"multi-discrete {what} must be integers, got dtype {arr.dtype}{nan}")
+        _check_integers(arr, f"multi-discrete {what}")
         out = (arr < space.start) | (arr >= space.start + space.nvec)
         if out.any():
             b, i, k = np.argwhere(out)[0]
@@ -345,3 +339,11 @@ def check_actions(
             f"{what} outside the action space bounds [{space.low.min()}, {space.high.max()}]"
         )
     return arr.astype(space.dtype, copy=False)
+
+
+def _check_integers(arr: np.ndarray, what: str) -> None:
+    """Raise ``TypeError`` unless ``arr`` holds integers (not bools), naming NaN if present."""
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        floating = np.issubdtype(arr.dtype, np.floating)
+        nan = " (it contains NaN)" if floating and np.isnan(arr).any() else ""
+        raise TypeError(f"{what} must be integers, got dtype {arr.dtype}{nan}")
