@@ -311,7 +311,7 @@ class CommCore(BatchedCore):
             moves = actions
         if cfg.timing == "next_step":
             if not cfg.learned:
-                self._rule_mask(state, self.inner.observe(state.inner), mask)
+                self._rule_mask(self.inner.observe(state.inner), mask)
             ck.send(self.inner.observe(state.inner), self._ids(state), mask, state.sent,
                     state.sent_ids, state.messages)  # fmt: skip
             cost = state.messages.copy()
@@ -374,25 +374,20 @@ class CommCore(BatchedCore):
         ck.observe(inner_obs, state.sent, state.sent_ids, keep, phase, out)
 
     def _answer_rule(
-        self, state: CommState, inner_obs: np.ndarray, out: np.ndarray, rows: np.ndarray
+        self, state: CommState, inner_obs: np.ndarray, out: np.ndarray, keep: np.ndarray
     ) -> None:
-        """Same-step rule: requests from ``inner_obs``, answered from it, into ``out``.
+        """Same-step rule: requests from ``inner_obs``, answered from it, written to ``out``.
 
-        Only copies in ``rows`` are written (the others keep what ``out`` holds).
+        The requests and answers land in the state's message buffers (the last call, on the
+        live observation, leaves them there); copies not in ``keep`` get no answers.
         """
-        mask = np.zeros_like(state.mask)
-        self._rule_mask(state, inner_obs, mask)
+        self._rule_mask(inner_obs, state.mask)
         ids = self.inner.neighbours_in(inner_obs)[0]
-        sent, sent_ids, messages = state.sent.copy(), state.sent_ids.copy(), state.messages.copy()
-        ck.send(inner_obs, ids, mask, sent, sent_ids, messages)
-        new = np.empty_like(out)
-        ck.observe(inner_obs, sent, sent_ids, rows, -1, new)
-        out[rows] = new[rows]
-        if out is state.obs:
-            state.mask[:], state.sent[:], state.sent_ids[:] = mask, sent, sent_ids
-            state.messages[:] = messages
+        ck.send(inner_obs, ids, state.mask, state.sent, state.sent_ids, state.messages)
+        ck.observe(inner_obs, state.sent, state.sent_ids, keep, -1, out)
 
-    def _rule_mask(self, state: CommState, inner_obs: np.ndarray, out: np.ndarray) -> None:
+    def _rule_mask(self, inner_obs: np.ndarray, out: np.ndarray) -> None:
+        """Write the fixed rule's requests for ``inner_obs`` into ``out (B, N, d)``."""
         ids, rel = self.inner.neighbours_in(inner_obs)
         topology = self.config.topology
         if callable(topology):

@@ -244,13 +244,15 @@ class CommLearner:
         args, t = self.args, self.targets
         obs, action, reward, next_obs, terminated = self.buffer.sample(args.batch_size, self.rng)
         with torch.no_grad():
-            next_mask, next_received = self.answered(next_obs, t["comm"], relaxed=False)
+            next_mask, next_received = self.answered(
+                next_obs, dict(t["comm"].named_parameters()), relaxed=False
+            )
             next_action = t["policy"](next_obs, next_received, next_mask)
             target = reward + args.gamma * (1.0 - terminated) * t["critic"](next_obs, next_action)
         critic_loss = ((self.critic(obs, action) - target) ** 2).mean()
         self._step("critic", critic_loss, self.critic)
 
-        mask, received = self.answered(obs, self.comm, relaxed=args.method == "stgs")
+        mask, received = self.answered(obs, self.comm_params(), relaxed=args.method == "stgs")
         own_action = self.policy(obs, received, mask)  # (B, N, A)
         eye = torch.eye(self.n, dtype=torch.bool)[:, None, :, None]  # agent i's slot in row i
         joint = torch.where(eye, own_action.unsqueeze(0), action.unsqueeze(0))  # (N, B, N, A)
@@ -268,20 +270,16 @@ class CommLearner:
         return {"critic_loss": critic_loss.item(), "policy_loss": policy_loss.item()}
 
     def answered(
-        self, obs: torch.Tensor, comm: torch.nn.Module, relaxed: bool
+        self, obs: torch.Tensor, params: meta.Params, relaxed: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Requests from ``obs (B, N, D)`` and the neighbours' answers ``(B, N, d, D)``.
 
-        The neighbour ids are the last d entries of each observation (the particle
-        observation layout); the answers are the requested neighbours' rows of ``obs``.
+        The neighbour ids come from the game (``neighbours_in``); the answers are the
+        requested neighbours' rows of ``obs``, as :class:`CommCore` answers them.
         """
-        ids = obs[..., -self.d :].long()
+        ids = torch.from_numpy(self.core.inner.neighbours_in(obs.numpy())[0])
         valid = (ids >= 0).float()
-        if self.args.method == "meta" and comm is self.comm:
-            logits = self.comm_logits(self.comm_params(), obs)
-        else:
-            logits = comm(obs)
-        mask = self.requests(logits, valid, relaxed=relaxed)
+        mask = self.requests(self.comm_logits(params, obs), valid, relaxed=relaxed)
         if not relaxed:
             mask = mask.detach()
         rows = ids.clamp(min=0).flatten(-2)  # (B, N*d)
@@ -386,12 +384,15 @@ class CommLearner:
         }
 
     # -- checkpoints ---------------------------------------------------------------------
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The trained networks by name (targets apart)."""
+        return {"comm": self.comm, "policy": self.policy, "critic": self.critic,
+                "baseline": self.baseline, "rule": self.rule}  # fmt: skip
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume (a meta cycle in progress restarts from theta_c(k))."""
-        modules = {"comm": self.comm, "policy": self.policy, "critic": self.critic,
-                   "baseline": self.baseline, "rule": self.rule}  # fmt: skip
         return {
-            "modules": {k: m.state_dict() for k, m in modules.items()},
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "targets": {k: m.state_dict() for k, m in self.targets.items()},
             "opt": {k: o.state_dict() for k, o in self.opt.items()},
             "fast": {k: v.detach().clone() for k, v in self.fast.items()},
@@ -403,9 +404,7 @@ class CommLearner:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        modules = {"comm": self.comm, "policy": self.policy, "critic": self.critic,
-                   "baseline": self.baseline, "rule": self.rule}  # fmt: skip
-        for k, m in modules.items():
+        for k, m in self.modules().items():
             m.load_state_dict(state["modules"][k])
         for k, m in self.targets.items():
             m.load_state_dict(state["targets"][k])
