@@ -7,6 +7,7 @@ from metaenvs.registry import register
 
 _MATRIX = "metaenvs.games.matrix:MatrixGameCore"
 _FOCAL = {"focal": "meta_wrappers.focal:make_focal_env"}
+_PEERS = {**_FOCAL, "peers": "meta_wrappers.peers:make_peer_env"}
 _NAVIGATION = "metaenvs.games.navigation:NavigationCore"
 _PREDATOR_PREY = "metaenvs.games.predator_prey:PredatorPreyCore"
 _PUSH = "metaenvs.games.push:PushCore"
@@ -27,7 +28,7 @@ def register_matrix_games() -> None:
         family="matrix_games",
         defaults={"horizon": 150},
         fixed={"payoffs": ipd_payoffs(), "action_names": IPD_ACTIONS},
-        views=_FOCAL,
+        views=_PEERS,
     )
     for n, name in ((2, "rps"), (3, "rps_3p"), (4, "rps_4p")):
         register(
@@ -39,7 +40,7 @@ def register_matrix_games() -> None:
             family="matrix_games",
             defaults={"horizon": 50},
             fixed={"payoffs": rps_payoffs(n), "action_names": RPS_ACTIONS},
-            views=_FOCAL,
+            views=_PEERS,
         )
     register(
         "matrix_game-v0",
