@@ -238,10 +238,34 @@ class PeerChain:
         self._slot_names = tuple(f"trajectory_{k}" for k in range(config.k))
 
     def reset(
-        self, n_chains: int, seed: int | list[int] | np.ndarray | None = None
+        self,
+        n_chains: int,
+        seed: int | list[int] | np.ndarray | None = None,
+        personas: Any = None,
     ) -> PeerChainState:
-        """Start ``n_chains`` chains; chain c uses seed ``seed + c`` (or ``seed[c]``)."""
+        """Start ``n_chains`` chains; chain c uses seed ``seed + c`` (or ``seed[c]``).
+
+        Parameters
+        ----------
+        n_chains : int
+            C.
+        seed : int, sequence of C ints or None
+        personas : array_like, optional
+            ``(C, P)`` persona ids the first chains start from (any ids of the
+            population, e.g. every persona of a split once for an evaluation); by
+            default they are drawn from the split.  Later chains are always drawn.
+        """
         n_chains = check_batch_size(n_chains, "n_chains")
+        if personas is not None:
+            personas = np.asarray(personas)
+            if personas.shape != (n_chains, self.n_peers):
+                raise ValueError(
+                    f"personas must have shape {(n_chains, self.n_peers)}, got {personas.shape}"
+                )
+            if not np.issubdtype(personas.dtype, np.integer):
+                raise TypeError(f"personas must be integer ids, got dtype {personas.dtype}")
+            if personas.size and (personas.min() < 0 or personas.max() >= len(self.population)):
+                raise ValueError(f"persona ids must be in [0, {len(self.population)})")
         cfg = self.config
         k, h, n = cfg.k, cfg.horizon, self.n_agents
         state = PeerChainState(
@@ -258,10 +282,14 @@ class PeerChain:
             hist_rewards=np.zeros((n_chains, k, h, n)),
         )
         state.obs[:, :, 0] = 1.0
-        everyone = np.ones(n_chains, dtype=bool)
-        draw_personas(
-            state.rng, everyone, self.pool, self.persona_logits, state.persona, state.logits
-        )
+        if personas is None:
+            everyone = np.ones(n_chains, dtype=bool)
+            draw_personas(
+                state.rng, everyone, self.pool, self.persona_logits, state.persona, state.logits
+            )
+        else:
+            state.persona[:] = personas
+            state.logits[:] = self.persona_logits[personas]
         return state
 
     def step(self, state: PeerChainState, actions: Any) -> ChainStep:

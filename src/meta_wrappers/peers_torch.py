@@ -85,20 +85,34 @@ def dice_objective(
     return (reward_term + baseline_term).mean(-1)
 
 
+def fit_baselines(
+    states: np.ndarray, rewards: np.ndarray, gamma: float, n_states: int
+) -> np.ndarray:
+    """Linear feature baselines ``(C, K, H)`` of one player's rewards ``(C, K, H)``.
+
+    The same fit as the env's peer update: discounted returns regressed on
+    ``[onehot(s), onehot(s)**2, t/100, (t/100)**2, (t/100)**3, 1]`` per chain (numpy,
+    no gradient).
+    """
+    out = np.empty(rewards.shape)
+    for c in range(rewards.shape[0]):
+        returns = discounted_returns(np.ascontiguousarray(rewards[c], dtype=np.float64), gamma)
+        out[c] = linear_baseline(np.ascontiguousarray(states[c]), returns, n_states)
+    return out
+
+
 def peer_baselines(
     states: np.ndarray, rewards: np.ndarray, gamma: float, n_states: int
 ) -> np.ndarray:
     """Linear feature baselines ``(C, P, K, H)`` of every peer (player ``p + 1``) of a batch.
 
-    The same fit as the env's update (numpy, no gradient); ``rewards`` is ``(C, K, H, N)``.
+    ``rewards`` is ``(C, K, H, N)``; see :func:`fit_baselines`.
     """
-    n_chains, n_traj, horizon, n_agents = rewards.shape
-    out = np.empty((n_chains, n_agents - 1, n_traj, horizon))
-    for c in range(n_chains):
-        for p in range(n_agents - 1):
-            returns = discounted_returns(np.ascontiguousarray(rewards[c, :, :, p + 1]), gamma)
-            out[c, p] = linear_baseline(states[c], returns, n_states)
-    return out
+    n_peers = rewards.shape[-1] - 1
+    return np.stack(
+        [fit_baselines(states, rewards[..., p + 1], gamma, n_states) for p in range(n_peers)],
+        axis=1,
+    )
 
 
 def dice_peer_update(

@@ -1,0 +1,498 @@
+"""Meta-agents against learning peers: Meta-MAPG, Meta-PG, LOLA-DiCE, REINFORCE and ablations.
+
+Paper: meta-mapg-learning-peers, Algorithms 1-3, Theorem 1 (equation 6), appendices B-D, H.
+
+One meta-training iteration (Algorithm 1), for C chains at once (the paper's parallel
+threads), each with peers drawn from the train split:
+
+1. Start from the meta-agent's initial parameters ``theta = phi_0``.
+2. For every chain position ``l = 0 .. L``: play K trajectories with ``(phi_l, phi_l^-i)``
+   (:class:`~meta_wrappers.peers.PeerChain`); the peers update themselves in the env;
+   the meta-agent takes its inner step ``phi_{l+1} = phi_l + alpha_l grad J_DiCE(tau_l)``
+   (policy gradient, linear feature baseline, learned ``alpha_l``).
+3. Outer step on ``theta`` (and ``alpha``) from the terms of equation 6, estimated as in
+   the authors' code: with GAE advantages ``A_l`` of the trajectories at position l,
+
+   ``loss = - sum_{l=1..L} mean_k sum_t A_l,kt (log pi(tau_0 | theta)
+   + sum_{l'=1..l} log pi(tau_l' | phi_l') + sum_{l'=1..l} log pi^-i(tau_l' | phi_l'^-i))``,
+   the current-policy, own-learning and peer-learning terms,
+
+   where ``phi_l'`` keeps its graph to theta through the inner steps, and
+   ``phi_l'^-i`` is the peers' update replayed differentiably
+   (:func:`~meta_wrappers.peers_torch.dice_peer_update`) with the meta-agent's
+   log-probabilities among DiCE's stochastic nodes.  Per-chain gradients are combined
+   with PCGrad.
+
+The methods are the terms they keep (:data:`METHODS`):
+
+- ``meta_mapg``: all three terms.  ``meta_pg``: no peer-learning term (the peers'
+  parameters are data).  ``no_own``: no own-learning term (the inner steps are
+  first-order: ``phi_l = theta + stop_gradient(phi_l - theta)``).
+- ``meta_mapg_om``: Meta-MAPG with opponent modelling (appendix B): the peers'
+  parameters are not read; at each position they are the maximum-likelihood table of
+  the peers' actions, and the peer-learning term differentiates one DiCE update of that
+  model (the peers' learning rate is assumed known).
+- ``reinforce``: the stationary policy gradient: every position's trajectories train
+  ``theta`` on their own advantages (first-order through the inner steps), so neither
+  learning process is modelled; adapts in the chain by the same inner step.
+- ``lola_dice``: trained like ``reinforce``, but its inner step in the chain is LOLA-DiCE
+  (Foerster et al. 2018c): the gradient of its DiCE objective after ``lookahead`` DiCE
+  updates of the peers (true parameters), evaluated on the same K trajectories.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from baselines.peers.estimators import discounted_returns, gae, model_opponent, pcgrad
+from baselines.peers.nets import LSTMRunner, Params, init_lstm_net, per_chain, run_sequence
+from meta_wrappers.peers import PAPER_DEFAULTS, PeerChain, PeerChainConfig, TrajectoryBatch
+from meta_wrappers.peers_torch import (
+    dice_objective,
+    dice_peer_update,
+    fit_baselines,
+    tabular_logprobs,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """Which gradient terms a meta-agent keeps and how it adapts inside a chain."""
+
+    outer: str
+    """``"meta"`` (equation 6 terms) or ``"stationary"`` (each position on its own advantage)."""
+    own: bool
+    """Differentiate through the meta-agent's own inner steps (own-learning term)."""
+    peer: str | None
+    """Peer-learning term from the ``"true"`` peers' parameters, a ``"modelled"`` one, or None."""
+    inner: str = "pg"
+    """Inner step in the chain: ``"pg"`` (policy gradient) or ``"lola"`` (LOLA-DiCE)."""
+
+
+METHODS: dict[str, Method] = {
+    "meta_mapg": Method("meta", own=True, peer="true"),
+    "meta_pg": Method("meta", own=True, peer=None),
+    "no_own": Method("meta", own=False, peer="true"),
+    "meta_mapg_om": Method("meta", own=True, peer="modelled"),
+    "lola_dice": Method("stationary", own=False, peer=None, inner="lola"),
+    "reinforce": Method("stationary", own=False, peer=None),
+}
+
+PAPER_RATES = {
+    "ipd": {"inner_lr": 0.1, "actor_lr": 1e-4, "critic_lr": 1.5e-4},
+    "rps": {"inner_lr": 0.01, "actor_lr": 1e-5, "critic_lr": 1.5e-5},
+}
+"""The meta-agent's learning rates from Tables 3 and 4 (N-player RPS uses RPS's)."""
+
+
+@dataclasses.dataclass
+class PeerArgs:
+    """Settings of a meta-agent run (defaults: the paper's Tables 3 and 4)."""
+
+    game: str = "ipd"
+    """``"ipd"``, ``"rps"``, ``"rps_3p"`` or ``"rps_4p"``."""
+    method: str = "meta_mapg"
+    """One of :data:`METHODS`."""
+    k: int = 64
+    """Trajectories per joint policy K."""
+    length: int = 7
+    """Chain length L (L + 1 joint policies)."""
+    horizon: int | None = None
+    """Rounds per trajectory H (None: IPD 150, RPS 50)."""
+    gamma: float | None = None
+    """Discount of everyone (None: IPD 0.96, RPS 0.9)."""
+    peer_lr: float = 1.0
+    """The peers' inner learning rate."""
+    distribution: str = "in"
+    """Persona splits: ``"in"`` or ``"out"`` of distribution."""
+    population_seed: int = 0
+    """Seed of the persona population."""
+    inner_lr: float | None = None
+    """Initial inner learning rate alpha_l of the meta-agent (None: IPD 0.1, RPS 0.01)."""
+    learn_inner_lr: bool = True
+    """Learn one inner learning rate per chain position (methods with the own-learning term)."""
+    actor_lr: float | None = None
+    """Outer learning rate of the policy and of alpha (None: IPD 1e-4, RPS 1e-5)."""
+    critic_lr: float | None = None
+    """Learning rate of the value function (None: IPD 1.5e-4, RPS 1.5e-5)."""
+    gae_lambda: float = 0.95
+    """GAE lambda of the outer loop."""
+    hidden: int = 64
+    """Units of the FC layer and of the LSTM (policy and value function)."""
+    chains: int = 5
+    """Chains (peers drawn from the train split) per meta-training iteration."""
+    entropy_weight: float = 0.0
+    """Entropy bonus on the first joint policy's trajectories."""
+    max_grad_norm: float = 10.0
+    """Gradient-norm clip of every outer update."""
+    pcgrad: bool = True
+    """Combine the chains' policy gradients with PCGrad (else their mean)."""
+    lookahead: int = 1
+    """LOLA-DiCE: DiCE updates of the peers looked ahead."""
+    seed: int = 0
+    """Seed of the initial parameters, of every rollout and of PCGrad's order."""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {tuple(METHODS)}, got {self.method!r}")
+        if self.chains < 1 or self.k < 1 or self.lookahead < 1:
+            raise ValueError("chains, k and lookahead must be >= 1")
+
+    def resolved(self) -> PeerArgs:
+        """A copy with every None replaced by the paper's value for the game."""
+        rates = PAPER_RATES["ipd" if self.game == "ipd" else "rps"]
+        paper = PAPER_DEFAULTS.get(self.game, PAPER_DEFAULTS["ipd"])
+        fill = {
+            "horizon": paper["horizon"],
+            "gamma": paper["gamma"],
+            **rates,
+        }
+        changes = {k: v for k, v in fill.items() if getattr(self, k) is None}
+        return dataclasses.replace(self, **changes)
+
+    def chain_config(self, split: str) -> PeerChainConfig:
+        """The env's config for peers drawn from ``split``."""
+        return PeerChainConfig(
+            game=self.game,
+            k=self.k,
+            length=self.length,
+            horizon=self.horizon,
+            gamma=self.gamma,
+            peer_lr=self.peer_lr,
+            split=split,
+            distribution=self.distribution,
+            population_seed=self.population_seed,
+        )
+
+
+class Position(NamedTuple):
+    """One joint policy of a played chain: the env's batch and the meta-agent's tensors."""
+
+    batch: TrajectoryBatch
+    meta_logprobs: torch.Tensor  # (C, K, H) log pi(a | s, phi_l), graph to theta
+    entropy: torch.Tensor  # (C, K, H)
+    peer_logprobs: torch.Tensor | None  # (C, K, H) summed over peers, graph to theta
+
+
+class Evaluation(NamedTuple):
+    """Meta-test of one split: every persona once (Algorithm 2)."""
+
+    reward: np.ndarray  # (L + 1,) the meta-agent's mean reward per round at each position
+    peer_reward: np.ndarray  # (L + 1,) the peers' mean reward per round
+    auc: float  # sum of ``reward`` over the chain
+    meta_actions: np.ndarray  # (L + 1, A) the meta-agent's action frequencies
+    peer_actions: np.ndarray  # (L + 1, A) the peers' action frequencies
+    reward_by_kind: dict[str, np.ndarray]  # kind of the first peer's persona -> (L + 1,)
+
+
+class PeerMetaLearner:
+    """A meta-agent of one of :data:`METHODS` (see the module docstring).
+
+    Parameters
+    ----------
+    args : PeerArgs
+    """
+
+    def __init__(self, args: PeerArgs) -> None:
+        self.args = args = args.resolved()
+        self.method = METHODS[args.method]
+        self.chains = {"train": PeerChain(args.chain_config("train"))}
+        chain = self.chains["train"]
+        self.n_states, self.n_actions = chain.n_states, chain.n_actions
+        gen = torch.Generator().manual_seed(args.seed)
+        self.actor = {
+            k: v.requires_grad_()
+            for k, v in init_lstm_net(self.n_states, self.n_actions, args.hidden, gen).items()
+        }
+        self.value = {
+            k: v.requires_grad_()
+            for k, v in init_lstm_net(self.n_states, 1, args.hidden, gen).items()
+        }
+        self.inner_lr = torch.full((args.length,), float(args.inner_lr), requires_grad=True)
+        self.learns_inner_lr = args.learn_inner_lr and self.method.own
+        outer = list(self.actor.values()) + ([self.inner_lr] if self.learns_inner_lr else [])
+        self.actor_opt = torch.optim.Adam(outer, lr=args.actor_lr, amsgrad=True)
+        self.value_opt = torch.optim.Adam(self.value.values(), lr=args.critic_lr, amsgrad=True)
+        self.iteration = 0
+
+    # -- chains ------------------------------------------------------------------------
+    def chain(self, split: str) -> PeerChain:
+        """The env drawing peers from ``split`` (built once)."""
+        if split not in self.chains:
+            self.chains[split] = PeerChain(
+                self.args.chain_config(split), self.chains["train"].population
+            )
+        return self.chains[split]
+
+    def play_chain(
+        self, chain: PeerChain, seed: int, personas: np.ndarray | None = None, train: bool = True
+    ) -> tuple[list[Position], dict[str, torch.Tensor]]:
+        """Play one chain per row of ``personas`` (or ``args.chains`` drawn ones).
+
+        A pure function of the parameters and ``seed``.  With ``train`` the tensors keep
+        the graph the outer loss needs; the returned dict holds the per-chain leaf
+        copies of theta (and alpha) whose gradients are the per-chain gradients.
+        """
+        args, method = self.args, self.method
+        n_chains = args.chains if personas is None else len(personas)
+        state = chain.reset(n_chains, seed, personas)
+        gen = torch.Generator().manual_seed(seed)
+        leaves = {k: v.detach().repeat(n_chains, *[1] * v.dim()) for k, v in self.actor.items()}
+        leaves["inner_lr"] = self.inner_lr.detach().repeat(n_chains, 1)
+        for v in leaves.values():
+            v.requires_grad_(train)
+        theta = {k: v for k, v in leaves.items() if k != "inner_lr"}
+        phi = theta if train else {k: v.detach().requires_grad_() for k, v in theta.items()}
+        peers: torch.Tensor | None = None  # phi_l^-i with its graph (peer-learning term)
+        positions: list[Position] = []
+        for position in range(args.length + 1):
+            meta_lp, entropy, batch = self.rollout(chain, state, phi, gen)
+            peer_lp = None
+            if train and method.peer == "true" and peers is None:
+                peers = torch.tensor(batch.peer_logits, dtype=torch.float32, requires_grad=True)
+            if train and peers is not None:
+                peer_lp = self.peer_logprobs(peers, batch)
+            positions.append(Position(batch, meta_lp, entropy, peer_lp))
+            if position == args.length:
+                break
+            if train and method.peer == "true":
+                peers = self.replay_peer_update(peers, batch, meta_lp)
+            elif train and method.peer == "modelled":
+                modelled = np.stack(
+                    [
+                        model_opponent(batch.states, batch.actions[..., p + 1], *self.shape)
+                        for p in range(chain.n_peers)
+                    ],
+                    axis=1,
+                )
+                peers = torch.tensor(modelled, dtype=torch.float32, requires_grad=True)
+                peers = self.replay_peer_update(peers, batch, meta_lp)
+            lr = leaves["inner_lr"][:, position]
+            phi = self.inner_step(phi, theta, lr, batch, meta_lp, peer_lp, train)
+        return positions, leaves
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.n_states, self.n_actions
+
+    def rollout(
+        self, chain: PeerChain, state: Any, phi: Params, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, TrajectoryBatch]:
+        """Play the K trajectories of one joint policy with the meta-agent's ``phi``."""
+        n_chains, n_traj = state.game_state.shape
+        runner = LSTMRunner(phi, n_traj)
+        states = torch.zeros(n_chains, n_traj, dtype=torch.long)
+        logprobs, entropies = [], []
+        out = None
+        for _ in range(self.args.horizon):
+            logp = torch.log_softmax(runner(states), dim=-1)
+            probs = logp.exp()
+            u = torch.rand(n_chains, n_traj, 1, generator=gen)
+            actions = (u > probs.detach().cumsum(-1)).sum(-1).clamp_max(self.n_actions - 1)
+            logprobs.append(logp.gather(-1, actions[..., None])[..., 0])
+            entropies.append(-(probs * logp).sum(-1))
+            out = chain.step(state, actions.numpy())
+            states = torch.from_numpy(state.game_state.copy())
+        return torch.stack(logprobs, -1), torch.stack(entropies, -1), out.batch
+
+    def peer_logprobs(self, peers: torch.Tensor, batch: TrajectoryBatch) -> torch.Tensor:
+        """``sum_p log pi^p(a^p | s, peers[:, p])`` along the batch, ``(C, K, H)``."""
+        return sum(
+            tabular_logprobs(peers[:, p], batch.states, batch.actions[..., p + 1])
+            for p in range(peers.shape[1])
+        )
+
+    def replay_peer_update(
+        self, peers: torch.Tensor, batch: TrajectoryBatch, meta_lp: torch.Tensor
+    ) -> torch.Tensor:
+        """The peers' next parameters as a function of the meta-agent's (DiCE)."""
+        args = self.args
+        baseline = batch.baseline
+        if not baseline.any():  # modelled peers at a position the env did not update
+            from meta_wrappers.peers_torch import peer_baselines
+
+            baseline = peer_baselines(batch.states, batch.rewards, args.gamma, self.n_states)
+        return dice_peer_update(
+            peers, batch.states, batch.actions, batch.rewards, baseline,
+            args.peer_lr, args.gamma, meta_logprobs=meta_lp,
+        )  # fmt: skip
+
+    def inner_step(
+        self,
+        phi: Params,
+        theta: Params,
+        lr: torch.Tensor,
+        batch: TrajectoryBatch,
+        meta_lp: torch.Tensor,
+        peer_lp: torch.Tensor | None,
+        train: bool,
+    ) -> Params:
+        """``phi_{l+1} = phi_l + alpha_l grad J_DiCE(tau_l)`` (LOLA-DiCE: after a lookahead)."""
+        args, method = self.args, self.method
+        rewards = batch.rewards[..., 0]
+        baseline = torch.tensor(fit_baselines(batch.states, rewards, args.gamma, self.n_states))
+        nodes = meta_lp
+        if method.inner == "lola":
+            peers = torch.tensor(batch.peer_logits, dtype=torch.float32, requires_grad=True)
+            for _ in range(args.lookahead):
+                peers = self.replay_peer_update(peers, batch, meta_lp)
+            nodes = meta_lp + self.peer_logprobs(peers, batch)
+        elif peer_lp is not None:
+            nodes = meta_lp + peer_lp
+        objective = dice_objective(
+            nodes, nodes, torch.tensor(rewards, dtype=torch.float32), baseline.float(), args.gamma
+        )
+        keep_graph = train and method.own
+        grads = torch.autograd.grad(
+            objective.sum(), list(phi.values()), create_graph=keep_graph, retain_graph=train
+        )
+        new = {}
+        for (name, value), grad in zip(phi.items(), grads):
+            step = lr.reshape(-1, *[1] * (value.dim() - 1)) * grad
+            if keep_graph:
+                new[name] = value + step
+            elif train:  # first order: theta + stop_gradient(phi_{l+1} - theta)
+                new[name] = theta[name] + (value + step - theta[name]).detach()
+            else:
+                new[name] = (value + step).detach().requires_grad_()
+        return new
+
+    # -- meta-training -----------------------------------------------------------------
+    def outer_losses(self, positions: list[Position]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-chain policy loss ``(C,)`` (equation 6 or stationary) and the value loss."""
+        args, method = self.args, self.method
+        rewards = torch.tensor(
+            np.stack([p.batch.rewards[..., 0] for p in positions], axis=1), dtype=torch.float32
+        )  # (C, L + 1, K, H)
+        states = torch.from_numpy(np.stack([p.batch.states for p in positions], axis=1))
+        n_chains, n_pos, n_traj, horizon = states.shape
+        values = run_sequence(
+            per_chain(self.value, n_chains), states.reshape(n_chains, n_pos * n_traj, horizon)
+        ).reshape(n_chains, n_pos, n_traj, horizon)
+        advantages = gae(rewards, values.detach(), args.gamma, args.gae_lambda)
+        value_loss = (values - discounted_returns(rewards, args.gamma)).square().mean()
+        loss = torch.zeros(n_chains)
+        if method.outer == "meta":
+            score = positions[0].meta_logprobs
+            for step, pos in enumerate(positions[1:], start=1):
+                if method.own:
+                    score = score + pos.meta_logprobs
+                if pos.peer_logprobs is not None:
+                    score = score + pos.peer_logprobs
+                loss = loss - (score * advantages[:, step]).sum(-1).mean(-1)
+            loss = loss / max(args.length, 1)
+        else:
+            for step, pos in enumerate(positions):
+                loss = loss - (pos.meta_logprobs * advantages[:, step]).sum(-1).mean(-1)
+            loss = loss / n_pos
+        loss = loss - args.entropy_weight * positions[0].entropy.sum(-1).mean(-1)
+        return loss, value_loss
+
+    def train_iteration(self) -> dict[str, float]:
+        """One outer update from ``args.chains`` chains; returns training metrics."""
+        args = self.args
+        seed = _mix(args.seed, self.iteration)
+        positions, leaves = self.play_chain(self.chains["train"], seed, train=True)
+        loss, value_loss = self.outer_losses(positions)
+        names = list(self.actor) + (["inner_lr"] if self.learns_inner_lr else [])
+        grads = torch.autograd.grad(
+            loss.sum(), [leaves[n] for n in names], allow_unused=True, retain_graph=False
+        )
+        per_chain_grads = torch.cat(
+            [
+                (torch.zeros_like(leaves[n]) if g is None else g).reshape(len(loss), -1)
+                for n, g in zip(names, grads)
+            ],
+            dim=1,
+        )
+        gen = torch.Generator().manual_seed(seed)
+        combined = pcgrad(per_chain_grads, gen) if args.pcgrad else per_chain_grads.mean(0)
+        combined = combined * min(1.0, args.max_grad_norm / (combined.norm().item() + 1e-12))
+        targets = [self.actor[n] if n != "inner_lr" else self.inner_lr for n in names]
+        offset = 0
+        for target in targets:
+            target.grad = combined[offset : offset + target.numel()].reshape(target.shape).clone()
+            offset += target.numel()
+        self.actor_opt.step()
+        self.value_opt.zero_grad()
+        value_loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(self.value.values()), args.max_grad_norm)
+        self.value_opt.step()
+        self.iteration += 1
+        rewards = np.stack([p.batch.rewards[..., 0].mean(axis=(1, 2)) for p in positions], axis=1)
+        return {
+            "train_auc": float(rewards.mean(0).sum()),
+            "train_reward_first": float(rewards[:, 0].mean()),
+            "train_reward_last": float(rewards[:, -1].mean()),
+            "policy_loss": float(loss.mean().item()),
+            "value_loss": float(value_loss.item()),
+            "grad_norm": float(per_chain_grads.mean(0).norm().item()),
+            "inner_lr_mean": float(self.inner_lr.mean().item()),
+        }
+
+    # -- meta-testing ------------------------------------------------------------------
+    def evaluate(self, split: str, seed: int = 0, max_chains: int | None = None) -> Evaluation:
+        """Meta-test on every persona of ``split`` once (Algorithm 2), all chains batched.
+
+        With several peers, peer p of chain c is persona ``ids[(c + p * stride) % n]``
+        of the split, so every persona plays and the tuples differ.
+        """
+        chain = self.chain(split)
+        ids = chain.pool if max_chains is None else chain.pool[:max_chains]
+        stride = max(1, len(ids) // chain.n_peers)
+        personas = np.stack(
+            [ids[(np.arange(len(ids)) + p * stride) % len(ids)] for p in range(chain.n_peers)],
+            axis=1,
+        )
+        positions, _ = self.play_chain(chain, _mix(seed, 10**6 + 7), personas, train=False)
+        a = self.n_actions
+        reward = np.array([p.batch.rewards[..., 0].mean() for p in positions])
+        peer_reward = np.array([p.batch.rewards[..., 1:].mean() for p in positions])
+        meta_freq = np.stack(
+            [np.bincount(p.batch.actions[..., 0].ravel(), minlength=a) for p in positions]
+        )
+        peer_freq = np.stack(
+            [np.bincount(p.batch.actions[..., 1:].ravel(), minlength=a) for p in positions]
+        )
+        kinds = np.array(chain.population.kinds)[personas[:, 0]]
+        per_chain = np.stack([p.batch.rewards[..., 0].mean(axis=(1, 2)) for p in positions], 1)
+        by_kind = {str(k): per_chain[kinds == k].mean(0) for k in np.unique(kinds)}
+        return Evaluation(
+            reward_by_kind=by_kind,
+            reward=reward,
+            peer_reward=peer_reward,
+            auc=float(reward.sum()),
+            meta_actions=meta_freq / meta_freq.sum(1, keepdims=True),
+            peer_actions=peer_freq / peer_freq.sum(1, keepdims=True),
+        )
+
+    # -- checkpoints -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "actor": {k: v.detach().clone() for k, v in self.actor.items()},
+            "value": {k: v.detach().clone() for k, v in self.value.items()},
+            "inner_lr": self.inner_lr.detach().clone(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "value_opt": self.value_opt.state_dict(),
+            "iteration": self.iteration,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for k, v in state["actor"].items():
+                self.actor[k].copy_(v)
+            for k, v in state["value"].items():
+                self.value[k].copy_(v)
+            self.inner_lr.copy_(state["inner_lr"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.value_opt.load_state_dict(state["value_opt"])
+        self.iteration = int(state["iteration"])
+
+
+def _mix(seed: int, index: int) -> int:
+    """A seed for rollout ``index`` of a run seeded ``seed`` (distinct, non-negative)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint32)[0])
