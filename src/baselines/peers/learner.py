@@ -42,6 +42,7 @@ The methods are the terms they keep (:data:`METHODS`):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, NamedTuple
 
@@ -476,8 +477,9 @@ class PeerMetaLearner:
             "actor": {k: v.detach().clone() for k, v in self.actor.items()},
             "value": {k: v.detach().clone() for k, v in self.value.items()},
             "inner_lr": self.inner_lr.detach().clone(),
-            "actor_opt": self.actor_opt.state_dict(),
-            "value_opt": self.value_opt.state_dict(),
+            # copies: a state dict shares the optimiser's live moment tensors
+            "actor_opt": copy.deepcopy(self.actor_opt.state_dict()),
+            "value_opt": copy.deepcopy(self.value_opt.state_dict()),
             "iteration": self.iteration,
         }
 

@@ -1,0 +1,160 @@
+"""The learning-peers meta-agents (baselines.peers): gradient terms, estimators, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from baselines.peers.estimators import discounted_returns, gae, model_opponent, pcgrad  # noqa: E402
+from baselines.peers.learner import METHODS, PeerArgs, PeerMetaLearner  # noqa: E402
+
+TINY = {"k": 4, "horizon": 6, "length": 2, "chains": 3, "hidden": 8}
+
+
+def learner(method: str, **changes) -> PeerMetaLearner:
+    return PeerMetaLearner(PeerArgs(method=method, **{**TINY, **changes}))
+
+
+def outer_grads(agent: PeerMetaLearner, seed: int = 3) -> dict[str, torch.Tensor]:
+    """Gradients of the summed outer loss with respect to the per-chain copies of theta."""
+    positions, leaves = agent.play_chain(agent.chains["train"], seed, train=True)
+    loss, _ = agent.outer_losses(positions)
+    names = list(leaves)
+    grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names], allow_unused=True)
+    return {n: (torch.zeros_like(leaves[n]) if g is None else g) for n, g in zip(names, grads)}
+
+
+def test_peer_learning_term_present_in_meta_mapg_and_absent_in_meta_pg():
+    mapg, pg = learner("meta_mapg"), learner("meta_pg")
+    positions_mapg, _ = mapg.play_chain(mapg.chains["train"], 3, train=True)
+    positions_pg, _ = pg.play_chain(pg.chains["train"], 3, train=True)
+    # same parameters and seed: the same trajectories (the peer term changes gradients only)
+    for a, b in zip(positions_mapg, positions_pg):
+        np.testing.assert_array_equal(a.batch.actions, b.batch.actions)
+    assert all(p.peer_logprobs is None for p in positions_pg)
+    assert all(p.peer_logprobs is not None for p in positions_mapg)
+    g_mapg, g_pg = outer_grads(mapg), outer_grads(pg)
+    diff = sum((g_mapg[n] - g_pg[n]).abs().sum() for n in g_mapg if n != "inner_lr")
+    assert diff > 1e-3
+
+
+def test_replayed_peer_parameters_follow_the_env():
+    """The differentiable replay of the peers' updates has the env's values along the chain."""
+    agent = learner("meta_mapg")
+    chain = agent.chains["train"]
+    positions, _ = agent.play_chain(chain, 5, train=True)
+    peers = torch.tensor(positions[0].batch.peer_logits, dtype=torch.float32, requires_grad=True)
+    for pos in positions[:-1]:
+        np.testing.assert_allclose(peers.detach().numpy(), pos.batch.peer_logits, atol=1e-4)
+        peers = agent.replay_peer_update(peers, pos.batch, pos.meta_logprobs)
+        np.testing.assert_allclose(peers.detach().numpy(), pos.batch.next_peer_logits, atol=1e-4)
+
+
+def test_own_learning_term_trains_the_inner_learning_rate():
+    """alpha only reaches the loss through the inner steps: it gets a gradient iff own learning."""
+    assert outer_grads(learner("meta_pg"))["inner_lr"].abs().sum() > 0
+    assert outer_grads(learner("no_own"))["inner_lr"].abs().sum() == 0
+    assert outer_grads(learner("reinforce"))["inner_lr"].abs().sum() == 0
+
+
+def test_first_order_methods_do_not_differentiate_through_inner_steps():
+    """For no_own, the parameters after an inner step move theta's gradient one to one."""
+    agent = learner("no_own")
+    positions, leaves = agent.play_chain(agent.chains["train"], 2, train=True)
+    lp = positions[1].meta_logprobs.sum()
+    (g_theta,) = torch.autograd.grad(lp, [leaves["out_b"]], retain_graph=True)
+    assert g_theta.abs().sum() > 0  # phi_1 = theta + constant
+
+
+def test_lola_inner_step_differs_from_policy_gradient_step():
+    lola, rf = learner("lola_dice"), learner("reinforce")
+    pos_lola, _ = lola.play_chain(lola.chains["train"], 4, train=False)
+    pos_rf, _ = rf.play_chain(rf.chains["train"], 4, train=False)
+    np.testing.assert_array_equal(pos_lola[0].batch.actions, pos_rf[0].batch.actions)
+    assert not np.array_equal(pos_lola[-1].batch.actions, pos_rf[-1].batch.actions)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_trains_and_is_deterministic(method):
+    a, b = learner(method), learner(method)
+    m1 = [a.train_iteration() for _ in range(2)]
+    m2 = [b.train_iteration() for _ in range(2)]
+    assert m1 == m2
+    assert all(np.isfinite(v) for row in m1 for v in row.values())
+    before = {k: v.detach().clone() for k, v in learner(method).actor.items()}
+    assert any(not torch.equal(before[k], a.actor[k]) for k in before)
+    ev = a.evaluate("val", max_chains=6)
+    assert ev.reward.shape == (TINY["length"] + 1,)
+    np.testing.assert_allclose(ev.meta_actions.sum(1), 1.0)
+
+
+def test_evaluation_is_pure_and_checkpoint_round_trips():
+    a = learner("meta_mapg")
+    a.train_iteration()
+    e1 = a.evaluate("test", seed=1, max_chains=6)
+    a.train_iteration()
+    b = learner("meta_mapg")
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a.evaluate("val", max_chains=6).reward, b.evaluate("val", max_chains=6).reward)
+    assert a.train_iteration() == b.train_iteration()
+    c = learner("meta_mapg")
+    c.train_iteration()
+    np.testing.assert_array_equal(e1.reward, c.evaluate("test", seed=1, max_chains=6).reward)
+
+
+def test_meta_agent_learns_to_defect_against_cooperating_peers():
+    """With frozen peers (peer_lr 0) defecting is dominant: the trained agent's reward rises."""
+    agent = learner("reinforce", peer_lr=0.0, actor_lr=0.03, chains=4, horizon=5, k=8)
+    first = agent.evaluate("val").auc
+    for _ in range(25):
+        agent.train_iteration()
+    ev = agent.evaluate("val")
+    assert ev.auc > first + 0.3
+    assert ev.meta_actions[0, 1] > 0.75  # defect
+
+
+def test_gae_matches_a_naive_reference():
+    rng = np.random.default_rng(0)
+    r, v = rng.normal(size=(2, 7)), rng.normal(size=(2, 7))
+    gamma, lam = 0.9, 0.8
+    want = np.zeros_like(r)
+    for b in range(2):
+        for t in range(7):
+            for j in range(t, 7):
+                nxt = v[b, j + 1] if j + 1 < 7 else 0.0
+                delta = r[b, j] + gamma * nxt - v[b, j]
+                want[b, t] += (gamma * lam) ** (j - t) * delta
+    got = gae(torch.tensor(r), torch.tensor(v), gamma, lam).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    ret = discounted_returns(torch.tensor(r), gamma).numpy()
+    np.testing.assert_allclose(gae(torch.tensor(r), torch.tensor(v), gamma, 1.0).numpy(), ret - v)
+
+
+def test_pcgrad_projects_only_conflicting_gradients():
+    gen = torch.Generator().manual_seed(0)
+    agree = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    torch.testing.assert_close(pcgrad(agree, gen), agree.mean(0))
+    conflict = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])
+    out = pcgrad(conflict, gen)
+    # g1 loses its part along g2 and vice versa: g1' = (0.5, 0.5), g2' = (0, 1)
+    torch.testing.assert_close(out, torch.tensor([0.25, 0.75]))
+
+
+def test_opponent_model_is_the_smoothed_empirical_policy():
+    rng = np.random.default_rng(1)
+    states = rng.integers(0, 3, size=(2, 5, 9))
+    actions = rng.integers(0, 2, size=(2, 5, 9))
+    logits = model_opponent(states, actions, 3, 2)
+    for c in range(2):
+        for s in range(3):
+            counts = np.array([np.sum((states[c] == s) & (actions[c] == a)) for a in range(2)]) + 1
+            np.testing.assert_allclose(np.exp(logits[c, s]), counts / counts.sum())
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="method"):
+        PeerArgs(method="maml")
+    with pytest.raises(ValueError, match="chains"):
+        PeerArgs(chains=0)
