@@ -22,3 +22,21 @@ def test_main_job_learns_the_best_response_to_always_defect(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert len(rows) >= 12_000 // 20 - 4 and {r["peer"] for r in rows} == {"always_defect"}
     assert json.loads((tmp_path / "config.json").read_text())["horizon"] == 20
+
+
+def test_quick_ipd_comparison_runs_and_summarises(tmp_path):
+    """The README's main job at a toy budget: every method trains, tests and is compared."""
+    pytest.importorskip("torch")
+    from baselines.peers.quick_ipd import METHODS, main
+
+    code = main(["--out", str(tmp_path), "--iterations", "2", "--eval-every", "1",
+                 "--set", "k=2", "horizon=4", "length=1", "chains=2"])  # fmt: skip
+    assert code == 0
+    root = tmp_path / "ipd"
+    for method in METHODS:
+        result = json.loads((root / method / "seed0" / "test.json").read_text())
+        assert len(result["reward"]) == 2 and result["game"] == "ipd"
+    rows = list(csv.DictReader(open(root / "summary.csv")))
+    assert [r["method"] for r in rows] == list(METHODS)
+    for name in ("adaptation.png", "dynamics.png", "summary.md"):
+        assert (root / name).stat().st_size > 0

@@ -97,7 +97,9 @@ def test_evaluation_is_pure_and_checkpoint_round_trips():
     a.train_iteration()
     b = learner("meta_mapg")
     b.load_state_dict(a.state_dict())
-    np.testing.assert_array_equal(a.evaluate("val", max_chains=6).reward, b.evaluate("val", max_chains=6).reward)
+    np.testing.assert_array_equal(
+        a.evaluate("val", max_chains=6).reward, b.evaluate("val", max_chains=6).reward
+    )
     assert a.train_iteration() == b.train_iteration()
     c = learner("meta_mapg")
     c.train_iteration()
