@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from baselines._runs import ConfigMismatchError, check_saved_config
+
 COLUMNS = (
     "episodes",
     "env_steps",
@@ -67,10 +69,6 @@ _OWN_OPTIONS = {
     "episodes": "--episodes",
     "eval_every": "--eval-every",
 }
-
-
-class ConfigMismatchError(ValueError):
-    """A run directory holds a ``config.json`` that differs from the requested args."""
 
 
 # -- the learner (imported lazily: it brings torch; tests replace these three) -----------
@@ -109,23 +107,12 @@ def check_config(run_dir: Path, args: Any) -> None:
     ConfigMismatchError
         Naming every differing field with its saved and its requested value.
     """
-    path = run_dir / "config.json"
-    if not path.exists():
-        return
-    saved = json.loads(path.read_text())
-    wanted = _config(args)
-    keys = sorted((set(saved) | set(wanted)) - {"episodes"})
-    missing = "<missing>"
-    diffs = [
-        f"{k} (saved {saved.get(k, missing)!r}, now {wanted.get(k, missing)!r})"
-        for k in keys
-        if saved.get(k, missing) != wanted.get(k, missing)
-    ]
-    if diffs:
-        raise ConfigMismatchError(
-            f"{path} differs from the requested config in: {', '.join(diffs)}; "
-            "use another --out or delete the run directory"
-        )
+    check_saved_config(
+        run_dir / "config.json",
+        _config(args),
+        budget={"episodes"},
+        hint="use another --out or delete the run directory",
+    )
 
 
 def run(args: Any, out: str | Path, progress: bool = True) -> Path:

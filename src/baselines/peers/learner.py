@@ -56,6 +56,7 @@ from meta_wrappers.peers_torch import (
     dice_objective,
     dice_peer_update,
     fit_baselines,
+    peer_baselines,
     tabular_logprobs,
 )
 
@@ -313,9 +314,7 @@ class PeerMetaLearner:
         """The peers' next parameters as a function of the meta-agent's (DiCE)."""
         args = self.args
         baseline = batch.baseline
-        if not baseline.any():  # modelled peers at a position the env did not update
-            from meta_wrappers.peers_torch import peer_baselines
-
+        if not baseline.any():  # the env did not update (frozen peers): fit the baselines here
             baseline = peer_baselines(batch.states, batch.rewards, args.gamma, self.n_states)
         return dice_peer_update(
             peers, batch.states, batch.actions, batch.rewards, baseline,

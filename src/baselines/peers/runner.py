@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from baselines._runs import ConfigMismatchError, check_saved_config
 from baselines.comm.runner import (
-    ConfigMismatchError,
     _figure,
     _seed_number,
     _summary_writer,
@@ -159,22 +159,12 @@ def check_config(run_dir: Path, config: dict[str, Any]) -> None:
     ConfigMismatchError
         Naming every differing field with its saved and its requested value.
     """
-    path = run_dir / "config.json"
-    if not path.exists():
-        return
-    saved = json.loads(path.read_text())
-    keys = sorted((set(saved) | set(config)) - {"iterations"})
-    missing = "<missing>"
-    diffs = [
-        f"{k} (saved {saved.get(k, missing)!r}, now {config.get(k, missing)!r})"
-        for k in keys
-        if saved.get(k, missing) != config.get(k, missing)
-    ]
-    if diffs:
-        raise ConfigMismatchError(
-            f"{path} differs from the requested config in: {', '.join(diffs)}; "
-            "use another --out or --name, or delete the run directory"
-        )
+    check_saved_config(
+        run_dir / "config.json",
+        config,
+        budget={"iterations"},
+        hint="use another --out or --name, or delete the run directory",
+    )
 
 
 def run(
