@@ -404,13 +404,55 @@ def test_bad_actions_raise_before_any_state_change():
         (np.zeros((2, 1)), TypeError),
         (np.full((2, 1), 5), ValueError),
     ]
-    for method, cases in ((chain.step, bad), (chain.step_slot, bad_slot)):
+    slot_state = chain.reset(2, seed=0)
+    chain.step_slot(slot_state, np.zeros((2, 1), dtype=np.int64))
+    for method, st, cases in ((chain.step, state, bad), (chain.step_slot, slot_state, bad_slot)):
+        snap = st.copy()
         for actions, error in cases:
             with pytest.raises(error):
-                method(state, actions)
-            for name, value in vars(snapshot).items():
-                np.testing.assert_array_equal(getattr(state, name), value, err_msg=name)
+                method(st, actions)
+            for name, value in vars(snap).items():
+                np.testing.assert_array_equal(getattr(st, name), value, err_msg=name)
+    assert vars(snapshot).keys() == vars(state).keys()
     chain.step(state, np.ones((2, 3), dtype=np.int64))  # still usable
+
+
+def test_the_two_faces_cannot_be_mixed_within_a_joint_policy():
+    chain = PeerChain(PeerChainConfig(game="ipd", k=3, length=1, horizon=2))
+    batched = chain.reset(1, seed=0)
+    chain.step(batched, np.zeros((1, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="use step"):
+        chain.step_slot(batched, np.zeros((1, 1), dtype=np.int64))
+    sloted = chain.reset(1, seed=0)
+    chain.step_slot(sloted, np.zeros((1, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match="step_slot"):
+        chain.step(sloted, np.zeros((1, 3), dtype=np.int64))
+    chain.step(batched, np.zeros((1, 3), dtype=np.int64))  # the joint policy ends
+    chain.step_slot(batched, np.zeros((1, 1), dtype=np.int64))  # the next may use either
+
+
+def test_mlp_peers_start_at_their_personas_and_learn():
+    cfg = PeerChainConfig(game="ipd", k=4, length=1, horizon=5, peer_model="mlp", peer_hidden=6)
+    chain = PeerChain(cfg)
+    state = chain.reset(2, seed=0)
+    probs = np.exp(state.logits) / np.exp(state.logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(probs, chain.population.probs[state.persona], atol=0.02)
+    assert state.params.shape == (2, 1, 5 * 6 + 6 + 6 * 2 + 2)
+    out = None
+    for _ in range(5):
+        out = chain.step(state, np.ones((2, 4), dtype=np.int64))
+    batch = out.batch
+    assert not np.allclose(batch.next_peer_params, batch.peer_params)
+    # the update is the table's policy gradient backpropagated through the MLP (torch autograd)
+    torch = pytest.importorskip("torch")
+    from meta_wrappers.peers_torch import mlp_tables
+
+    params = torch.tensor(batch.peer_params, requires_grad=True)
+    tables = mlp_tables(params, 5, 2, 6)
+    ref = np.stack([ref_peer_step(batch, c, 0, cfg.gamma, 5)[0] for c in range(2)])[:, None]
+    (tables * torch.tensor(ref)).sum().backward()
+    want = batch.peer_params + cfg.peer_lr * params.grad.numpy()
+    np.testing.assert_allclose(batch.next_peer_params, want, atol=1e-9)
 
 
 def test_step_slot_plays_the_trajectories_one_after_another():

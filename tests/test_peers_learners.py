@@ -40,28 +40,38 @@ def test_peer_learning_term_present_in_meta_mapg_and_absent_in_meta_pg():
     assert diff > 1e-3
 
 
-def test_replayed_peer_parameters_follow_the_env():
+@pytest.mark.parametrize("peer_model", ["tabular", "mlp"])
+def test_replayed_peer_parameters_follow_the_env(peer_model):
     """The differentiable replay of the peers' updates has the env's values along the chain."""
-    agent = learner("meta_mapg")
+    agent = learner("meta_mapg", peer_model=peer_model)
     chain = agent.chains["train"]
     positions, _ = agent.play_chain(chain, 5, train=True)
-    peers = torch.tensor(positions[0].batch.peer_logits, dtype=torch.float32, requires_grad=True)
+    field = "peer_logits" if peer_model == "tabular" else "peer_params"
+    peers = agent.true_peers(positions[0].batch)
     for pos in positions[:-1]:
-        np.testing.assert_allclose(peers.detach().numpy(), pos.batch.peer_logits, atol=1e-4)
-        peers = agent.replay_peer_update(peers, pos.batch, pos.meta_logprobs)
-        np.testing.assert_allclose(peers.detach().numpy(), pos.batch.next_peer_logits, atol=1e-4)
+        np.testing.assert_allclose(peers.detach().numpy(), getattr(pos.batch, field), atol=1e-4)
+        peers = agent.replay_peer_update(peers, pos.batch, pos.meta_logprobs, agent.to_table)
+        after = getattr(pos.batch, "next_" + field)
+        np.testing.assert_allclose(peers.detach().numpy(), after, atol=1e-4)
+        assert np.abs(after - getattr(pos.batch, field)).max() > 1e-3  # the peers did learn
 
 
-def test_own_learning_term_trains_the_inner_learning_rate():
-    """alpha only reaches the loss through the inner steps: it gets a gradient iff own learning."""
+def test_meta_methods_train_the_inner_learning_rate():
+    """alpha only reaches the loss through the inner steps (kept by the meta methods)."""
     assert outer_grads(learner("meta_pg"))["inner_lr"].abs().sum() > 0
-    assert outer_grads(learner("no_own"))["inner_lr"].abs().sum() == 0
+    assert outer_grads(learner("no_own"))["inner_lr"].abs().sum() > 0
     assert outer_grads(learner("reinforce"))["inner_lr"].abs().sum() == 0
+    assert outer_grads(learner("lola_dice"))["inner_lr"].abs().sum() == 0
+
+
+def test_own_learning_term_changes_the_gradient():
+    g_mapg, g_no_own = outer_grads(learner("meta_mapg")), outer_grads(learner("no_own"))
+    assert sum((g_mapg[n] - g_no_own[n]).abs().sum() for n in g_mapg) > 1e-3
 
 
 def test_first_order_methods_do_not_differentiate_through_inner_steps():
-    """For no_own, the parameters after an inner step move theta's gradient one to one."""
-    agent = learner("no_own")
+    """For reinforce, the parameters after an inner step move theta's gradient one to one."""
+    agent = learner("reinforce")
     positions, leaves = agent.play_chain(agent.chains["train"], 2, train=True)
     lp = positions[1].meta_logprobs.sum()
     (g_theta,) = torch.autograd.grad(lp, [leaves["out_b"]], retain_graph=True)
@@ -155,8 +165,24 @@ def test_opponent_model_is_the_smoothed_empirical_policy():
             np.testing.assert_allclose(np.exp(logits[c, s]), counts / counts.sum())
 
 
+def test_checkpoint_of_another_shape_is_rejected_before_any_change():
+    a, b = learner("meta_mapg"), learner("meta_mapg", hidden=4)
+    before = {k: v.detach().clone() for k, v in a.actor.items()}
+    with pytest.raises(ValueError, match="actor"):
+        a.load_state_dict(b.state_dict())
+    assert all(torch.equal(before[k], a.actor[k]) for k in before)
+
+
+def test_mlp_peers_train():
+    agent = learner("meta_mapg", peer_model="mlp", peer_hidden=4)
+    metrics = agent.train_iteration()
+    assert np.isfinite(metrics["train_auc"])
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="method"):
         PeerArgs(method="maml")
     with pytest.raises(ValueError, match="chains"):
         PeerArgs(chains=0)
+    with pytest.raises(ValueError, match="game"):
+        PeerArgs(game="chess")

@@ -87,7 +87,8 @@ def linear_baseline(states: np.ndarray, returns: np.ndarray, n_states: int) -> n
     -------
     np.ndarray
         ``(K, H)`` baseline values.  The ridge term starts at :data:`BASELINE_REG` and
-        grows tenfold (up to 5 times) while the normal equations are not positive definite.
+        grows tenfold (up to 5 times) while the normal equations are not positive definite;
+        if they never are, the baseline is zero.
     """
     n_traj, horizon = states.shape
     n_feat = 2 * n_states + 4
@@ -104,6 +105,7 @@ def linear_baseline(states: np.ndarray, returns: np.ndarray, n_states: int) -> n
                         xtx[i, j] += f[i] * f[j]
     reg = BASELINE_REG
     weights = np.zeros(n_feat)
+    ok = False
     for _ in range(5):
         a = xtx.copy()
         for i in range(n_feat):
@@ -112,6 +114,8 @@ def linear_baseline(states: np.ndarray, returns: np.ndarray, n_states: int) -> n
         if ok:
             break
         reg *= 10.0
+    if not ok:  # no fit: no baseline rather than a wrong one
+        return np.zeros((n_traj, horizon))
     out = np.empty((n_traj, horizon))
     for k in range(n_traj):
         for t in range(horizon):
@@ -176,8 +180,10 @@ def draw_personas(
     rng: np.ndarray,  # (C,) uint64 streams
     chains: np.ndarray,  # (C,) bool, chains that start over
     pool: np.ndarray,  # (M,) int64 persona ids of the split
-    persona_logits: np.ndarray,  # (P_total, S, A)
+    persona_params: np.ndarray,  # (P_total, D) the personas' parameters
+    persona_tables: np.ndarray,  # (P_total, S, A) their logit tables
     persona: np.ndarray,  # (C, P) int64; written
+    params: np.ndarray,  # (C, P, D); written
     logits: np.ndarray,  # (C, P, S, A); written
 ) -> None:
     """Each selected chain draws every peer uniformly from ``pool`` (its own stream)."""
@@ -187,12 +193,66 @@ def draw_personas(
         for p in range(persona.shape[1]):
             pick = pool[int(next_uniform(rng, c) * pool.shape[0])]
             persona[c, p] = pick
-            logits[c, p] = persona_logits[pick]
+            params[c, p] = persona_params[pick]
+            logits[c, p] = persona_tables[pick]
+
+
+@numba.njit(cache=True)
+def mlp_table(params: np.ndarray, n_states: int, n_actions: int, hidden: int) -> np.ndarray:
+    """Logit table ``(S, A)`` of a one-hidden-layer tanh MLP on one-hot states.
+
+    ``params`` is ``[W1 (S, h), b1 (h), W2 (h, A), b2 (A)]`` flattened; the logits of
+    state s are ``tanh(W1[s] + b1) @ W2 + b2``.
+    """
+    w1 = params[: n_states * hidden].reshape(n_states, hidden)
+    b1 = params[n_states * hidden : n_states * hidden + hidden]
+    off = n_states * hidden + hidden
+    w2 = params[off : off + hidden * n_actions].reshape(hidden, n_actions)
+    b2 = params[off + hidden * n_actions :]
+    out = np.empty((n_states, n_actions))
+    for s in range(n_states):
+        h = np.tanh(w1[s] + b1)
+        for a in range(n_actions):
+            acc = b2[a]
+            for j in range(hidden):
+                acc += h[j] * w2[j, a]
+            out[s, a] = acc
+    return out
+
+
+@numba.njit(cache=True)
+def mlp_backward(
+    params: np.ndarray, table_grad: np.ndarray, n_states: int, n_actions: int, hidden: int
+) -> np.ndarray:
+    """Gradient with respect to the MLP's ``params`` of an objective whose gradient with
+    respect to the logit table (:func:`mlp_table`) is ``table_grad`` ``(S, A)``."""
+    w1 = params[: n_states * hidden].reshape(n_states, hidden)
+    b1 = params[n_states * hidden : n_states * hidden + hidden]
+    off = n_states * hidden + hidden
+    w2 = params[off : off + hidden * n_actions].reshape(hidden, n_actions)
+    grad = np.zeros_like(params)
+    gw1 = grad[: n_states * hidden].reshape(n_states, hidden)
+    gb1 = grad[n_states * hidden : n_states * hidden + hidden]
+    gw2 = grad[off : off + hidden * n_actions].reshape(hidden, n_actions)
+    gb2 = grad[off + hidden * n_actions :]
+    for s in range(n_states):
+        h = np.tanh(w1[s] + b1)
+        for a in range(n_actions):
+            gb2[a] += table_grad[s, a]
+            for j in range(hidden):
+                gw2[j, a] += h[j] * table_grad[s, a]
+        for j in range(hidden):
+            dz = np.dot(w2[j], table_grad[s]) * (1.0 - h[j] * h[j])
+            gw1[s, j] += dz
+            gb1[j] += dz
+    return grad
 
 
 @numba.njit(cache=True)
 def update_peers(
-    logits: np.ndarray,  # (C, P, S, A); updated in place
+    params: np.ndarray,  # (C, P, D); updated in place
+    logits: np.ndarray,  # (C, P, S, A); rewritten from params
+    hidden: int,  # 0: tabular (params are the logit table), else MLP hidden units
     hist_states: np.ndarray,  # (C, K, H) int64
     hist_actions: np.ndarray,  # (C, K, H, N) int64, peer p is agent p + 1
     hist_rewards: np.ndarray,  # (C, K, H, N) float64
@@ -201,16 +261,23 @@ def update_peers(
     baseline_out: np.ndarray,  # (C, P, K, H); written
 ) -> None:
     """One policy-gradient step with the linear feature baseline for every peer of every chain."""
-    n_chains, n_peers, n_states, _ = logits.shape
+    n_chains, n_peers, n_states, n_actions = logits.shape
     for c in range(n_chains):
         for p in range(n_peers):
             returns = discounted_returns(hist_rewards[c, :, :, p + 1], gamma)
             base = linear_baseline(hist_states[c], returns, n_states)
             baseline_out[c, p] = base
-            grad = tabular_pg_gradient(
+            table_grad = tabular_pg_gradient(
                 logits[c, p], hist_states[c], hist_actions[c, :, :, p + 1], returns, base, gamma
             )
-            logits[c, p] += lr * grad
+            if hidden == 0:
+                params[c, p] += lr * table_grad.ravel()
+                logits[c, p] = params[c, p].reshape(n_states, n_actions)
+            else:
+                params[c, p] += lr * mlp_backward(
+                    params[c, p], table_grad, n_states, n_actions, hidden
+                )
+                logits[c, p] = mlp_table(params[c, p], n_states, n_actions, hidden)
 
 
 @numba.njit(cache=True)

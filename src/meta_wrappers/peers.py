@@ -27,9 +27,15 @@ Two faces:
   one episode is one trajectory; the K trajectories of a joint policy are played one
   after another, and ``reset()`` without a seed continues the chain.
 
-**Frozen peers** (K = infinity) are the same env with updates off (``k=None`` in
-:func:`make_peer_env`, ``learning=False`` in the config): every episode plays fresh
-peers drawn from the split, and nothing learns but the meta-agent.
+**Frozen peers** (K = infinity) are the same env with updates off: ``learning=False``
+in the config (a chain is then one joint policy of K trajectories, after which new peers
+are drawn), or ``k=None`` in :func:`make_peer_env` (K = 1: every episode plays fresh
+peers drawn from the split).  Nothing learns but the meta-agent.
+
+**Peer models**: ``peer_model="tabular"`` (the paper's softmax table over the states) or
+``"mlp"``, a small neural peer (one tanh hidden layer on the one-hot state) fitted to
+each persona's table (:func:`meta_wrappers.personas.fit_mlp_personas`); both take the
+same policy-gradient step, the MLP's by backpropagating the table's gradient.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import numpy as np
 from gymnasium import spaces
 
 import metaenvs
-from meta_wrappers._peer_kernels import draw_personas, step_chains, update_peers
+from meta_wrappers._peer_kernels import draw_personas, mlp_table, step_chains, update_peers
 from meta_wrappers.personas import DISTRIBUTIONS, SPLITS, Population, make_population
 from metaenvs._rng import seed_streams, seeds_for_batch
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
@@ -73,7 +79,11 @@ class PeerChainConfig(EnvConfig):
     gamma: float | None = None
     """Discount of the peers' returns; None takes the paper's (IPD 0.96, RPS 0.9)."""
     peer_lr: float = 1.0
-    """Peers' inner learning rate on their softmax logits (the released code's 1.0)."""
+    """Peers' inner learning rate (the released code's 1.0)."""
+    peer_model: str = "tabular"
+    """Peers' policy: ``"tabular"`` (softmax table, the paper's) or ``"mlp"`` (small neural)."""
+    peer_hidden: int = 8
+    """Hidden tanh units of ``"mlp"`` peers (fitted to the personas' tables)."""
     split: str = "train"
     """Persona split the peers are drawn from: ``"train"``, ``"val"``, ``"test"`` or ``"all"``."""
     distribution: str = "in"
@@ -96,6 +106,8 @@ class PeerChainConfig(EnvConfig):
             raise ValueError(f"gamma must be in (0, 1], got {gamma}")
         object.__setattr__(self, "gamma", float(gamma))
         check_float("peer_lr", self.peer_lr, 0.0, strict=False)
+        check_choice("peer_model", self.peer_model, ("tabular", "mlp"))
+        check_int("peer_hidden", self.peer_hidden, 1)
         check_choice("split", self.split, (*SPLITS, "all"))
         check_choice("distribution", self.distribution, DISTRIBUTIONS)
         check_int("population_seed", self.population_seed, 0)
@@ -117,11 +129,14 @@ class PeerChainState:
     Attributes
     ----------
     rng : (C,) uint64 stream per chain.
-    logits : (C, P, S, A) the peers' current parameters.
+    params : (C, P, D) the peers' current parameters (the flattened table for tabular peers).
+    logits : (C, P, S, A) the peers' current logit tables (what they sample from).
     persona : (C, P) the personas the peers started from.
     position : (C,) chain position l of the current joint policy.
     t : (C,) round within the current trajectory.
     slot : (C,) first trajectory slot not yet played at this position (single-env face).
+    face : (1,) the face playing the current joint policy: 0 none yet, 1 ``step``,
+        2 ``step_slot`` (they cannot be mixed within a joint policy).
     game_state : (C, K) matrix-game state id of every trajectory slot.
     obs : (C, K, S) the meta-agent's one-hot observations.
     hist_states, hist_actions, hist_rewards : (C, K, H), (C, K, H, N), (C, K, H, N)
@@ -129,11 +144,13 @@ class PeerChainState:
     """
 
     rng: np.ndarray
+    params: np.ndarray
     logits: np.ndarray
     persona: np.ndarray
     position: np.ndarray
     t: np.ndarray
     slot: np.ndarray
+    face: np.ndarray
     game_state: np.ndarray
     obs: np.ndarray
     hist_states: np.ndarray
@@ -160,9 +177,10 @@ class TrajectoryBatch(NamedTuple):
     states : (C, K, H) int64 state ids acted on.
     actions : (C, K, H, N) int64, player 0 is the meta-agent.
     rewards : (C, K, H, N) float64.
-    peer_logits : (C, P, S, A) the peers' parameters ``phi_l`` during the trajectories.
+    peer_logits : (C, P, S, A) the peers' logit tables during the trajectories.
+    peer_params : (C, P, D) their parameters ``phi_l`` (the flattened table if tabular).
     baseline : (C, P, K, H) the linear baselines of the peers' update (zeros if none ran).
-    next_peer_logits : (C, P, S, A) the peers' parameters after the update (``phi_{l+1}``;
+    next_peer_logits, next_peer_params : the same after the update (``phi_{l+1}``;
         unchanged at the end of a chain or with frozen peers).
     """
 
@@ -172,8 +190,10 @@ class TrajectoryBatch(NamedTuple):
     actions: np.ndarray
     rewards: np.ndarray
     peer_logits: np.ndarray
+    peer_params: np.ndarray
     baseline: np.ndarray
     next_peer_logits: np.ndarray
+    next_peer_params: np.ndarray
 
 
 class ChainStep(NamedTuple):
@@ -223,7 +243,9 @@ class PeerChain:
         self.config = config
         self.game_core = metaenvs.make_core(config.game, horizon=config.horizon)
         game = self.game_core.config
-        self.population = population or make_population(config.game, config.population_seed)
+        if population is None:
+            population = make_population(config.game, config.population_seed)
+        self.population = population
         if self.population.game != config.game:
             raise ValueError(f"population is for {self.population.game!r}, not {config.game!r}")
         self.n_agents = game.n_players
@@ -231,7 +253,19 @@ class PeerChain:
         self.n_states = game.n_states
         self.n_actions = game.n_actions
         self.pool = self.population.split(config.split, config.distribution)
-        self.persona_logits = np.ascontiguousarray(self.population.logits)
+        self.persona_tables = np.ascontiguousarray(self.population.logits)
+        self.hidden = 0 if config.peer_model == "tabular" else config.peer_hidden
+        if self.hidden:
+            self.persona_params = np.ascontiguousarray(self.population.mlp_params(self.hidden))
+            self.persona_tables = np.stack(
+                [
+                    mlp_table(w, self.n_states, self.n_actions, self.hidden)
+                    for w in self.persona_params
+                ]
+            )
+        else:
+            self.persona_params = self.persona_tables.reshape(len(self.population), -1)
+        self.n_params = self.persona_params.shape[1]
         self.payoff_flat = game.payoffs.reshape(-1, game.n_players).astype(np.float64)
         self.observation_space = spaces.Box(0.0, 1.0, (self.n_states,), dtype=np.float32)
         self.action_space = spaces.Discrete(self.n_actions)
@@ -270,11 +304,13 @@ class PeerChain:
         k, h, n = cfg.k, cfg.horizon, self.n_agents
         state = PeerChainState(
             rng=seed_streams(seeds_for_batch(n_chains, seed)),
+            params=np.zeros((n_chains, self.n_peers, self.n_params)),
             logits=np.zeros((n_chains, self.n_peers, self.n_states, self.n_actions)),
             persona=np.zeros((n_chains, self.n_peers), dtype=np.int64),
             position=np.zeros(n_chains, dtype=np.int64),
             t=np.zeros(n_chains, dtype=np.int64),
             slot=np.zeros(n_chains, dtype=np.int64),
+            face=np.zeros(1, dtype=np.int64),
             game_state=np.zeros((n_chains, k), dtype=np.int64),
             obs=np.zeros((n_chains, k, self.n_states), dtype=np.float32),
             hist_states=np.zeros((n_chains, k, h), dtype=np.int64),
@@ -284,12 +320,11 @@ class PeerChain:
         state.obs[:, :, 0] = 1.0
         if personas is None:
             everyone = np.ones(n_chains, dtype=bool)
-            draw_personas(
-                state.rng, everyone, self.pool, self.persona_logits, state.persona, state.logits
-            )
+            self._draw(state, everyone)
         else:
             state.persona[:] = personas
-            state.logits[:] = self.persona_logits[personas]
+            state.params[:] = self.persona_params[personas]
+            state.logits[:] = self.persona_tables[personas]
         return state
 
     def step(self, state: PeerChainState, actions: Any) -> ChainStep:
@@ -308,11 +343,10 @@ class PeerChain:
             For a wrong shape, dtype or out-of-range action (before any state changes),
             or if the chains were stepped through the single-trajectory face.
         """
-        if (state.slot != 0).any():
-            raise ValueError(
-                "chains are part-way through a joint policy slot by slot; use step_slot"
-            )
+        if state.face[0] == 2:
+            raise ValueError("this joint policy is being played slot by slot; use step_slot")
         acts = check_actions(self.action_space, actions, state.n_chains, self._slot_names)
+        state.face[0] = 1
         return self._advance(state, acts, 0)
 
     def step_slot(self, state: PeerChainState, actions: Any) -> ChainStep:
@@ -321,10 +355,11 @@ class PeerChain:
         The K trajectories of a joint policy are then played one after another, as in
         the single-agent face.
         """
+        if state.face[0] == 1:
+            raise ValueError("this joint policy is being played by step(); use step")
         slot = int(state.slot[0])
-        if (state.slot != slot).any():
-            raise ValueError("chains are at different trajectory slots")
         acts = check_actions(self.action_space, actions, state.n_chains, self._slot_names[:1])
+        state.face[0] = 2
         return self._advance(state, acts, slot)
 
     def _advance(self, state: PeerChainState, acts: np.ndarray, slot0: int) -> ChainStep:
@@ -350,6 +385,7 @@ class PeerChain:
             state.slot[:] = slot0 + width
             return ChainStep(obs, reward, peer_actions, True, False, None)
         state.slot[:] = 0
+        state.face[0] = 0
         batch = self._end_joint_policy(state)
         chain_done = bool(state.position[0] == 0)
         return ChainStep(obs, reward, peer_actions, True, chain_done, batch)
@@ -357,15 +393,15 @@ class PeerChain:
     def _end_joint_policy(self, state: PeerChainState) -> TrajectoryBatch:
         """Update the peers (or start new chains at the end) and return the batch played."""
         cfg = self.config
-        before = state.logits.copy()
+        before, before_params = state.logits.copy(), state.params.copy()
         baseline = np.zeros((state.n_chains, self.n_peers, cfg.k, cfg.horizon))
         position = state.position.copy()
         persona = state.persona.copy()
-        last = position >= cfg.length
-        if cfg.learning and not last.all():
+        last = bool(position[0] >= cfg.length)  # every chain is at the same position
+        if cfg.learning and not last:
             update_peers(
-                state.logits, state.hist_states, state.hist_actions, state.hist_rewards,
-                cfg.gamma, cfg.peer_lr, baseline,
+                state.params, state.logits, self.hidden, state.hist_states, state.hist_actions,
+                state.hist_rewards, cfg.gamma, cfg.peer_lr, baseline,
             )  # fmt: skip
         batch = TrajectoryBatch(
             position=position,
@@ -374,16 +410,22 @@ class PeerChain:
             actions=state.hist_actions.copy(),
             rewards=state.hist_rewards.copy(),
             peer_logits=before,
+            peer_params=before_params,
             baseline=baseline,
             next_peer_logits=state.logits.copy(),
+            next_peer_params=state.params.copy(),
         )
         state.position += 1
-        if last.any():
-            state.position[last] = 0
-            draw_personas(
-                state.rng, last, self.pool, self.persona_logits, state.persona, state.logits
-            )
+        if last:
+            state.position[:] = 0
+            self._draw(state, np.ones(state.n_chains, dtype=bool))
         return batch
+
+    def _draw(self, state: PeerChainState, chains: np.ndarray) -> None:
+        draw_personas(
+            state.rng, chains, self.pool, self.persona_params, self.persona_tables,
+            state.persona, state.params, state.logits,
+        )  # fmt: skip
 
     def peer_probs(self, state: PeerChainState) -> np.ndarray:
         """``(C, P, S, A)`` the peers' current action probabilities."""
@@ -474,6 +516,7 @@ class PeerChainEnv(gymnasium.Env):
         }
         if self.centralised:
             info["peer_logits"] = state.logits[0].copy()
+            info["peer_params"] = state.params[0].copy()
         return info
 
     def render(self) -> np.ndarray | None:

@@ -18,6 +18,7 @@ to the meta-agent's parameters, the peer-learning term of Meta-MAPG.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,19 @@ def peer_baselines(
     )
 
 
+def mlp_tables(params: torch.Tensor, n_states: int, n_actions: int, hidden: int) -> torch.Tensor:
+    """Logit tables ``(..., S, A)`` of MLP peers with flattened parameters ``(..., D)``.
+
+    The torch twin of :func:`meta_wrappers._peer_kernels.mlp_table`:
+    ``tanh(W1[s] + b1) @ W2 + b2`` with ``params = [W1 (S, h), b1 (h), W2 (h, A), b2 (A)]``.
+    """
+    lead = params.shape[:-1]
+    sizes = [n_states * hidden, hidden, hidden * n_actions, n_actions]
+    w1, b1, w2, b2 = torch.split(params, sizes, dim=-1)
+    h = torch.tanh(w1.reshape(*lead, n_states, hidden) + b1[..., None, :])
+    return h @ w2.reshape(*lead, hidden, n_actions) + b2[..., None, :]
+
+
 def dice_peer_update(
     logits: torch.Tensor,
     states: Any,
@@ -124,13 +138,15 @@ def dice_peer_update(
     lr: float,
     gamma: float,
     meta_logprobs: torch.Tensor | None = None,
+    to_table: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The peers' next parameters ``phi_{l+1}`` as a differentiable function.
 
     Parameters
     ----------
     logits : torch.Tensor
-        ``(C, P, S, A)`` the peers' parameters ``phi_l`` (may carry a graph).
+        ``(C, P, S, A)`` the peers' parameters ``phi_l`` (may carry a graph); with
+        ``to_table``, any ``(C, P, ...)`` parameters it maps to logit tables.
     states : array_like
         ``(C, K, H)`` state ids.
     actions : array_like
@@ -146,6 +162,9 @@ def dice_peer_update(
         ``(C, K, H)`` the meta-agent's log-probabilities of its actions.  When given they
         join the stochastic nodes, so the result depends on the meta-agent's parameters
         (the peer-learning term); without them it does not.
+    to_table : callable, optional
+        Maps the parameters to ``(C, P, S, A)`` logit tables (e.g. :func:`mlp_tables`
+        for ``peer_model="mlp"``); the identity by default (tabular peers).
 
     Returns
     -------
@@ -157,7 +176,8 @@ def dice_peer_update(
     dtype = logits.dtype
     rewards_t = torch.as_tensor(np.asarray(rewards), dtype=dtype)
     baseline_t = torch.as_tensor(np.asarray(baseline), dtype=dtype)
-    peer_lp = [tabular_logprobs(logits[:, p], states, actions[..., p + 1]) for p in range(n_peers)]
+    tables = logits if to_table is None else to_table(logits)
+    peer_lp = [tabular_logprobs(tables[:, p], states, actions[..., p + 1]) for p in range(n_peers)]
     nodes = torch.stack(peer_lp).sum(0)
     if meta_logprobs is not None:
         nodes = nodes + meta_logprobs.to(dtype)

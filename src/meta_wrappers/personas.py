@@ -28,6 +28,7 @@ an ``.npz`` file for tools that want the numbers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,13 @@ class Population:
         if name not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {name!r}")
         return self.split_ids[distribution][name]
+
+    def mlp_params(self, hidden: int) -> np.ndarray:
+        """``(P, D)`` parameters of small MLP peers fitted to the personas (cached).
+
+        See :func:`fit_mlp_personas`; the fit is a pure function of the population.
+        """
+        return _fitted_mlps(self.game, self.seed, hidden)
 
     def save(self, path: str | Path) -> None:
         """Write probabilities, kinds and every split to an ``.npz`` file."""
@@ -187,3 +195,76 @@ def make_population(game: str, seed: int = 0) -> Population:
     probs.setflags(write=False)
     splits = _stratified_splits(rng, score, kinds, sizes)
     return Population(game, probs, tuple(kinds.tolist()), seed, splits)
+
+
+def mlp_size(n_states: int, n_actions: int, hidden: int) -> int:
+    """Number of parameters D of an MLP peer ``[W1 (S, h), b1 (h), W2 (h, A), b2 (A)]``."""
+    return n_states * hidden + hidden + hidden * n_actions + n_actions
+
+
+def fit_mlp_personas(
+    probs: np.ndarray, hidden: int, seed: int = 0, steps: int = 800, lr: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit one tanh MLP per persona to its action probabilities (small neural peers).
+
+    Minimises the mean over states of ``KL(probs[s] || softmax(tanh(W1[s] + b1) W2 + b2))``
+    by full-batch Adam from a seeded initialisation, all personas at once.
+
+    Parameters
+    ----------
+    probs : np.ndarray
+        ``(P, S, A)`` persona probabilities.
+    hidden : int
+        Hidden units h.
+
+    Returns
+    -------
+    params : np.ndarray
+        ``(P, D)`` flattened ``[W1, b1, W2, b2]`` (:func:`mlp_size`).
+    kl : np.ndarray
+        ``(P,)`` the mean KL divergence of each fit.
+    """
+    if hidden < 1:
+        raise ValueError(f"hidden must be >= 1, got {hidden}")
+    rng = np.random.default_rng(seed)
+    n, n_states, n_actions = probs.shape
+    target = np.clip(probs, PROB_FLOOR, 1.0)
+    target = target / target.sum(-1, keepdims=True)
+    weights = [
+        rng.normal(0.0, 0.5, (n, n_states, hidden)),
+        np.zeros((n, hidden)),
+        rng.normal(0.0, 1.0 / np.sqrt(hidden), (n, hidden, n_actions)),
+        np.log(target.mean(axis=1)),
+    ]
+    moments = [(np.zeros_like(w), np.zeros_like(w)) for w in weights]
+    for step in range(1, steps + 1):
+        w1, b1, w2, b2 = weights
+        h = np.tanh(w1 + b1[:, None])  # (P, S, h)
+        logits = h @ w2 + b2[:, None]
+        q = np.exp(logits - logits.max(-1, keepdims=True))
+        q /= q.sum(-1, keepdims=True)
+        g_logits = (q - target) / n_states  # gradient of the mean cross-entropy
+        g_w2 = np.swapaxes(h, 1, 2) @ g_logits
+        g_b2 = g_logits.sum(1)
+        g_z = (g_logits @ np.swapaxes(w2, 1, 2)) * (1.0 - h * h)
+        grads = [g_z, g_z.sum(1), g_w2, g_b2]
+        for w, g, (m, v) in zip(weights, grads, moments):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            w -= lr * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+    w1, b1, w2, b2 = weights
+    logits = np.tanh(w1 + b1[:, None]) @ w2 + b2[:, None]
+    logq = logits - logits.max(-1, keepdims=True)
+    logq -= np.log(np.exp(logq).sum(-1, keepdims=True))
+    kl = (target * (np.log(target) - logq)).sum(-1).mean(-1)
+    params = np.concatenate([w.reshape(n, -1) for w in weights], axis=1)
+    return params, kl
+
+
+@functools.lru_cache(maxsize=8)
+def _fitted_mlps(game: str, seed: int, hidden: int) -> np.ndarray:
+    params, _ = fit_mlp_personas(make_population(game, seed).probs, hidden, seed)
+    params.setflags(write=False)
+    return params

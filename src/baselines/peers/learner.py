@@ -20,21 +20,25 @@ threads), each with peers drawn from the train split:
    where ``phi_l'`` keeps its graph to theta through the inner steps, and
    ``phi_l'^-i`` is the peers' update replayed differentiably
    (:func:`~meta_wrappers.peers_torch.dice_peer_update`) with the meta-agent's
-   log-probabilities among DiCE's stochastic nodes.  Per-chain gradients are combined
-   with PCGrad.
+   log-probabilities among DiCE's stochastic nodes.  The loss is divided by L.  The
+   per-chain gradients of the policy and of the inner rates are combined with PCGrad
+   (separately), each clipped to ``max_grad_norm``; the value function (LSTM, regressed
+   on the discounted returns of every position, 0 included) takes a plain Adam step.
 
 The methods are the terms they keep (:data:`METHODS`):
 
 - ``meta_mapg``: all three terms.  ``meta_pg``: no peer-learning term (the peers'
-  parameters are data).  ``no_own``: no own-learning term (the inner steps are
-  first-order: ``phi_l = theta + stop_gradient(phi_l - theta)``).
+  parameters are data).  ``no_own``: no own-learning term (the meta-agent's later
+  log-probabilities leave the score; everything else, the learned inner rates included,
+  is Meta-MAPG's).
 - ``meta_mapg_om``: Meta-MAPG with opponent modelling (appendix B): the peers'
   parameters are not read; at each position they are the maximum-likelihood table of
   the peers' actions, and the peer-learning term differentiates one DiCE update of that
   model (the peers' learning rate is assumed known).
 - ``reinforce``: the stationary policy gradient: every position's trajectories train
-  ``theta`` on their own advantages (first-order through the inner steps), so neither
-  learning process is modelled; adapts in the chain by the same inner step.
+  ``theta`` on their own advantages, first-order through the inner steps
+  (``phi_l = theta + stop_gradient(phi_l - theta)``), so neither learning process is
+  modelled; adapts in the chain by the same inner step with a fixed rate.
 - ``lola_dice``: trained like ``reinforce``, but its inner step in the chain is LOLA-DiCE
   (Foerster et al. 2018c): the gradient of its DiCE objective after ``lookahead`` DiCE
   updates of the peers (true parameters), evaluated on the same K trajectories.
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -56,6 +61,7 @@ from meta_wrappers.peers_torch import (
     dice_objective,
     dice_peer_update,
     fit_baselines,
+    mlp_tables,
     peer_baselines,
     tabular_logprobs,
 )
@@ -68,7 +74,7 @@ class Method:
     outer: str
     """``"meta"`` (equation 6 terms) or ``"stationary"`` (each position on its own advantage)."""
     own: bool
-    """Differentiate through the meta-agent's own inner steps (own-learning term)."""
+    """Keep the own-learning term (the meta-agent's adapted log-probabilities in the score)."""
     peer: str | None
     """Peer-learning term from the ``"true"`` peers' parameters, a ``"modelled"`` one, or None."""
     inner: str = "pg"
@@ -135,12 +141,18 @@ class PeerArgs:
     """Combine the chains' policy gradients with PCGrad (else their mean)."""
     lookahead: int = 1
     """LOLA-DiCE: DiCE updates of the peers looked ahead."""
+    peer_model: str = "tabular"
+    """The peers' policy: ``"tabular"`` or ``"mlp"`` (see :class:`PeerChainConfig`)."""
+    peer_hidden: int = 8
+    """Hidden units of ``"mlp"`` peers."""
     seed: int = 0
     """Seed of the initial parameters, of every rollout and of PCGrad's order."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {tuple(METHODS)}, got {self.method!r}")
+        if self.game not in PAPER_DEFAULTS:
+            raise ValueError(f"game must be one of {tuple(PAPER_DEFAULTS)}, got {self.game!r}")
         if self.chains < 1 or self.k < 1 or self.lookahead < 1:
             raise ValueError("chains, k and lookahead must be >= 1")
 
@@ -168,6 +180,8 @@ class PeerArgs:
             split=split,
             distribution=self.distribution,
             population_seed=self.population_seed,
+            peer_model=self.peer_model,
+            peer_hidden=self.peer_hidden,
         )
 
 
@@ -215,9 +229,15 @@ class PeerMetaLearner:
             for k, v in init_lstm_net(self.n_states, 1, args.hidden, gen).items()
         }
         self.inner_lr = torch.full((args.length,), float(args.inner_lr), requires_grad=True)
-        self.learns_inner_lr = args.learn_inner_lr and self.method.own
-        outer = list(self.actor.values()) + ([self.inner_lr] if self.learns_inner_lr else [])
-        self.actor_opt = torch.optim.Adam(outer, lr=args.actor_lr, amsgrad=True)
+        self.learns_inner_lr = args.learn_inner_lr and self.method.outer == "meta"
+        self.actor_opt = torch.optim.Adam(self.actor.values(), lr=args.actor_lr, amsgrad=True)
+        self.lr_opt = torch.optim.Adam([self.inner_lr], lr=args.actor_lr, amsgrad=True)
+        if chain.hidden:
+            self.to_table = functools.partial(
+                mlp_tables, n_states=chain.n_states, n_actions=chain.n_actions, hidden=chain.hidden
+            )
+        else:
+            self.to_table = None
         self.value_opt = torch.optim.Adam(self.value.values(), lr=args.critic_lr, amsgrad=True)
         self.iteration = 0
 
@@ -255,14 +275,15 @@ class PeerMetaLearner:
             meta_lp, entropy, batch = self.rollout(chain, state, phi, gen)
             peer_lp = None
             if train and method.peer == "true" and peers is None:
-                peers = torch.tensor(batch.peer_logits, dtype=torch.float32, requires_grad=True)
+                peers = self.true_peers(batch)
             if train and peers is not None:
-                peer_lp = self.peer_logprobs(peers, batch)
+                to_table = self.to_table if method.peer == "true" else None
+                peer_lp = self.peer_logprobs(peers, batch, to_table)
             positions.append(Position(batch, meta_lp, entropy, peer_lp))
             if position == args.length:
                 break
             if train and method.peer == "true":
-                peers = self.replay_peer_update(peers, batch, meta_lp)
+                peers = self.replay_peer_update(peers, batch, meta_lp, self.to_table)
             elif train and method.peer == "modelled":
                 modelled = np.stack(
                     [
@@ -272,7 +293,7 @@ class PeerMetaLearner:
                     axis=1,
                 )
                 peers = torch.tensor(modelled, dtype=torch.float32, requires_grad=True)
-                peers = self.replay_peer_update(peers, batch, meta_lp)
+                peers = self.replay_peer_update(peers, batch, meta_lp, to_table=None)
             lr = leaves["inner_lr"][:, position]
             phi = self.inner_step(phi, theta, lr, batch, meta_lp, peer_lp, train)
         return positions, leaves
@@ -301,15 +322,23 @@ class PeerMetaLearner:
             states = torch.from_numpy(state.game_state.copy())
         return torch.stack(logprobs, -1), torch.stack(entropies, -1), out.batch
 
-    def peer_logprobs(self, peers: torch.Tensor, batch: TrajectoryBatch) -> torch.Tensor:
+    def true_peers(self, batch: TrajectoryBatch) -> torch.Tensor:
+        """The peers' parameters ``phi_l^-i`` of a batch as a leaf (tables if tabular)."""
+        params = batch.peer_logits if self.to_table is None else batch.peer_params
+        return torch.tensor(params, dtype=torch.float32, requires_grad=True)
+
+    def peer_logprobs(
+        self, peers: torch.Tensor, batch: TrajectoryBatch, to_table: Any = None
+    ) -> torch.Tensor:
         """``sum_p log pi^p(a^p | s, peers[:, p])`` along the batch, ``(C, K, H)``."""
+        tables = peers if to_table is None else to_table(peers)
         return sum(
-            tabular_logprobs(peers[:, p], batch.states, batch.actions[..., p + 1])
+            tabular_logprobs(tables[:, p], batch.states, batch.actions[..., p + 1])
             for p in range(peers.shape[1])
         )
 
     def replay_peer_update(
-        self, peers: torch.Tensor, batch: TrajectoryBatch, meta_lp: torch.Tensor
+        self, peers: torch.Tensor, batch: TrajectoryBatch, meta_lp: torch.Tensor, to_table: Any
     ) -> torch.Tensor:
         """The peers' next parameters as a function of the meta-agent's (DiCE)."""
         args = self.args
@@ -318,7 +347,7 @@ class PeerMetaLearner:
             baseline = peer_baselines(batch.states, batch.rewards, args.gamma, self.n_states)
         return dice_peer_update(
             peers, batch.states, batch.actions, batch.rewards, baseline,
-            args.peer_lr, args.gamma, meta_logprobs=meta_lp,
+            args.peer_lr, args.gamma, meta_logprobs=meta_lp, to_table=to_table,
         )  # fmt: skip
 
     def inner_step(
@@ -337,16 +366,16 @@ class PeerMetaLearner:
         baseline = torch.tensor(fit_baselines(batch.states, rewards, args.gamma, self.n_states))
         nodes = meta_lp
         if method.inner == "lola":
-            peers = torch.tensor(batch.peer_logits, dtype=torch.float32, requires_grad=True)
+            peers = self.true_peers(batch)
             for _ in range(args.lookahead):
-                peers = self.replay_peer_update(peers, batch, meta_lp)
-            nodes = meta_lp + self.peer_logprobs(peers, batch)
+                peers = self.replay_peer_update(peers, batch, meta_lp, self.to_table)
+            nodes = meta_lp + self.peer_logprobs(peers, batch, self.to_table)
         elif peer_lp is not None:
             nodes = meta_lp + peer_lp
         objective = dice_objective(
             nodes, nodes, torch.tensor(rewards, dtype=torch.float32), baseline.float(), args.gamma
         )
-        keep_graph = train and method.own
+        keep_graph = train and method.outer == "meta"
         grads = torch.autograd.grad(
             objective.sum(), list(phi.values()), create_graph=keep_graph, retain_graph=train
         )
@@ -398,26 +427,20 @@ class PeerMetaLearner:
         seed = _mix(args.seed, self.iteration)
         positions, leaves = self.play_chain(self.chains["train"], seed, train=True)
         loss, value_loss = self.outer_losses(positions)
-        names = list(self.actor) + (["inner_lr"] if self.learns_inner_lr else [])
-        grads = torch.autograd.grad(
-            loss.sum(), [leaves[n] for n in names], allow_unused=True, retain_graph=False
-        )
-        per_chain_grads = torch.cat(
-            [
-                (torch.zeros_like(leaves[n]) if g is None else g).reshape(len(loss), -1)
-                for n, g in zip(names, grads)
-            ],
-            dim=1,
-        )
+        names = list(self.actor) + ["inner_lr"]
+        grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names], allow_unused=True)
+        n_chains = len(loss)
+        flat = {
+            n: (torch.zeros_like(leaves[n]) if g is None else g).reshape(n_chains, -1)
+            for n, g in zip(names, grads)
+        }
+        actor_grads = torch.cat([flat[n] for n in self.actor], dim=1)
         gen = torch.Generator().manual_seed(seed)
-        combined = pcgrad(per_chain_grads, gen) if args.pcgrad else per_chain_grads.mean(0)
-        combined = combined * min(1.0, args.max_grad_norm / (combined.norm().item() + 1e-12))
-        targets = [self.actor[n] if n != "inner_lr" else self.inner_lr for n in names]
-        offset = 0
-        for target in targets:
-            target.grad = combined[offset : offset + target.numel()].reshape(target.shape).clone()
-            offset += target.numel()
+        self._set_grads(list(self.actor.values()), actor_grads, gen)
         self.actor_opt.step()
+        if self.learns_inner_lr:
+            self._set_grads([self.inner_lr], flat["inner_lr"], gen)
+            self.lr_opt.step()
         self.value_opt.zero_grad()
         value_loss.backward()
         torch.nn.utils.clip_grad_norm_(list(self.value.values()), args.max_grad_norm)
@@ -430,9 +453,25 @@ class PeerMetaLearner:
             "train_reward_last": float(rewards[:, -1].mean()),
             "policy_loss": float(loss.mean().item()),
             "value_loss": float(value_loss.item()),
-            "grad_norm": float(per_chain_grads.mean(0).norm().item()),
+            "grad_norm": float(actor_grads.mean(0).norm().item()),
             "inner_lr_mean": float(self.inner_lr.mean().item()),
         }
+
+    def _set_grads(
+        self, targets: list[torch.Tensor], per_chain: torch.Tensor, gen: torch.Generator
+    ) -> None:
+        """Combine per-chain gradients ``(C, D)`` (PCGrad or mean), clip, write ``.grad``."""
+        if not torch.isfinite(per_chain).all():
+            raise FloatingPointError(
+                f"non-finite outer gradient at iteration {self.iteration}; lower the learning "
+                "rates or the peers' learning rate"
+            )
+        combined = pcgrad(per_chain, gen) if self.args.pcgrad else per_chain.mean(0)
+        combined = combined * min(1.0, self.args.max_grad_norm / (combined.norm().item() + 1e-12))
+        offset = 0
+        for target in targets:
+            target.grad = combined[offset : offset + target.numel()].reshape(target.shape).clone()
+            offset += target.numel()
 
     # -- meta-testing ------------------------------------------------------------------
     def evaluate(self, split: str, seed: int = 0, max_chains: int | None = None) -> Evaluation:
@@ -442,7 +481,9 @@ class PeerMetaLearner:
         of the split, so every persona plays and the tuples differ.
         """
         chain = self.chain(split)
-        ids = chain.pool if max_chains is None else chain.pool[:max_chains]
+        ids = chain.pool
+        if max_chains is not None and max_chains < len(ids):  # spread over the kinds
+            ids = ids[np.round(np.linspace(0, len(ids) - 1, max_chains)).astype(int)]
         stride = max(1, len(ids) // chain.n_peers)
         personas = np.stack(
             [ids[(np.arange(len(ids)) + p * stride) % len(ids)] for p in range(chain.n_peers)],
@@ -478,19 +519,34 @@ class PeerMetaLearner:
             "inner_lr": self.inner_lr.detach().clone(),
             # copies: a state dict shares the optimiser's live moment tensors
             "actor_opt": copy.deepcopy(self.actor_opt.state_dict()),
+            "lr_opt": copy.deepcopy(self.lr_opt.state_dict()),
             "value_opt": copy.deepcopy(self.value_opt.state_dict()),
             "iteration": self.iteration,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output; checked before anything changes.
+
+        Raises
+        ------
+        ValueError
+            If a tensor's name or shape differs from this learner's.
+        """
+        for group in ("actor", "value"):
+            mine, theirs = getattr(self, group), state[group]
+            if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
+                raise ValueError(f"checkpoint's {group} parameters do not fit this learner")
+        if state["inner_lr"].shape != self.inner_lr.shape:
+            raise ValueError("checkpoint's inner learning rates do not fit this chain length")
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.lr_opt.load_state_dict(state["lr_opt"])
+        self.value_opt.load_state_dict(state["value_opt"])
         with torch.no_grad():
             for k, v in state["actor"].items():
                 self.actor[k].copy_(v)
             for k, v in state["value"].items():
                 self.value[k].copy_(v)
             self.inner_lr.copy_(state["inner_lr"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.value_opt.load_state_dict(state["value_opt"])
         self.iteration = int(state["iteration"])
 
 

@@ -4,8 +4,9 @@ Meta-MAPG, Meta-PG, LOLA-DiCE and REINFORCE (:mod:`baselines.peers.learner`) are
 meta-trained against peers drawn from the IPD persona population's train split, the
 best iteration by validation AUC is kept, and each is meta-tested on every persona of
 the test split.  The budget is cut from the paper's (K = 64, H = 150, L = 7, many
-thousands of iterations) to K = 8, H = 50, L = 4 and a few hundred iterations with a
-10x larger outer learning rate, so the four runs finish in a few minutes on 2 cores.
+thousands of iterations) to K = 8, H = 50, L = 4 and 150 iterations, with outer learning
+rates of 1e-3 (the paper's 1e-4 for the policy, 1.5e-4 for the value function), so the
+four runs finish in a few minutes on 2 cores.
 The paper's full settings are the defaults of ``metaenvs train peers``.
 
 Run::

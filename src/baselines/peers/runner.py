@@ -908,7 +908,10 @@ def _train_args(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> list
     """Every run's args, built (and so validated) before the first one starts."""
     base = make_args()
     if ns.game is not None:
-        base = dataclasses.replace(base, game=ns.game)
+        try:
+            base = dataclasses.replace(base, game=ns.game)
+        except (TypeError, ValueError) as err:
+            parser.error(str(err))
     methods = list(dict.fromkeys(ns.methods or [base.method]))
     valid = known_methods()
     unknown = [m for m in methods if m not in valid]
