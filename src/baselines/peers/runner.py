@@ -199,9 +199,9 @@ def run(
     name : str, optional
         Directory of the experiment under ``out``; ``args.game`` by default.
     eval_chains : int, optional
-        Validate on the first ``eval_chains`` personas of the split only (faster, noisier
-        model selection); all of them by default.  The meta-test always uses every test
-        persona.
+        Validate on ``eval_chains`` personas spread evenly over the split (so over its
+        kinds) only: faster, noisier model selection; all of them by default.  The
+        meta-test always uses every test persona.
     progress : bool
         Show a tqdm bar over iterations with the last validation AUC.
 
@@ -878,7 +878,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--eval-chains",
         type=int,
-        help="validate on the first N personas of the split only (default: all)",
+        help="validate on N personas spread over the split (default: all)",
     )
     p.add_argument("--name", help="experiment directory under --out (default: the game)")
     p.add_argument("--out", default="runs/peers", help="root of the runs (default runs/peers)")
