@@ -390,11 +390,16 @@ class CommLearner:
                 "baseline": self.baseline, "rule": self.rule}  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume (a meta cycle in progress restarts from theta_c(k))."""
+        """Everything needed to resume (a meta cycle in progress restarts from theta_c(k)).
+
+        A snapshot: optimiser states are copied (``Optimizer.state_dict`` shares its live
+        moment tensors, so loading it into a second learner in the same process would
+        make the two step each other's moments).
+        """
         return {
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "targets": {k: m.state_dict() for k, m in self.targets.items()},
-            "opt": {k: o.state_dict() for k, o in self.opt.items()},
+            "opt": {k: copy.deepcopy(o.state_dict()) for k, o in self.opt.items()},
             "fast": {k: v.detach().clone() for k, v in self.fast.items()},
             "square_avg": {k: v.detach().clone() for k, v in self.square_avg.items()},
             "buffer": self.buffer.state_dict(),
