@@ -1,10 +1,15 @@
-"""Pieces every experiment runner shares: the run directory's saved config check."""
+"""Pieces every experiment runner shares: the saved config check, checkpoints, metrics files."""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 class ConfigMismatchError(ValueError):
@@ -35,3 +40,41 @@ def check_saved_config(path: Path, wanted: dict[str, Any], budget: set[str], hin
         raise ConfigMismatchError(
             f"{path} differs from the requested config in: {', '.join(diffs)}; {hint}"
         )
+
+
+def read_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The runner's own ``checkpoint.pt``, or None if there is none yet."""
+    if not path.exists():
+        return None
+    import torch
+
+    # optimiser and RNG states and runner rows: a full unpickle of the runner's own file
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` atomically (a temporary file, then a rename): a kill keeps the last."""
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def write_rows(path: Path, rows: Sequence[dict[str, float]], header: Sequence[str]) -> None:
+    """Write ``metrics.csv`` anew: the header, then ``rows``."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def append_row(path: Path, row: dict[str, float], header: Sequence[str]) -> None:
+    """Append one row to ``metrics.csv``."""
+    with open(path, "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=header).writerow(row)
+
+
+def mean_or_nan(values: Sequence[float]) -> float:
+    """The mean, NaN for no values (a metrics row with no iterations behind it)."""
+    return float(np.mean(values)) if len(values) else float("nan")

@@ -25,7 +25,6 @@ import argparse
 import csv
 import dataclasses
 import json
-import os
 import sys
 import time
 import warnings
@@ -35,7 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from baselines._runs import ConfigMismatchError, check_saved_config
+from baselines._runs import (
+    ConfigMismatchError,
+    append_row,
+    check_saved_config,
+    mean_or_nan,
+    read_checkpoint,
+    save_checkpoint,
+    write_rows,
+)
 
 COLUMNS = (
     "episodes",
@@ -158,7 +165,7 @@ def run(args: Any, out: str | Path, progress: bool = True) -> Path:
         raise ValueError(f"eval_every must be >= 1, got {args.eval_every}")
     run_dir = run_directory(out, args)
     check_config(run_dir, args)
-    checkpoint = _read_checkpoint(run_dir / "checkpoint.pt")
+    checkpoint = read_checkpoint(run_dir / "checkpoint.pt")
     rows: list[dict[str, float]] = checkpoint["runner"]["rows"] if checkpoint else []
     if rows and rows[-1]["episodes"] >= args.episodes:
         return run_dir
@@ -250,8 +257,8 @@ class _Loop:
             "episodes": int(learner.episodes_done),
             "env_steps": int(learner.env_steps),
             "wall_s": wall_s,
-            "train_reward": _mean(window.train_rewards),
-            "messages": _mean(window.messages),
+            "train_reward": mean_or_nan(window.train_rewards),
+            "messages": mean_or_nan(window.messages),
             "eval_reward": float(result["eval_reward"]),
             "eval_messages": float(result["eval_messages"]),
             "env_steps_per_s": steps / window.train_s if window.train_s > 0 else float("nan"),
@@ -279,49 +286,27 @@ def _check_resumed(learner: Any, last_row: dict[str, float]) -> None:
         )
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else float("nan")
-
-
 def _config(args: Any) -> dict[str, Any]:
     """``args`` as it reads back from JSON (tuples as lists)."""
     return json.loads(json.dumps(dataclasses.asdict(args)))
 
 
 # -- files -----------------------------------------------------------------------------
-def _read_checkpoint(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    import torch
-
-    # the learner's state holds NumPy RNG states: a full unpickle of the runner's own file
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def _write_checkpoint(path: Path, learner: Any, state: _RunState, args: Any) -> None:
-    """Write atomically (a temporary file, then rename), so a kill leaves the last one whole."""
-    import torch
-
     payload = {
         "learner": learner.state_dict(),
         "runner": {"wall_s": state.wall_s, "rows": list(state.rows)},
         "config": _config(args),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(path, payload)
 
 
 def _write_metrics(path: Path, rows: Sequence[dict[str, float]]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(path, rows, COLUMNS)
 
 
 def _append_metrics(path: Path, row: dict[str, float]) -> None:
-    with open(path, "a", newline="") as f:
-        csv.DictWriter(f, fieldnames=COLUMNS).writerow(row)
+    append_row(path, row, COLUMNS)
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:

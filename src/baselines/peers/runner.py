@@ -43,7 +43,15 @@ from typing import Any
 
 import numpy as np
 
-from baselines._runs import ConfigMismatchError, check_saved_config
+from baselines._runs import (
+    ConfigMismatchError,
+    append_row,
+    check_saved_config,
+    mean_or_nan,
+    read_checkpoint,
+    save_checkpoint,
+    write_rows,
+)
 from baselines.comm.runner import (
     _figure,
     _seed_number,
@@ -243,7 +251,7 @@ def run(
     run_dir = run_directory(out, args, name)
     config = run_config(args, iterations, eval_every, eval_chains)
     check_config(run_dir, config)
-    checkpoint = _read_checkpoint(run_dir / "checkpoint.pt")
+    checkpoint = read_checkpoint(run_dir / "checkpoint.pt")
     state = _RunState.from_checkpoint(checkpoint)
     del checkpoint
     finished = bool(state.rows) and state.rows[-1]["iteration"] >= iterations
@@ -258,7 +266,7 @@ def run(
     if not finished:
         (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         header = columns(args.length)
-        _write_metrics(run_dir / "metrics.csv", state.rows, header)
+        write_rows(run_dir / "metrics.csv", state.rows, header)
         writer = _summary_writer(
             run_dir / "tb", purge_step=learner.iteration if state.rows else None
         )
@@ -360,7 +368,7 @@ class _Loop:
         result = learner.evaluate("val", seed=VAL_SEED, max_chains=self.settings.eval_chains)
         wall_s = time.perf_counter() - start
         row: dict[str, float] = {"iteration": int(learner.iteration), "wall_s": wall_s}
-        row.update({k: _mean(v) for k, v in self.window.metrics.items()})
+        row.update({k: mean_or_nan(v) for k, v in self.window.metrics.items()})
         row["val_auc"] = float(result.auc)
         reward = np.asarray(result.reward, dtype=float)
         if len(reward) != self.args.length + 1:
@@ -375,7 +383,7 @@ class _Loop:
                 "val_auc": row["val_auc"],
                 "learner": copy.deepcopy(learner.state_dict()),
             }
-        _append_metrics(self.run_dir / "metrics.csv", row, self.settings.header)
+        append_row(self.run_dir / "metrics.csv", row, self.settings.header)
         x = learner.iteration
         self.writer.add_scalar("val/auc", row["val_auc"], x)
         self.writer.add_scalar("val/best_auc", state.best["val_auc"], x)
@@ -452,50 +460,20 @@ def _floats(values: Any) -> Any:
     return np.asarray(values, dtype=float).tolist()
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else float("nan")
-
-
 # -- files -----------------------------------------------------------------------------
-def _read_checkpoint(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    import torch
-
-    # optimiser states and runner rows: a full unpickle of the runner's own file
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def _write_checkpoint(path: Path, learner: Any, state: _RunState) -> None:
-    """Write atomically (a temporary file, then rename), so a kill leaves the last one whole."""
-    import torch
-
     payload = {
         "learner": learner.state_dict(),
         "best": state.best,
         "runner": {"wall_s": state.wall_s, "rows": list(state.rows)},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(path, payload)
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(tmp, path)
-
-
-def _write_metrics(path: Path, rows: Sequence[dict[str, float]], header: Sequence[str]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _append_metrics(path: Path, row: dict[str, float], header: Sequence[str]) -> None:
-    with open(path, "a", newline="") as f:
-        csv.DictWriter(f, fieldnames=header).writerow(row)
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
