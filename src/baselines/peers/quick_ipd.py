@@ -38,6 +38,16 @@ SETTINGS = {
 """The small budget's PeerArgs (everything else is the paper's)."""
 
 
+def _one_thread() -> None:
+    """Worker initializer: one core per worker (set before torch and Numba start threads).
+
+    Only the workers' environment changes: the calling process keeps its own (Numba
+    refuses a thread count that changes after its threads started).
+    """
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[key] = "1"
+
+
 def train_one(
     method: str, out: str, iterations: int, eval_every: int, seed: int, overrides: dict
 ) -> str:
@@ -69,10 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from baselines.peers.runner import compare, parse_overrides
 
     overrides = parse_overrides(PeerArgs(**SETTINGS), ns.set)
-    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ.setdefault(key, "1")  # inherited by the workers: one core each
     jobs = [(m, ns.out, ns.iterations, ns.eval_every, ns.seed, overrides) for m in ns.methods]
-    with ProcessPoolExecutor(ns.workers, mp_context=get_context("spawn")) as pool:
+    context = get_context("spawn")
+    with ProcessPoolExecutor(ns.workers, mp_context=context, initializer=_one_thread) as pool:
         for run_dir in pool.map(train_one, *zip(*jobs)):
             print(f"done: {run_dir}")
     paths = compare(Path(ns.out) / "ipd", ns.methods)
