@@ -27,7 +27,6 @@ import dataclasses
 import json
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,13 @@ from baselines._runs import (
     ConfigMismatchError,
     append_row,
     check_saved_config,
+    figure,
     mean_or_nan,
+    one_thread_per_run,
     read_checkpoint,
     save_checkpoint,
+    seed_number,
+    summary_writer,
     write_rows,
 )
 
@@ -179,7 +182,7 @@ def run(args: Any, out: str | Path, progress: bool = True) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(_config(args), indent=2) + "\n")
     _write_metrics(run_dir / "metrics.csv", rows)
-    writer = _summary_writer(run_dir / "tb", purge_step=learner.env_steps if rows else None)
+    writer = summary_writer(run_dir / "tb", purge_step=learner.env_steps if rows else None)
     bar = _progress_bar(args, learner.episodes_done, progress, rows)
     try:
         _Loop(learner, args, run_dir, _RunState(wall_s, rows), writer, bar).run()
@@ -316,29 +319,6 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     return {c: np.array([float(r[c]) for r in rows], dtype=float) for c in COLUMNS}
 
 
-class _NullWriter:
-    """Stands in for SummaryWriter when TensorBoard is not installed."""
-
-    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _summary_writer(logdir: Path, purge_step: int | None) -> Any:
-    """A SummaryWriter that hides events past ``purge_step`` (left by a killed run)."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as err:
-        warnings.warn(f"TensorBoard logging skipped ({err})", stacklevel=3)
-        return _NullWriter()
-    return SummaryWriter(str(logdir), purge_step=purge_step)
-
-
 def _progress_bar(args: Any, done: int, progress: bool, rows: list[dict[str, float]]) -> Any:
     from tqdm import tqdm
 
@@ -356,17 +336,10 @@ def _progress_bar(args: Any, done: int, progress: bool, rows: list[dict[str, flo
 
 
 # -- figures and tables ----------------------------------------------------------------
-def _figure(width: float, height: float) -> Any:
-    """A matplotlib Figure outside pyplot: no backend switch, nothing left open."""
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
-
-
 def plot_run(rows: Sequence[dict[str, float]], path: Path, title: str) -> None:
     """Eval reward and the mean train reward between evaluations against env steps."""
     steps = np.array([r["env_steps"] for r in rows], dtype=float) / 1e6
-    fig = _figure(6.4, 4.0)
+    fig = figure(6.4, 4.0)
     ax = fig.subplots()
     ax.plot(steps, [r["eval_reward"] for r in rows], "o-", ms=3, label="eval reward")
     ax.plot(steps, [r["train_reward"] for r in rows], "-", alpha=0.7, label="train reward")
@@ -452,17 +425,11 @@ def _load_runs(env_dir: Path, methods: Sequence[str] | None) -> dict[str, list[d
         methods = _method_order(found)
     runs: dict[str, list[dict[str, np.ndarray]]] = {}
     for method in methods:
-        paths = sorted((env_dir / method).glob("seed*/metrics.csv"), key=_seed_number)
+        paths = sorted((env_dir / method).glob("seed*/metrics.csv"), key=seed_number)
         seeds = [m for m in map(read_metrics, paths) if len(m["episodes"])]
         if seeds:
             runs[method] = seeds
     return runs
-
-
-def _seed_number(path: Path) -> tuple[int, str]:
-    name = path.parent.name
-    digits = name.removeprefix("seed")
-    return (int(digits), name) if digits.isdigit() else (sys.maxsize, name)
 
 
 def _summarize(method: str, seeds: list[dict[str, np.ndarray]]) -> dict[str, Any]:
@@ -532,7 +499,7 @@ def plot_compare(runs: dict[str, list[dict[str, np.ndarray]]], path: Path, env: 
 
     A method keeps its colour (its place in METHODS) whichever methods are plotted.
     """
-    fig = _figure(6.4, 4.4)
+    fig = figure(6.4, 4.4)
     ax = fig.subplots()
     used: set[int] = set()
     for method, seeds in runs.items():
@@ -690,13 +657,7 @@ def _train_args(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> list
 
 def _cmd_train(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     all_args = _train_args(ns, parser)
-    import numba
-    import torch
-
-    # one thread per run: with several runs side by side, more threads oversubscribe the
-    # cores (measured here: two runs with default threads on 2 cores were 20x slower)
-    torch.set_num_threads(max(1, ns.threads))
-    numba.set_num_threads(min(max(1, ns.threads), numba.config.NUMBA_NUM_THREADS))
+    one_thread_per_run(ns.threads)
     for args in all_args:
         try:
             run_dir = run(args, ns.out, progress=not ns.no_progress)

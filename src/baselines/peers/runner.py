@@ -47,17 +47,16 @@ from baselines._runs import (
     ConfigMismatchError,
     append_row,
     check_saved_config,
+    figure,
     mean_or_nan,
+    one_thread_per_run,
     read_checkpoint,
     save_checkpoint,
+    seed_number,
+    summary_writer,
     write_rows,
 )
-from baselines.comm.runner import (
-    _figure,
-    _seed_number,
-    _summary_writer,
-    parse_value,
-)
+from baselines.comm.runner import parse_value
 
 __all__ = [
     "ConfigMismatchError",
@@ -267,7 +266,7 @@ def run(
         (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         header = columns(args.length)
         write_rows(run_dir / "metrics.csv", state.rows, header)
-        writer = _summary_writer(
+        writer = summary_writer(
             run_dir / "tb", purge_step=learner.iteration if state.rows else None
         )
         bar = _progress_bar(args, name, iterations, learner.iteration, progress, state.rows)
@@ -513,7 +512,7 @@ def plot_run(
 ) -> None:
     """Validation AUC (and the train AUC between validations) against iterations."""
     x = [r["iteration"] for r in rows]
-    fig = _figure(6.4, 4.0)
+    fig = figure(6.4, 4.0)
     ax = fig.subplots()
     ax.plot(x, [r["val_auc"] for r in rows], "o-", ms=3, label="validation AUC")
     train = [r["train_auc"] for r in rows]
@@ -535,7 +534,7 @@ def plot_chain(test: dict[str, Any], path: Path, title: str) -> None:
     """Meta-test reward per joint policy, overall, by peer kind and the peers' own."""
     reward = np.asarray(test["reward"])
     x = np.arange(len(reward))
-    fig = _figure(6.4, 4.0)
+    fig = figure(6.4, 4.0)
     ax = fig.subplots()
     ax.plot(x, reward, "o-", lw=2, color="C0", label="meta-agent, all test peers")
     kinds = test.get("reward_by_kind", {})
@@ -600,7 +599,7 @@ def load_results(
         methods = [p.name for p in env_dir.iterdir() if p.is_dir()] if env_dir.is_dir() else []
     results: dict[str, list[dict[str, Any]]] = {}
     for method in _method_order(methods):
-        paths = sorted((env_dir / method).glob("seed*/test.json"), key=_seed_number)
+        paths = sorted((env_dir / method).glob("seed*/test.json"), key=seed_number)
         if paths:
             results[method] = [json.loads(p.read_text()) for p in paths]
     return results
@@ -728,7 +727,7 @@ def plot_adaptation(results: dict[str, list[dict[str, Any]]], path: Path, title:
         dict.fromkeys(k for ss in results.values() for s in ss for k in s["reward_by_kind"])
     )
     panels: list[str | None] = [None, *kinds] if len(kinds) > 1 else [None]
-    fig = _figure(4.4 * len(panels), 3.8)
+    fig = figure(4.4 * len(panels), 3.8)
     axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
     methods = list(results)
     longest = 0
@@ -760,7 +759,7 @@ def plot_adaptation(results: dict[str, list[dict[str, Any]]], path: Path, title:
 
 def plot_dynamics(results: dict[str, list[dict[str, Any]]], path: Path, title: str) -> None:
     """Action frequencies of the meta-agent and of the peers per joint policy (stacked)."""
-    fig = _figure(8.0, 0.6 + 2.3 * len(results))
+    fig = figure(8.0, 0.6 + 2.3 * len(results))
     axes = fig.subplots(len(results), 2, squeeze=False)
     for row, (method, seeds) in zip(axes, results.items()):
         names = seeds[0].get("actions")
@@ -920,13 +919,7 @@ def _train_args(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> list
 
 def _cmd_train(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     all_args = _train_args(ns, parser)
-    import numba
-    import torch
-
-    # one thread per run: with several runs side by side, more threads oversubscribe the
-    # cores
-    torch.set_num_threads(ns.threads)
-    numba.set_num_threads(min(ns.threads, numba.config.NUMBA_NUM_THREADS))
+    one_thread_per_run(ns.threads)
     for args in all_args:
         try:
             run_dir = run(
