@@ -125,6 +125,21 @@ def linear_baseline(states: np.ndarray, returns: np.ndarray, n_states: int) -> n
 
 
 @numba.njit(cache=True)
+def fit_baselines(
+    states: np.ndarray,  # (C, K, H) int64
+    rewards: np.ndarray,  # (C, K, H) float64, one player's
+    gamma: float,
+    n_states: int,
+    returns: np.ndarray,  # (C, K, H); written: the discounted returns
+    baseline: np.ndarray,  # (C, K, H); written: their linear feature baselines
+) -> None:
+    """:func:`discounted_returns` and :func:`linear_baseline` of one player in every chain."""
+    for c in range(states.shape[0]):
+        returns[c] = discounted_returns(rewards[c], gamma)
+        baseline[c] = linear_baseline(states[c], returns[c], n_states)
+
+
+@numba.njit(cache=True)
 def tabular_pg_gradient(
     logits: np.ndarray,  # (S, A) float64
     states: np.ndarray,  # (K, H) int64
@@ -262,14 +277,16 @@ def update_peers(
 ) -> None:
     """One policy-gradient step with the linear feature baseline for every peer of every chain."""
     n_chains, n_peers, n_states, n_actions = logits.shape
-    for c in range(n_chains):
-        for p in range(n_peers):
-            returns = discounted_returns(hist_rewards[c, :, :, p + 1], gamma)
-            base = linear_baseline(hist_states[c], returns, n_states)
-            baseline_out[c, p] = base
+    returns = np.empty(hist_states.shape)
+    for p in range(n_peers):
+        fit_baselines(
+            hist_states, hist_rewards[..., p + 1], gamma, n_states, returns, baseline_out[:, p]
+        )
+        for c in range(n_chains):
             table_grad = tabular_pg_gradient(
-                logits[c, p], hist_states[c], hist_actions[c, :, :, p + 1], returns, base, gamma
-            )
+                logits[c, p], hist_states[c], hist_actions[c, :, :, p + 1], returns[c],
+                baseline_out[c, p], gamma,
+            )  # fmt: skip
             if hidden == 0:
                 params[c, p] += lr * table_grad.ravel()
                 logits[c, p] = params[c, p].reshape(n_states, n_actions)

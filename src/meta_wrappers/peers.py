@@ -54,14 +54,9 @@ from metaenvs._rng import seed_streams, seeds_for_batch
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
 from metaenvs.core import check_actions, check_batch_size
 
-GAMES = ("ipd", "rps", "rps_3p", "rps_4p")
-PAPER_DEFAULTS = {
-    "ipd": {"horizon": 150, "gamma": 0.96},
-    "rps": {"horizon": 50, "gamma": 0.90},
-    "rps_3p": {"horizon": 50, "gamma": 0.90},
-    "rps_4p": {"horizon": 50, "gamma": 0.90},
-}
-"""Horizon H and discount gamma per game (the paper's Tables 3 and 4)."""
+PAPER_GAMMA = {"ipd": 0.96, "rps": 0.90, "rps_3p": 0.90, "rps_4p": 0.90}
+"""Discount gamma per game (the paper's Tables 3 and 4); the horizon is the registered id's."""
+GAMES = tuple(PAPER_GAMMA)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,9 +92,10 @@ class PeerChainConfig(EnvConfig):
         check_choice("game", self.game, GAMES)
         check_int("k", self.k, 1)
         check_int("length", self.length, 0)
-        defaults = PAPER_DEFAULTS[self.game]
-        horizon = defaults["horizon"] if self.horizon is None else self.horizon
-        gamma = defaults["gamma"] if self.gamma is None else self.gamma
+        horizon = self.horizon
+        if horizon is None:  # the game's registered horizon (IPD 150, RPS 50: the paper's)
+            horizon = metaenvs.registry.spec(self.game).defaults["horizon"]
+        gamma = PAPER_GAMMA[self.game] if self.gamma is None else self.gamma
         object.__setattr__(self, "horizon", check_int("horizon", horizon, 1))
         check_float("gamma", gamma, 0.0)
         if gamma > 1.0:
@@ -427,12 +423,6 @@ class PeerChain:
             state.persona, state.params, state.logits,
         )  # fmt: skip
 
-    def peer_probs(self, state: PeerChainState) -> np.ndarray:
-        """``(C, P, S, A)`` the peers' current action probabilities."""
-        z = state.logits - state.logits.max(axis=-1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=-1, keepdims=True)
-
 
 class PeerChainEnv(gymnasium.Env):
     """A chain of learning peers seen by the meta-agent as a single-agent Gymnasium env.
@@ -562,7 +552,7 @@ def make_peer_env(
         raise TypeError("pass the game as the id and k=None for frozen peers")
     frozen = k is None
     config = PeerChainConfig.from_kwargs(
-        game=env_id.removeprefix("metaenvs/").split("-v")[0],
+        game=metaenvs.registry.spec(env_id).name,
         k=1 if frozen else k,
         learning=not frozen,
         **kwargs,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from meta_wrappers._peer_kernels import discounted_returns, linear_baseline
+from meta_wrappers._peer_kernels import fit_baselines as _fit_baselines
 
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:
@@ -91,15 +91,14 @@ def fit_baselines(
 ) -> np.ndarray:
     """Linear feature baselines ``(C, K, H)`` of one player's rewards ``(C, K, H)``.
 
-    The same fit as the env's peer update: discounted returns regressed on
-    ``[onehot(s), onehot(s)**2, t/100, (t/100)**2, (t/100)**3, 1]`` per chain (numpy,
-    no gradient).
+    The same fit as the env's peer update (one Numba kernel for every chain, no
+    gradient): discounted returns regressed on
+    ``[onehot(s), onehot(s)**2, t/100, (t/100)**2, (t/100)**3, 1]`` per chain.
     """
-    out = np.empty(rewards.shape)
-    for c in range(rewards.shape[0]):
-        returns = discounted_returns(np.ascontiguousarray(rewards[c], dtype=np.float64), gamma)
-        out[c] = linear_baseline(np.ascontiguousarray(states[c]), returns, n_states)
-    return out
+    rewards = np.asarray(rewards, dtype=np.float64)
+    returns, baseline = np.empty(rewards.shape), np.empty(rewards.shape)
+    _fit_baselines(np.asarray(states, dtype=np.int64), rewards, gamma, n_states, returns, baseline)
+    return baseline
 
 
 def peer_baselines(

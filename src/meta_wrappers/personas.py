@@ -197,11 +197,6 @@ def make_population(game: str, seed: int = 0) -> Population:
     return Population(game, probs, tuple(kinds.tolist()), seed, splits)
 
 
-def mlp_size(n_states: int, n_actions: int, hidden: int) -> int:
-    """Number of parameters D of an MLP peer ``[W1 (S, h), b1 (h), W2 (h, A), b2 (A)]``."""
-    return n_states * hidden + hidden + hidden * n_actions + n_actions
-
-
 def fit_mlp_personas(
     probs: np.ndarray, hidden: int, seed: int = 0, steps: int = 800, lr: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +215,7 @@ def fit_mlp_personas(
     Returns
     -------
     params : np.ndarray
-        ``(P, D)`` flattened ``[W1, b1, W2, b2]`` (:func:`mlp_size`).
+        ``(P, D)`` flattened ``[W1, b1, W2, b2]``, ``D = S h + h + h A + A``.
     kl : np.ndarray
         ``(P,)`` the mean KL divergence of each fit.
     """

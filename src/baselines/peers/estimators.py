@@ -80,10 +80,9 @@ def model_opponent(
     np.ndarray
         ``(C, S, A)`` logits (log-frequencies).
     """
-    n_chains = states.shape[0]
-    counts = np.ones((n_chains, n_states * n_actions))
+    n_chains, cells = states.shape[0], n_states * n_actions
     flat = (states * n_actions + actions).reshape(n_chains, -1)
-    for c in range(n_chains):
-        counts[c] += np.bincount(flat[c], minlength=n_states * n_actions)
+    flat = flat + cells * np.arange(n_chains)[:, None]  # one bincount for every chain
+    counts = 1.0 + np.bincount(flat.ravel(), minlength=n_chains * cells)
     counts = counts.reshape(n_chains, n_states, n_actions)
     return np.log(counts / counts.sum(-1, keepdims=True))

@@ -56,7 +56,7 @@ import torch
 
 from baselines.peers.estimators import discounted_returns, gae, model_opponent, pcgrad
 from baselines.peers.nets import LSTMRunner, Params, init_lstm_net, per_chain, run_sequence
-from meta_wrappers.peers import PAPER_DEFAULTS, PeerChain, PeerChainConfig, TrajectoryBatch
+from meta_wrappers.peers import GAMES, PeerChain, PeerChainConfig, TrajectoryBatch
 from meta_wrappers.peers_torch import (
     dice_objective,
     dice_peer_update,
@@ -151,20 +151,16 @@ class PeerArgs:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {tuple(METHODS)}, got {self.method!r}")
-        if self.game not in PAPER_DEFAULTS:
-            raise ValueError(f"game must be one of {tuple(PAPER_DEFAULTS)}, got {self.game!r}")
+        if self.game not in GAMES:
+            raise ValueError(f"game must be one of {GAMES}, got {self.game!r}")
         if self.chains < 1 or self.k < 1 or self.lookahead < 1:
             raise ValueError("chains, k and lookahead must be >= 1")
 
     def resolved(self) -> PeerArgs:
         """A copy with every None replaced by the paper's value for the game."""
+        chain = PeerChainConfig(game=self.game, horizon=self.horizon, gamma=self.gamma)
         rates = PAPER_RATES["ipd" if self.game == "ipd" else "rps"]
-        paper = PAPER_DEFAULTS.get(self.game, PAPER_DEFAULTS["ipd"])
-        fill = {
-            "horizon": paper["horizon"],
-            "gamma": paper["gamma"],
-            **rates,
-        }
+        fill = {"horizon": chain.horizon, "gamma": chain.gamma, **rates}
         changes = {k: v for k, v in fill.items() if getattr(self, k) is None}
         return dataclasses.replace(self, **changes)
 
