@@ -15,8 +15,10 @@ def tiny_problem(k_updates=2, seed=0):
     """A 2-agent, 1-slot comm net, a small rule and K + 1 fixed random trajectories (float64)."""
     g = torch.Generator().manual_seed(seed)
     e, t, n, d, obs_dim = 2, 3, 2, 2, 3
-    comm = AgentMLP(n, obs_dim, d, hidden=4).double()
-    rule = UpdateRule(n, d, hidden=5).double()
+    with torch.random.fork_rng():  # seeded weights: some inits leave every ReLU of the rule dead
+        torch.manual_seed(seed)
+        comm = AgentMLP(n, obs_dim, d, hidden=4).double()
+        rule = UpdateRule(n, d, hidden=5).double()
     trajectories = [
         {
             "obs": torch.randn(e, t, n, obs_dim, generator=g, dtype=torch.float64),
