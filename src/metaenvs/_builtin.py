@@ -11,12 +11,20 @@ _PEERS = {**_FOCAL, "peers": "meta_wrappers.peers:make_peer_env"}
 _NAVIGATION = "metaenvs.games.navigation:NavigationCore"
 _PREDATOR_PREY = "metaenvs.games.predator_prey:PredatorPreyCore"
 _PUSH = "metaenvs.games.push:PushCore"
+_SKIRMISH = "metaenvs.games.skirmish:SkirmishCore"
+SKIRMISH_FAMILIES = {
+    "skirmish_marines": ("3m", "8m", "5m_vs_6m", "8m_vs_9m", "10m_vs_11m", "27m_vs_30m"),
+    "skirmish_protoss": ("2s3z", "3s5z", "1c3s5z", "3s5z_vs_3s6z"),
+    "skirmish_mixed": ("MMM2", "6h_vs_8z", "corridor", "bane_vs_bane"),
+}
+"""Docs pages of the Skirmish maps (one per family) and their maps."""
 
 
 def register_builtin() -> None:
     """Register every built-in id."""
     register_matrix_games()
     register_particle()
+    register_skirmish()
 
 
 def register_matrix_games() -> None:
@@ -129,3 +137,24 @@ def register_particle() -> None:
             defaults={"n_agents": n},
             views=_FOCAL,
         )
+
+
+def register_skirmish() -> None:
+    """Register the Skirmish maps (mnmpg's SMAC maps): ``skirmish_<map>-v0``."""
+    from metaenvs.games.skirmish_maps import MAPS
+
+    register(
+        "skirmish-v0",
+        _SKIRMISH,
+        "Skirmish on any map (map_name=...): StarCraft-style micromanagement, SMAC-like",
+        family="skirmish_marines",
+    )
+    for family, names in SKIRMISH_FAMILIES.items():
+        for name in names:
+            register(
+                f"skirmish_{name}-v0",
+                _SKIRMISH,
+                f"Skirmish {name}: {MAPS[name].description}",
+                family=family,
+                defaults={"map_name": name},
+            )

@@ -146,6 +146,11 @@ class BatchedCore(ABC):
     observation_space: spaces.Box
     action_space: spaces.Discrete | spaces.MultiDiscrete | spaces.Box
     state_space: spaces.Box | None = None
+    masked_actions: ClassVar[bool] = False
+    """True when some actions can be unavailable: :meth:`action_mask` returns the masks,
+    :meth:`step` rejects a masked action and the faces hand the masks out."""
+    agents_can_die: ClassVar[bool] = False
+    """True when agents can leave before the episode ends (see :meth:`alive`)."""
 
     def __init__(self, config: EnvConfig) -> None:
         if not isinstance(config, self.config_cls):
@@ -246,7 +251,22 @@ class BatchedCore(ABC):
             the state changes.
         """
         actions = self.validate_actions(state.batch, actions)
+        if self.masked_actions:
+            check_masked_actions(self.action_mask(state), actions, self.agent_names)
         return self._step(state, actions)
+
+    def action_mask(self, state: CoreState) -> np.ndarray | None:
+        """Available actions ``(B, N, n_actions)`` int8 (1 = available), or None if every
+        action is always available (``masked_actions`` False)."""
+        return None
+
+    def alive(self, state: CoreState) -> np.ndarray | None:
+        """``(B, N)`` bool, the agents still in their copy's episode, or None if agents
+        never leave before the episode ends (``agents_can_die`` False).
+
+        A dead agent keeps its slot in the batched arrays: zero observation and reward,
+        and (with masks) only action 0 available."""
+        return None
 
     @abstractmethod
     def _step(self, state: CoreState, actions: np.ndarray) -> StepResult:
@@ -339,6 +359,18 @@ def check_actions(
             f"{what} outside the action space bounds [{space.low.min()}, {space.high.max()}]"
         )
     return arr.astype(space.dtype, copy=False)
+
+
+def check_masked_actions(mask: np.ndarray, actions: np.ndarray, names: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` if any of the discrete ``actions (B, N)`` is masked in ``mask``."""
+    ok = np.take_along_axis(mask, actions[..., None], axis=-1)[..., 0]
+    if not ok.all():
+        b, i = np.argwhere(ok == 0)[0]
+        available = np.flatnonzero(mask[b, i]).tolist()
+        raise ValueError(
+            f"action {actions[b, i]} of agent {names[i]!r} in copy {b} is not available "
+            f"(masked); available now: {available}"
+        )
 
 
 def _check_integers(arr: np.ndarray, what: str) -> None:

@@ -60,15 +60,48 @@ def sample_actions(core: BatchedCore, batch: int, rng: np.random.Generator) -> n
     return core.sample_actions(batch, rng)
 
 
+def within_mask(mask: np.ndarray | None, actions: np.ndarray) -> np.ndarray:
+    """``actions (..., )`` moved onto the available ones of ``mask (..., A)``.
+
+    An available action is kept; a masked action ``a`` becomes the ``(a mod k)``-th of the
+    ``k`` available ones, so random actions drawn in advance stay random, legal and the
+    same for a copy whatever the batch.  Without a mask the actions are returned as given.
+    """
+    if mask is None:
+        return actions
+    ok = np.take_along_axis(mask, actions[..., None], axis=-1)[..., 0].astype(bool)
+    counts = mask.sum(axis=-1).astype(np.int64)
+    k = actions % np.maximum(counts, 1)
+    moved = (np.cumsum(mask, axis=-1) <= k[..., None]).sum(axis=-1)
+    return np.where(ok, actions, moved).astype(np.int64)
+
+
+def legal_actions(core: BatchedCore, state: CoreState, actions: np.ndarray) -> np.ndarray:
+    """:func:`within_mask` with the core's current masks (identity for unmasked cores)."""
+    return within_mask(core.action_mask(state) if core.masked_actions else None, actions)
+
+
 def rollout(
-    core: BatchedCore, batch: int, seed: int | list[int], actions: np.ndarray
+    core: BatchedCore,
+    batch: int,
+    seed: int | list[int],
+    actions: np.ndarray,
+    applied: list[np.ndarray] | None = None,
 ) -> list[StepResult]:
     """Reset ``batch`` copies with ``seed`` and apply ``actions[t]`` at each step t.
 
+    With action masks, each ``actions[t]`` is first moved onto the available actions
+    (:func:`legal_actions`); ``applied`` (a list) receives the actions actually taken.
     Returns copies of every step's results (the core reuses its output buffers).
     """
     state = core.reset(batch, seed)
-    return [copy_result(core.step(state, a)) for a in actions]
+    results = []
+    for a in actions:
+        a = legal_actions(core, state, a)
+        if applied is not None:
+            applied.append(a)
+        results.append(copy_result(core.step(state, a)))
+    return results
 
 
 def copy_result(result: StepResult) -> StepResult:
@@ -101,8 +134,10 @@ def check_space_conformance(
             _fail_unless(space.contains(row), f"{what}: {row} is outside {space}")
 
     check_obs(core.observe(state), "reset observation")
+    check_masks_and_deaths(core, state, None)
     for _ in range(steps):
-        r = core.step(state, sample_actions(core, batch, rng))
+        r = core.step(state, legal_actions(core, state, sample_actions(core, batch, rng)))
+        check_masks_and_deaths(core, state, r)
         check_obs(r.obs, "step observation")
         _fail_unless(r.reward.shape == (batch, n), f"reward shape {r.reward.shape} != {(batch, n)}")
         _fail_unless(r.reward.dtype == np.float32, f"reward dtype {r.reward.dtype} != float32")
@@ -125,6 +160,39 @@ def check_space_conformance(
         _fail_unless(
             gstate.shape == (batch, *core.global_state_space.shape),
             f"global_state shape {gstate.shape} != {(batch, *core.global_state_space.shape)}",
+        )
+
+
+def check_masks_and_deaths(core: BatchedCore, state: CoreState, r: StepResult | None) -> None:
+    """Masks are ``(B, N, A)`` int8 0/1 with an available action everywhere; a dead agent
+    has a zero observation, zero reward and only action 0 available."""
+    if core.masked_actions:
+        mask = core.action_mask(state)
+        expected = (state.batch, core.n_agents, int(core.action_space.n))
+        _fail_unless(
+            mask.shape == expected and mask.dtype == np.int8,
+            f"action_mask must be {expected} int8, got {mask.shape} {mask.dtype}",
+        )
+        _fail_unless(bool(np.isin(mask, (0, 1)).all()), "action_mask holds values other than 0/1")
+        _fail_unless(bool((mask.sum(axis=-1) > 0).all()), "an agent has no available action")
+    if not core.agents_can_die:
+        return
+    alive = core.alive(state)
+    _fail_unless(
+        alive.shape == (state.batch, core.n_agents) and alive.dtype == np.bool_,
+        f"alive must be (B, N) bool, got {alive.shape} {alive.dtype}",
+    )
+    dead = ~alive
+    if r is not None:
+        # copies that just finished restarted: their agents are alive again
+        dead &= ~(r.terminated | r.truncated)[:, None]
+    _fail_unless(not core.observe(state)[dead].any(), "a dead agent's observation is not zero")
+    if core.masked_actions and dead.any():
+        only_noop = np.zeros(core.action_space.n, dtype=np.int8)
+        only_noop[0] = 1
+        _fail_unless(
+            bool((core.action_mask(state)[dead] == only_noop).all()),
+            "a dead agent may take an action other than 0 (no-op)",
         )
 
 
@@ -208,9 +276,16 @@ def check_bad_input(env: str | BatchedCore, batch: int = 3, seed: int = 0, **kwa
     state = core.reset(batch, seed)
     rng = np.random.default_rng(seed)
     for _ in range(3):
-        core.step(state, sample_actions(core, batch, rng))
+        core.step(state, legal_actions(core, state, sample_actions(core, batch, rng)))
     before = state.copy()
-    for what, actions in bad_actions(core, batch).items():
+    bad = bad_actions(core, batch)
+    if core.masked_actions:
+        mask = core.action_mask(state)
+        b, i, a = np.argwhere(mask == 0)[0]
+        masked = legal_actions(core, state, sample_actions(core, batch, rng))
+        masked[b, i] = a
+        bad["masked action"] = masked
+    for what, actions in bad.items():
         try:
             core.step(state, actions)
         except (ValueError, TypeError) as err:
@@ -238,10 +313,10 @@ def check_pickle(env: str | BatchedCore, batch: int = 2, steps: int = 20, **kwar
     rng = np.random.default_rng(1)
     state = core.reset(batch, 3)
     for _ in range(steps):
-        core.step(state, sample_actions(core, batch, rng))
+        core.step(state, legal_actions(core, state, sample_actions(core, batch, rng)))
     core2, state2 = pickle.loads(pickle.dumps((core, state)))
     for t in range(steps):
-        a = sample_actions(core, batch, rng)
+        a = legal_actions(core, state, sample_actions(core, batch, rng))
         r1, r2 = core.step(state, a), core2.step(state2, a)
         for field in ("obs", "reward", "terminated", "truncated"):
             _fail_unless(
@@ -264,7 +339,30 @@ def check_parallel_seeding(env_fn: Callable[[], BatchedParallelEnv], num_cycles:
     """PettingZoo's ``parallel_seed_test``: two envs with one seed give one trajectory."""
     from pettingzoo.test import parallel_seed_test
 
-    parallel_seed_test(env_fn, num_cycles=num_cycles)
+    if not env_fn().core.masked_actions:
+        parallel_seed_test(env_fn, num_cycles=num_cycles)
+        return
+    # PettingZoo's seed test samples without the masks: the same test, sampling with them
+    trajectories = []
+    for _ in range(2):
+        env = env_fn()
+        obs, _ = env.reset(seed=42)
+        for agent in env.possible_agents:
+            env.action_space(agent).seed(42)
+        trajectory: list[Any] = []
+        for _ in range(num_cycles):
+            if not env.agents:
+                obs, _ = env.reset()
+            actions = {
+                a: env.action_space(a).sample(mask=obs[a]["action_mask"]) for a in env.agents
+            }
+            obs, rewards, terms, truncs, _ = env.step(actions)
+            trajectory += [actions, {a: o["observation"] for a, o in obs.items()}, rewards]
+            trajectory += [terms, truncs]
+        trajectories.append(trajectory)
+    for t, (x, y) in enumerate(zip(*trajectories)):
+        same = x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+        _fail_unless(same, f"same seed, different PettingZoo trajectory at item {t}")
 
 
 def check_vector_env(venv: BatchedVectorEnv, steps: int = 300, seed: int = 0) -> None:
@@ -275,13 +373,20 @@ def check_vector_env(venv: BatchedVectorEnv, steps: int = 300, seed: int = 0) ->
         venv.metadata.get("autoreset_mode") == AutoresetMode.SAME_STEP,
         "metadata['autoreset_mode'] must be AutoresetMode.SAME_STEP",
     )
-    obs, _ = venv.reset(seed=seed)
+    obs, infos = venv.reset(seed=seed)
     _fail_unless(
         venv.observation_space.contains(obs), "reset observation outside observation_space"
     )
     venv.action_space.seed(seed)
+    mask = infos.get("action_mask")
+    _fail_unless(
+        (mask is not None) == venv.core.masked_actions,
+        "infos['action_mask'] must be there exactly when the core has action masks",
+    )
     for t in range(steps):
-        obs, rew, term, trunc, infos = venv.step(venv.action_space.sample())
+        actions = within_mask(mask, venv.action_space.sample())
+        obs, rew, term, trunc, infos = venv.step(actions)
+        mask = infos.get("action_mask")
         _fail_unless(venv.observation_space.contains(obs), f"observation outside space at step {t}")
         _fail_unless(rew.shape == (venv.num_envs, venv.core.n_agents), f"reward shape {rew.shape}")
         done = term | trunc
@@ -302,6 +407,7 @@ def check_faces_agree(
     """The core, the PettingZoo face and the Gymnasium vector face give one trajectory.
 
     For an id the faces come from ``metaenvs.make`` / ``make_vec``; for a core they wrap it.
+    Agents that have left the PettingZoo face (dead) are compared by their absence.
     """
     core = _core(env, **kwargs)
     if isinstance(env, str):
@@ -309,28 +415,40 @@ def check_faces_agree(
     else:
         penv, venv = BatchedParallelEnv(core), BatchedVectorEnv(core, num_envs=1)
     rng = np.random.default_rng(seed)
-    actions = np.stack([sample_actions(core, 1, rng) for _ in range(steps)])
-    expected = rollout(core, 1, seed, actions)
-    pobs, _ = penv.reset(seed=seed)
-    vobs, _ = venv.reset(seed=seed)
-    for t, (r, a) in enumerate(zip(expected, actions)):
+    drawn = np.stack([sample_actions(core, 1, rng) for _ in range(steps)])
+    applied: list[np.ndarray] = []
+    expected = rollout(core, 1, seed, drawn, applied)
+    penv.reset(seed=seed)
+    venv.reset(seed=seed)
+    names = core.agent_names
+
+    def plain(o: Any) -> np.ndarray:
+        return o["observation"] if isinstance(o, dict) else o
+
+    for t, (r, a) in enumerate(zip(expected, applied)):
         if not penv.agents:
-            pobs, _ = penv.reset()
-        pobs, prew, pterm, ptrunc, _ = penv.step(dict(zip(penv.agents, a[0])))
+            penv.reset()
+        present = list(penv.agents)
+        pobs, prew, pterm, ptrunc, _ = penv.step({n: a[0, names.index(n)] for n in present})
         vobs, vrew, vterm, vtrunc, vinfo = venv.step(a)
         done = bool(r.terminated[0] or r.truncated[0])
         last = r.final_obs[0] if done else r.obs[0]
-        names = core.agent_names
         _fail_unless(
-            np.array_equal(np.stack([pobs[n] for n in names]), last),
+            list(pobs) == present,
+            f"PettingZoo face step {t} returned agents {list(pobs)}, expected {present}",
+        )
+        slots = [names.index(n) for n in present]
+        _fail_unless(
+            np.array_equal(np.stack([plain(pobs[n]) for n in present]), last[slots]),
             f"PettingZoo face observation differs from the core at step {t}",
         )
         _fail_unless(
-            np.allclose([prew[n] for n in names], r.reward[0]),
+            np.allclose([prew[n] for n in present], r.reward[0, slots]),
             f"PettingZoo face reward differs at step {t}",
         )
         _fail_unless(
-            pterm[names[0]] == bool(r.terminated[0]) and ptrunc[names[0]] == bool(r.truncated[0]),
+            all(ptrunc[n] == bool(r.truncated[0]) for n in present)
+            and all(pterm[n] or not r.terminated[0] for n in present),
             f"PettingZoo face termination/truncation differs at step {t}",
         )
         _fail_unless(np.array_equal(vobs[0], r.obs[0]), f"vector face observation differs at {t}")
@@ -358,7 +476,7 @@ def check_render(env: str | BatchedCore, **kwargs: Any) -> None:
     _fail_unless(frame.dtype == np.uint8, f"render must return uint8, got {frame.dtype}")
     rng = np.random.default_rng(0)
     for _ in range(2):  # particles move from the second step on (mpe2: old velocity)
-        core.step(state, sample_actions(core, 1, rng))
+        core.step(state, legal_actions(core, state, sample_actions(core, 1, rng)))
     _fail_unless(
         not np.array_equal(frame, core.render_copy(state, 0)), "render ignores the game state"
     )

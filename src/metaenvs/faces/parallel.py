@@ -16,8 +16,13 @@ class BatchedParallelEnv(ParallelEnv):
     """A PettingZoo ``ParallelEnv`` running one copy (B = 1) of ``core``.
 
     Agents leave the episode together when it terminates or is truncated; call
-    :meth:`reset` to start the next one.  AEC users convert with
-    ``pettingzoo.utils.conversions.parallel_to_aec``.
+    :meth:`reset` to start the next one.  In a game where agents die
+    (``core.agents_can_die``), an agent that dies is terminated at that step and leaves
+    ``agents``.  AEC users convert with ``pettingzoo.utils.conversions.parallel_to_aec``.
+
+    With action masks (``core.masked_actions``), each observation is a dict
+    ``{"observation": ..., "action_mask": int8 (n_actions,)}`` as in PettingZoo's classic
+    games, and ``infos[agent]["action_mask"]`` holds the same mask.
 
     Parameters
     ----------
@@ -44,7 +49,20 @@ class BatchedParallelEnv(ParallelEnv):
         self.metadata = {**self.metadata, "name": name or type(core).__name__}
         self.possible_agents = list(core.agent_names)
         self.agents: list[str] = []
-        self.observation_spaces = {a: core.observation_space for a in self.possible_agents}
+        obs_space: gymnasium.Space = core.observation_space
+        if core.masked_actions:
+            n_actions = int(core.action_space.n)
+            obs_space = gymnasium.spaces.Dict(
+                {
+                    "observation": core.observation_space,
+                    "action_mask": gymnasium.spaces.Box(0, 1, (n_actions,), dtype=np.int8),
+                }
+            )
+            # the mask of an agent that has left: only action 0 (no-op)
+            self._gone_mask = np.zeros(n_actions, dtype=np.int8)
+            self._gone_mask[0] = 1
+        self.observation_spaces = {a: obs_space for a in self.possible_agents}
+        self._index = {a: i for i, a in enumerate(self.possible_agents)}
         self.action_spaces = {a: core.action_space for a in self.possible_agents}
         self._state: CoreState | None = None
 
@@ -70,7 +88,13 @@ class BatchedParallelEnv(ParallelEnv):
             self._state = self.core.reset(1, seed)
         self.agents = list(self.possible_agents)
         obs = self.core.observe(self._state)[0].copy()
-        return dict(zip(self.agents, obs)), {a: {} for a in self.agents}
+        if not self.core.masked_actions:
+            return dict(zip(self.agents, obs)), {a: {} for a in self.agents}
+        masks = self.core.action_mask(self._state)[0].copy()
+        observations = {
+            a: {"observation": o, "action_mask": m} for a, o, m in zip(self.agents, obs, masks)
+        }
+        return observations, {a: {"action_mask": m} for a, m in zip(self.agents, masks)}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if self._state is None or not self.agents:
@@ -82,19 +106,41 @@ class BatchedParallelEnv(ParallelEnv):
                 f"actions must have one entry per live agent {self.agents}; "
                 f"missing {missing}, unknown {unknown}"
             )
-        joint = np.stack([np.asarray(actions[a]) for a in self.agents])[None]
+        agents = self.agents
+        if len(agents) == len(self.possible_agents):
+            joint = np.stack([np.asarray(actions[a]) for a in agents])[None]
+        else:  # the slots of agents that have left get action 0 (no-op)
+            space = self.core.action_space
+            joint = np.zeros((1, len(self.possible_agents), *space.shape), dtype=space.dtype)
+            for a in agents:
+                joint[0, self._index[a]] = np.asarray(actions[a])
         result = self.core.step(self._state, joint)
         done = bool(result.terminated[0] or result.truncated[0])
-        obs = (result.final_obs[0] if done else result.obs[0]).copy()
-        agents = self.agents
-        observations = dict(zip(agents, obs))
-        rewards = {a: float(r) for a, r in zip(agents, result.reward[0])}
+        slots = [self._index[a] for a in agents]
+        obs = (result.final_obs[0] if done else result.obs[0])[slots].copy()
+        rewards = {a: float(r) for a, r in zip(agents, result.reward[0, slots])}
         terminations = dict.fromkeys(agents, bool(result.terminated[0]))
         truncations = dict.fromkeys(agents, bool(result.truncated[0]))
         extra = {k: v[0] for k, v in result.info.items()}
         infos = {a: dict(extra) for a in agents}
-        if done:
-            self.agents = []
+        leaving: list[str] = []
+        if not done and self.core.agents_can_die:
+            alive = self.core.alive(self._state)[0]
+            leaving = [a for a, i in zip(agents, slots) if not alive[i]]
+            for a in leaving:
+                terminations[a] = True
+        if self.core.masked_actions:
+            masks = self.core.action_mask(self._state)[0]
+            for a, i in zip(agents, slots):
+                mask = self._gone_mask if done or a in leaving else masks[i].copy()
+                infos[a]["action_mask"] = mask
+            observations = {
+                a: {"observation": o, "action_mask": infos[a]["action_mask"]}
+                for a, o in zip(agents, obs)
+            }
+        else:
+            observations = dict(zip(agents, obs))
+        self.agents = [] if done else [a for a in agents if a not in leaving]
         return observations, rewards, terminations, truncations, infos
 
     def state(self) -> np.ndarray:

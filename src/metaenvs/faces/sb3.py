@@ -36,6 +36,12 @@ class SB3VecEnv(VecEnv):
 
     Infos of slots that did not finish are one shared read-only empty mapping, so the
     per-step Python work is a list copy, not B*N new dicts.
+
+    With action masks (``core.masked_actions``), :meth:`action_masks` returns the
+    ``(B*N, n_actions)`` bool masks of the current observations, as sb3-contrib's
+    ``MaskablePPO`` asks for them (``env_method("action_masks")`` gives one row per slot).
+    A slot whose agent has died keeps a zero observation and reward and allows only
+    action 0.
     """
 
     metadata = {"render_modes": ["rgb_array"]}
@@ -123,10 +129,20 @@ class SB3VecEnv(VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         setattr(self, attr_name, value)
 
+    def action_masks(self) -> np.ndarray:
+        """``(B*N, n_actions)`` bool, the available actions of every slot."""
+        if not self.core.masked_actions:
+            raise AttributeError(f"{type(self.core).__name__} has no action masks")
+        if self._state is None:
+            raise RuntimeError("action_masks() called before reset()")
+        return self._flat(self.core.action_mask(self._state)).astype(bool)
+
     def env_method(
         self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **kwargs: Any
     ) -> list[Any]:
         result = getattr(self, method_name)(*method_args, **kwargs)
+        if method_name == "action_masks":  # per slot, as sb3-contrib stacks them
+            return [result[i] for i in self._get_indices(indices)]
         return [result] * len(self._get_indices(indices))
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:

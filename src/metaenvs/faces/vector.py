@@ -23,7 +23,10 @@ class BatchedVectorEnv(VectorEnv):
     - observations ``(B, N, *obs_shape)``; ``single_observation_space`` is ``(N, *obs_shape)``;
     - actions ``(B, N)`` (``MultiDiscrete``) or ``(B, N, *act_shape)`` (``Box``);
     - rewards ``(B, N)`` float32, one per agent (not summed);
-    - terminations and truncations ``(B,)``, per copy.
+    - terminations and truncations ``(B,)``, per copy;
+    - with action masks (``core.masked_actions``), ``infos["action_mask"]``
+      ``(B, N, n_actions)`` int8 after every reset and step, for the returned observations;
+      an agent that has died keeps its slot (zero observation and reward, only action 0).
 
     Finished copies restart inside the kernel in the same step
     (``metadata["autoreset_mode"] == AutoresetMode.SAME_STEP``): the returned observation
@@ -85,7 +88,13 @@ class BatchedVectorEnv(VectorEnv):
         else:
             self._state = self.core.reset(self.num_envs, seed)
         obs = self.core.observe(self._state)
-        return (obs.copy() if self.copy else obs), {}
+        return (obs.copy() if self.copy else obs), self._mask_info()
+
+    def _mask_info(self) -> dict[str, np.ndarray]:
+        if not self.core.masked_actions:
+            return {}
+        mask = self.core.action_mask(self._state)
+        return {"action_mask": mask.copy() if self.copy else mask}
 
     def step(
         self, actions: Any
@@ -97,6 +106,7 @@ class BatchedVectorEnv(VectorEnv):
         if self.copy:
             result = StepResult(*(a.copy() for a in result[:5]), result.info)
         infos: dict[str, Any] = {k: v.copy() if self.copy else v for k, v in result.info.items()}
+        infos.update(self._mask_info())
         if done.any():
             infos["final_obs"] = result.final_obs
             infos["_final_obs"] = done

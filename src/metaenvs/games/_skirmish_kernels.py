@@ -1,0 +1,544 @@
+"""Numba kernels of Skirmish: orders, combat, the scripted AI, observations and masks.
+
+Shapes (U units = N allies then the enemies; A actions; D observation width):
+
+- ``bufs = (t, rng, pos, hp, shield, cooldown, calm, alive, target, obs, reward, terminated,
+  truncated, final_obs, mask, won, dead_allies, dead_enemies)``: ``t (B,)``,
+  ``rng (B,)``, ``pos (B, U, 2)``, ``hp, shield, cooldown, calm (B, U)`` float64 (``calm``:
+  seconds since the unit last took damage), ``alive (B, U)`` bool, ``target (B, U)`` int64
+  (unit hit or healed this step, -1), ``obs, final_obs (B, N, D)`` float32,
+  ``reward (B, N)`` float32, ``terminated, truncated, won (B,)`` bool, ``mask (B, N, A)``
+  int8, ``dead_allies, dead_enemies (B,)`` int64;
+- ``sim = (utype, team, table, grid, start)``: ``utype (U,)`` row of each unit in the
+  unit ``table (T, C)`` (columns in :mod:`metaenvs.games.skirmish_units`), ``team (U,)``
+  0 or 1, ``grid (H, W)`` bool pathing, ``start (U, 2)`` formation;
+- ``par``: the scalars listed in :data:`PARAMS`.
+
+Actions (per unit, relative to its team): 0 no-op, 1 stop, 2-5 move north / south / east /
+west, ``6 + j`` attack unit ``j`` of the other team (heal unit ``j`` of its own team).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from metaenvs._rng import next_uniform
+from metaenvs.games import skirmish_units as su
+
+PARAMS = (
+    "n_allies",
+    "time_limit",
+    "jitter",
+    "dt",
+    "sight",
+    "focus",
+    "act_prob",
+    "reward_mode",
+    "reward_scale",
+    "max_reward",
+    "n_bits",
+)
+"""Order of the scalars in ``par``; ``reward_mode`` 0 shaped, 1 sparse."""
+
+NOOP, STOP, N_MOVES, FIRST_TARGET = 0, 1, 4, 6
+RANGE_SLACK = 1e-6  # a unit that walked up to its range is in range, whatever the rounding
+_DX = np.array([0.0, 0.0, 1.0, -1.0])  # north, south, east, west
+_DY = np.array([1.0, -1.0, 0.0, 0.0])
+
+HP, SHIELD, ARMOUR, DAMAGE, HITS = su.HP, su.SHIELD, su.ARMOUR, su.DAMAGE, su.HITS
+BONUS, BONUS_VS, COOLDOWN, RANGE, SPEED = su.BONUS, su.BONUS_VS, su.COOLDOWN, su.RANGE, su.SPEED
+RADIUS, ATTRS, HEAL, SPLASH, SUICIDE, REACH = (
+    su.RADIUS, su.ATTRS, su.HEAL, su.SPLASH, su.SUICIDE, su.REACH,
+)  # fmt: skip
+BIOLOGICAL = su.BIOLOGICAL
+
+
+@numba.njit(cache=True)
+def pathable(grid, x, y):
+    """True where a unit may stand: inside the arena and on an open cell."""
+    if x < 0.0 or y < 0.0:
+        return False
+    cx, cy = int(x), int(y)
+    return cy < grid.shape[0] and cx < grid.shape[1] and grid[cy, cx]
+
+
+@numba.njit(cache=True)
+def team_range(team, n_allies, n_units, side):
+    """``(first, end)`` unit indices of team ``side`` (0 allies, 1 enemies)."""
+    return (0, n_allies) if side == 0 else (n_allies, n_units)
+
+
+@numba.njit(cache=True)
+def order_target(u, j, team, table, utype, n_allies, n_units):
+    """Global index of the unit that order ``6 + j`` of unit ``u`` aims at."""
+    own = team[u]
+    side = own if table[utype[u], HEAL] > 0.0 else 1 - own
+    first, _ = team_range(team, n_allies, n_units, side)
+    return first + j
+
+
+@numba.njit(cache=True)
+def target_available(b, u, v, pos, alive, team, table, utype):
+    """Whether unit ``u`` may be ordered to attack (or heal) unit ``v`` now."""
+    if not alive[b, v] or v == u:
+        return False
+    healer = table[utype[u], HEAL] > 0.0
+    if healer:
+        if team[v] != team[u] or (int(table[utype[v], ATTRS]) & BIOLOGICAL) == 0:
+            return False
+    elif team[v] == team[u]:
+        return False
+    dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
+    return math.sqrt(dx * dx + dy * dy) <= table[utype[u], REACH]
+
+
+@numba.njit(cache=True)
+def n_targets(u, team, table, utype, n_allies, n_units):
+    """How many ``6 + j`` orders unit ``u`` has (the size of the team it aims at)."""
+    own = team[u]
+    side = own if table[utype[u], HEAL] > 0.0 else 1 - own
+    first, end = team_range(team, n_allies, n_units, side)
+    return end - first
+
+
+@numba.njit(cache=True)
+def legal(b, u, a, pos, alive, team, table, utype, grid, n_allies, dt):
+    """Whether action ``a`` is available to unit ``u`` of copy ``b``."""
+    if not alive[b, u]:
+        return a == NOOP
+    if a == NOOP:
+        return False
+    if a == STOP:
+        return True
+    step = table[utype[u], SPEED] * dt
+    if a < FIRST_TARGET:
+        k = a - 2
+        return pathable(grid, pos[b, u, 0] + _DX[k] * step, pos[b, u, 1] + _DY[k] * step)
+    n_units = team.shape[0]
+    j = a - FIRST_TARGET
+    if j >= n_targets(u, team, table, utype, n_allies, n_units):
+        return False
+    v = order_target(u, j, team, table, utype, n_allies, n_units)
+    return target_available(b, u, v, pos, alive, team, table, utype)
+
+
+# -- the scripted AI ------------------------------------------------------------------------
+@numba.njit(cache=True)
+def move_toward(b, u, x, y, pos, table, utype, grid, dt):
+    """The cardinal move that closes most of the gap to ``(x, y)`` and is open, else stop."""
+    dx, dy = x - pos[b, u, 0], y - pos[b, u, 1]
+    step = table[utype[u], SPEED] * dt
+    horizontal = 2 + (0 if dx > 0 else 1) + 2  # east 4, west 5
+    vertical = 2 + (0 if dy > 0 else 1)  # north 2, south 3
+    first, second = (horizontal, vertical) if abs(dx) >= abs(dy) else (vertical, horizontal)
+    for a in (first, second):
+        k = a - 2
+        if pathable(grid, pos[b, u, 0] + _DX[k] * step, pos[b, u, 1] + _DY[k] * step):
+            return a
+    return STOP
+
+
+@numba.njit(cache=True)
+def scripted_order(b, u, pos, hp, shield, alive, team, table, utype, grid, n_allies, dt, focus):
+    """The scripted AI's order for live unit ``u``: attack-move with (optional) focus fire.
+
+    A fighter attacks, among the enemies it may target, the one with the least hp + shield
+    (``focus``) or the nearest; with none in reach it walks toward the nearest enemy.  A
+    healer heals the most damaged biological team mate in reach, else follows the nearest
+    team mate that fights.
+    """
+    n_units = team.shape[0]
+    healer = table[utype[u], HEAL] > 0.0
+    side = team[u] if healer else 1 - team[u]
+    first, end = team_range(team, n_allies, n_units, side)
+    best, best_key = -1, np.inf
+    nearest, nearest_d = -1, np.inf
+    for v in range(first, end):
+        if not alive[b, v] or v == u:
+            continue
+        dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
+        d = math.sqrt(dx * dx + dy * dy)
+        if healer:
+            if table[utype[v], HEAL] > 0.0:
+                continue
+            if d < nearest_d:
+                nearest, nearest_d = v, d
+            frac = hp[b, v] / table[utype[v], HP]
+            if frac < 1.0 and frac < best_key and target_available(
+                b, u, v, pos, alive, team, table, utype
+            ):
+                best, best_key = v, frac
+            continue
+        if d < nearest_d:
+            nearest, nearest_d = v, d
+        if target_available(b, u, v, pos, alive, team, table, utype):
+            key = hp[b, v] + shield[b, v] if focus else d
+            if key < best_key:
+                best, best_key = v, key
+    if best >= 0:
+        return FIRST_TARGET + best - first
+    if nearest < 0 or (healer and nearest_d < 3.0):
+        return STOP
+    return move_toward(b, u, pos[b, nearest, 0], pos[b, nearest, 1], pos, table, utype, grid, dt)
+
+
+@numba.njit(cache=True)
+def scripted_orders(bufs, sim, par, side, uniforms, out):
+    """The scripted AI's actions ``out (B, n_side)`` for team ``side`` of every copy.
+
+    ``uniforms (B, n_side)``: a unit stops instead when its number is ``>= act_prob``.
+    """
+    pos, hp, shield, alive = bufs[2], bufs[3], bufs[4], bufs[7]
+    utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
+    n_allies, dt, focus, act_prob = int(par[0]), par[3], par[5] > 0, par[6]
+    first, end = team_range(team, n_allies, team.shape[0], side)
+    for b in range(pos.shape[0]):
+        for u in range(first, end):
+            if not alive[b, u]:
+                out[b, u - first] = NOOP
+            elif uniforms[b, u - first] >= act_prob:
+                out[b, u - first] = STOP
+            else:
+                out[b, u - first] = scripted_order(
+                    b, u, pos, hp, shield, alive, team, table, utype, grid, n_allies, dt, focus
+                )
+
+
+# -- combat -----------------------------------------------------------------------------------
+@numba.njit(cache=True)
+def land_hit(b, attacker, v, scale, hp, shield, calm, table, utype, team, dealt):
+    """One hit of ``attacker`` on ``v``: shields first, then hp less armour (>= 0.5).
+
+    Adds the hp + shield removed from an enemy of the allies to ``dealt[0]``.
+    """
+    if hp[b, v] <= 0.0:
+        return
+    row, trow = utype[attacker], utype[v]
+    damage = table[row, DAMAGE]
+    if (int(table[trow, ATTRS]) & int(table[row, BONUS_VS])) != 0:
+        damage += table[row, BONUS]
+    damage *= scale
+    for _ in range(int(table[row, HITS])):
+        absorbed = min(shield[b, v], damage)
+        through = damage - absorbed
+        lost = absorbed
+        shield[b, v] -= absorbed
+        if through > 0.0:
+            through = min(max(through - table[trow, ARMOUR], 0.5), hp[b, v])
+            hp[b, v] -= through
+            lost += through
+        if team[v] == 1:
+            dealt[0] += lost
+        if hp[b, v] <= 0.0:
+            break
+    calm[b, v] = 0.0
+
+
+@numba.njit(cache=True)
+def edge_gap(b, u, v, pos, table, utype):
+    """Distance between the edges of units ``u`` and ``v`` (negative when they overlap)."""
+    dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
+    return math.sqrt(dx * dx + dy * dy) - table[utype[u], RADIUS] - table[utype[v], RADIUS]
+
+
+@numba.njit(cache=True)
+def walk(b, u, x, y, limit, pos, table, utype, grid, dt, newpos):
+    """Walk ``u`` up to ``limit`` toward ``(x, y)``, sliding along walls; into ``newpos``."""
+    dx, dy = x - pos[b, u, 0], y - pos[b, u, 1]
+    d = math.sqrt(dx * dx + dy * dy)
+    step = min(table[utype[u], SPEED] * dt, max(limit, 0.0))
+    if d <= 1e-9 or step <= 0.0:
+        return
+    sx, sy = dx / d * step, dy / d * step
+    px, py = pos[b, u, 0], pos[b, u, 1]
+    if pathable(grid, px + sx, py + sy):
+        newpos[u, 0], newpos[u, 1] = px + sx, py + sy
+    elif abs(sx) >= abs(sy) and pathable(grid, px + sx, py):
+        newpos[u, 0] = px + sx
+    elif pathable(grid, px, py + sy):
+        newpos[u, 1] = py + sy
+    elif pathable(grid, px + sx, py):
+        newpos[u, 0] = px + sx
+
+
+@numba.njit(cache=True)
+def fight(b, orders, bufs, sim, par):
+    """Carry out every live unit's order at once; returns (damage to enemies, enemies killed).
+
+    Decisions read the state at the start of the step; then moves apply, then hits (in
+    unit order, overkill wasted), then deaths, then heals to the living.
+    """
+    pos, hp, shield, cooldown, calm, alive, target = bufs[2:9]
+    utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
+    n_allies, dt = int(par[0]), par[3]
+    n_units = team.shape[0]
+    newpos = pos[b].copy()
+    fire = np.full(n_units, -1, dtype=np.int64)
+    for u in range(n_units):
+        target[b, u] = -1
+        a = orders[u]
+        if not alive[b, u] or a <= STOP:
+            continue
+        row = utype[u]
+        if a < FIRST_TARGET:
+            k = a - 2
+            step = table[row, SPEED] * dt
+            nx, ny = pos[b, u, 0] + _DX[k] * step, pos[b, u, 1] + _DY[k] * step
+            if pathable(grid, nx, ny):
+                newpos[u, 0], newpos[u, 1] = nx, ny
+            continue
+        v = order_target(u, a - FIRST_TARGET, team, table, utype, n_allies, n_units)
+        gap = edge_gap(b, u, v, pos, table, utype)
+        if gap <= table[row, RANGE] + RANGE_SLACK:
+            if table[row, HEAL] > 0.0 or cooldown[b, u] <= 0.0:
+                fire[u] = v
+        else:
+            walk(b, u, pos[b, v, 0], pos[b, v, 1], gap - table[row, RANGE], pos, table, utype,
+                 grid, dt, newpos)  # fmt: skip
+    pos[b] = newpos
+    dealt = np.zeros(1)
+    was_alive = alive[b].copy()
+    for u in range(n_units):
+        v = fire[u]
+        row = utype[u]
+        if v < 0 or table[row, HEAL] > 0.0:
+            continue
+        target[b, u] = v
+        cooldown[b, u] += table[row, COOLDOWN]
+        if table[row, SUICIDE] > 0.0:  # a baneling bursts on everything around it
+            for w in range(n_units):
+                if team[w] != team[u] and was_alive[w] and edge_gap(b, u, w, pos, table, utype) <= (
+                    su.BANELING_RADIUS
+                ):
+                    land_hit(b, u, w, 1.0, hp, shield, calm, table, utype, team, dealt)
+            hp[b, u] = 0.0
+            continue
+        land_hit(b, u, v, 1.0, hp, shield, calm, table, utype, team, dealt)
+        if table[row, SPLASH] > 0.0:
+            for w in range(n_units):
+                if w != v and team[w] == team[v] and was_alive[w]:
+                    dx, dy = pos[b, w, 0] - pos[b, v, 0], pos[b, w, 1] - pos[b, v, 1]
+                    if math.sqrt(dx * dx + dy * dy) <= su.SPLASH_RADIUS:
+                        land_hit(b, u, w, 1.0, hp, shield, calm, table, utype, team, dealt)
+    kills = 0
+    for u in range(n_units):
+        if was_alive[u] and hp[b, u] <= 0.0:
+            alive[b, u] = False
+            hp[b, u], shield[b, u], cooldown[b, u] = 0.0, 0.0, 0.0
+            if team[u] == 1:
+                kills += 1
+    for u in range(n_units):
+        v = fire[u]
+        if v >= 0 and table[utype[u], HEAL] > 0.0 and alive[b, u] and alive[b, v]:
+            target[b, u] = v
+            hp[b, v] = min(hp[b, v] + table[utype[u], HEAL] * dt, table[utype[v], HP])
+    for u in range(n_units):
+        if alive[b, u]:
+            # a weapon ready part-way through the step keeps that part: the average rate
+            # of fire is 1 / cooldown although a unit fires at most once per step
+            cooldown[b, u] = max(cooldown[b, u] - dt, -dt)
+            calm[b, u] += dt
+            if calm[b, u] >= su.SHIELD_DELAY:
+                shield[b, u] = min(shield[b, u] + su.SHIELD_REGEN * dt, table[utype[u], SHIELD])
+    return dealt[0], kills
+
+
+@numba.njit(cache=True)
+def team_lost(b, side, alive, team, table, utype):
+    """A team has lost when none of its fighters lives (healers alone cannot win)."""
+    for u in range(team.shape[0]):
+        if team[u] == side and alive[b, u] and table[utype[u], HEAL] <= 0.0:
+            return False
+    return True
+
+
+# -- observations ---------------------------------------------------------------------------
+@numba.njit(cache=True)
+def write_unit(o, at, b, i, v, pos, hp, shield, alive, table, utype, sight, n_bits):
+    """Features of unit ``v`` seen by ``i``: visible, distance, dx, dy (over the sight
+    range), hp and shield fractions, type one-hot; zeros when dead or out of sight."""
+    width = 6 + n_bits
+    for k in range(width):
+        o[at + k] = 0.0
+    dx, dy = pos[b, v, 0] - pos[b, i, 0], pos[b, v, 1] - pos[b, i, 1]
+    d = math.sqrt(dx * dx + dy * dy)
+    if alive[b, v] and d < sight:
+        row = utype[v]
+        o[at] = 1.0
+        o[at + 1], o[at + 2], o[at + 3] = d / sight, dx / sight, dy / sight
+        o[at + 4] = hp[b, v] / table[row, HP]
+        if table[row, SHIELD] > 0.0:
+            o[at + 5] = shield[b, v] / table[row, SHIELD]
+        if n_bits > 0:
+            o[at + 6 + row] = 1.0
+    return at + width
+
+
+@numba.njit(cache=True)
+def observe_copy(b, bufs, sim, par):
+    """Observations ``obs[b] (N, D)`` and action masks ``mask[b] (N, A)`` of copy ``b``."""
+    pos, hp, shield, cooldown, alive = bufs[2], bufs[3], bufs[4], bufs[5], bufs[7]
+    obs, mask = bufs[9], bufs[14]
+    utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
+    n_allies, dt, sight, n_bits = int(par[0]), par[3], par[4], int(par[10])
+    n_units = team.shape[0]
+    for i in range(n_allies):
+        o = obs[b, i]
+        for a in range(mask.shape[2]):
+            mask[b, i, a] = legal(b, i, a, pos, alive, team, table, utype, grid, n_allies, dt)
+        if not alive[b, i]:
+            o[:] = 0.0
+            continue
+        for k in range(N_MOVES):
+            o[k] = float(mask[b, i, 2 + k])
+        at = N_MOVES
+        for v in range(n_allies, n_units):
+            at = write_unit(o, at, b, i, v, pos, hp, shield, alive, table, utype, sight, n_bits)
+        for v in range(n_allies):
+            if v != i:
+                at = write_unit(o, at, b, i, v, pos, hp, shield, alive, table, utype, sight, n_bits)
+        row = utype[i]
+        o[at] = hp[b, i] / table[row, HP]
+        o[at + 1] = shield[b, i] / table[row, SHIELD] if table[row, SHIELD] > 0.0 else 0.0
+        if table[row, COOLDOWN] > 0.0:
+            o[at + 2] = max(cooldown[b, i], 0.0) / table[row, COOLDOWN]
+        else:
+            o[at + 2] = 0.0
+        for k in range(n_bits):
+            o[at + 3 + k] = 1.0 if k == row else 0.0
+
+
+@numba.njit(cache=True)
+def global_state(bufs, sim, par, width, height, out):
+    """Global states ``out (B, S)``: per ally hp, cooldown, x, y (centred, over half the
+    arena), shield, type; per enemy hp, x, y, shield, type; zeros for the dead."""
+    pos, hp, shield, cooldown, alive = bufs[2], bufs[3], bufs[4], bufs[5], bufs[7]
+    utype, team, table = sim[0], sim[1], sim[2]
+    n_allies, n_bits = int(par[0]), int(par[10])
+    hx, hy = width / 2.0, height / 2.0
+    for b in range(pos.shape[0]):
+        at = 0
+        for u in range(team.shape[0]):
+            ally = u < n_allies
+            width_u = (5 if ally else 4) + n_bits
+            for k in range(width_u):
+                out[b, at + k] = 0.0
+            if alive[b, u]:
+                row = utype[u]
+                out[b, at] = hp[b, u] / table[row, HP]
+                k = at + 1
+                if ally:
+                    if table[row, COOLDOWN] > 0.0:
+                        out[b, k] = max(cooldown[b, u], 0.0) / table[row, COOLDOWN]
+                    k += 1
+                out[b, k] = (pos[b, u, 0] - hx) / hx
+                out[b, k + 1] = (pos[b, u, 1] - hy) / hy
+                if table[row, SHIELD] > 0.0:
+                    out[b, k + 2] = shield[b, u] / table[row, SHIELD]
+                if n_bits > 0:
+                    out[b, k + 3 + row] = 1.0
+            at += width_u
+
+
+# -- episodes -------------------------------------------------------------------------------
+@numba.njit(cache=True)
+def start_copy(b, bufs, sim, par):
+    """A fresh episode in copy ``b``: full health, formation plus jitter, weapon cooldowns
+    uniform in ``[0, cooldown)``, observations."""
+    t, rng, pos, hp, shield, cooldown, calm, alive, target = bufs[:9]
+    utype, table, grid, start = sim[0], sim[2], sim[3], sim[4]
+    jitter = par[2]
+    t[b] = 0
+    for u in range(utype.shape[0]):
+        row = utype[u]
+        for k in range(2):
+            pos[b, u, k] = start[u, k] + jitter * (2.0 * next_uniform(rng, b) - 1.0)
+        if not pathable(grid, pos[b, u, 0], pos[b, u, 1]):
+            pos[b, u, 0], pos[b, u, 1] = start[u, 0], start[u, 1]
+        hp[b, u], shield[b, u] = table[row, HP], table[row, SHIELD]
+        # weapons start out of step, as armies that did not fire together
+        cooldown[b, u] = table[row, COOLDOWN] * next_uniform(rng, b)
+        calm[b, u] = 0.0
+        alive[b, u], target[b, u] = True, -1
+    observe_copy(b, bufs, sim, par)
+
+
+@numba.njit(cache=True)
+def reset_skirmish(bufs, sim, par):
+    """Fresh episodes in every copy."""
+    for b in range(bufs[0].shape[0]):
+        start_copy(b, bufs, sim, par)
+
+
+@numba.njit(cache=True)
+def step_skirmish(bufs, sim, par, actions, lo, hi):
+    """One step of copies ``lo..hi``: the allies act ``actions (B, N)``, the scripted AI
+    the enemies; combat; rewards, ends, observations and masks; finished copies restart."""
+    t, rng, alive = bufs[0], bufs[1], bufs[7]
+    obs, reward, terminated, truncated, final_obs = bufs[9:14]
+    won, dead_allies, dead_enemies = bufs[15], bufs[16], bufs[17]
+    team = sim[1]
+    n_allies, time_limit, act_prob = int(par[0]), int(par[1]), par[6]
+    reward_mode, scale, max_reward = int(par[7]), par[8], par[9]
+    n_units = team.shape[0]
+    orders = np.empty(n_units, dtype=np.int64)
+    enemy = np.empty((1, n_units - n_allies), dtype=np.int64)
+    for b in range(lo, hi):
+        for i in range(n_allies):
+            orders[i] = actions[b, i]
+        enemy_orders(b, bufs, sim, par, act_prob, enemy)
+        orders[n_allies:] = enemy[0]
+        was_alive = alive[b, :n_allies].copy()
+        dealt, kills = fight(b, orders, bufs, sim, par)
+        t[b] += 1
+        allies_lost = team_lost(b, 0, alive, team, sim[2], sim[0])
+        enemies_lost = team_lost(b, 1, alive, team, sim[2], sim[0])
+        terminated[b] = allies_lost or enemies_lost
+        truncated[b] = (not terminated[b]) and t[b] >= time_limit
+        won[b] = enemies_lost and not allies_lost
+        if reward_mode == 0:
+            r = (dealt + 10.0 * kills + (200.0 if won[b] else 0.0)) * scale / max_reward
+        else:
+            r = 1.0 if won[b] else (-1.0 if allies_lost else 0.0)
+        for i in range(n_allies):
+            reward[b, i] = r if was_alive[i] else 0.0
+        dead_allies[b], dead_enemies[b] = 0, 0
+        for u in range(n_units):
+            if not alive[b, u]:
+                if u < n_allies:
+                    dead_allies[b] += 1
+                else:
+                    dead_enemies[b] += 1
+        observe_copy(b, bufs, sim, par)
+        if terminated[b] or truncated[b]:
+            final_obs[b] = obs[b]
+            start_copy(b, bufs, sim, par)
+
+
+@numba.njit(cache=True)
+def enemy_orders(b, bufs, sim, par, act_prob, out):
+    """The scripted AI's orders for the enemies of copy ``b`` into ``out[0]``."""
+    pos, hp, shield, alive, rng = bufs[2], bufs[3], bufs[4], bufs[7], bufs[1]
+    utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
+    n_allies, dt, focus = int(par[0]), par[3], par[5] > 0
+    for u in range(n_allies, team.shape[0]):
+        k = u - n_allies
+        if not alive[b, u]:
+            out[0, k] = NOOP
+        elif act_prob < 1.0 and next_uniform(rng, b) >= act_prob:
+            out[0, k] = STOP
+        else:
+            out[0, k] = scripted_order(
+                b, u, pos, hp, shield, alive, team, table, utype, grid, n_allies, dt, focus
+            )
+
+
+@numba.njit(cache=True, parallel=True)
+def step_skirmish_parallel(bufs, sim, par, actions, n_chunks):
+    """:func:`step_skirmish` over all copies in ``n_chunks`` chunks on Numba's threads."""
+    batch = bufs[0].shape[0]
+    for c in numba.prange(n_chunks):
+        step_skirmish(bufs, sim, par, actions, c * batch // n_chunks, (c + 1) * batch // n_chunks)

@@ -1,0 +1,344 @@
+"""Skirmish: StarCraft-style unit micromanagement, SMAC's interface, in batched Numba.
+
+Paper: mnmpg-exercise-moves (experiments on SMAC, Samvelyan et al. 2019).  StarCraft II
+cannot run here, so Skirmish re-implements the micromanagement task in the spirit of
+SMAC, **not** StarCraft II: the unit numbers are in the [unit table](../skirmish.md) and
+in :mod:`metaenvs.games.skirmish_units`; maps are data (:mod:`metaenvs.games.skirmish_maps`).
+Our team of N agents fights a team driven by a built-in scripted AI.
+
+## Agents
+One agent per allied unit, named by unit type: ``marine_0``, ``marine_1``, ...
+(MMM2: ``medivac_0``, ``marauder_0``, ``marauder_1``, ``marine_0``, ...).  A unit that
+dies leaves the episode (PettingZoo face: terminated, then gone from ``agents``); in the
+batched faces its slot stays, with a zeroed observation, a mask that allows only no-op
+and zero reward.
+
+## Action Space
+``Discrete(6 + M)`` with M the number of enemies (or of allies, if that is larger and
+the allies have a healer): 0 no-op (only for the dead), 1 stop, 2-5 move north, south,
+east, west, ``6 + j`` attack enemy j (a healer: heal ally j).  An attack order is
+available when the target lives and is within 6 (SMAC's shoot range) or the unit's own
+longer range; if it is farther than the unit's weapon range the unit walks up.  A move is
+available when the cell it leads to is open.  The masks are the core's
+``action_mask(state)`` ``(B, N, A)`` int8, ``obs["action_mask"]`` and
+``infos[agent]["action_mask"]`` on the PettingZoo face, ``infos["action_mask"]`` on the
+vector face and ``action_masks()`` on the SB3 face (for sb3-contrib's MaskablePPO).
+**A masked action raises ``ValueError``** before the state changes.
+
+## Observation Space
+``Box(-1, 1, (D,), float32)``, SMAC's layout, zero for a dead agent:
+
+- move feasibility north, south, east, west (4);
+- for every enemy, then every other ally (in slot order): visible (alive and within
+  the sight range 9), distance, relative x, relative y (over the sight range), health
+  fraction, shield fraction, unit type one-hot (if the map has more than one type);
+  all zero when not visible;
+- own health fraction, shield fraction, weapon cooldown fraction, unit type one-hot.
+
+The global state (``state()``, ``core.global_state``) has, per ally, health, cooldown,
+x and y (centred, over half the arena), shield and type; per enemy the same without
+cooldown; zeros for the dead.
+
+## Rewards
+``reward="shaped"`` (SMAC's default): damage dealt to enemy hp and shields, plus 10 per
+enemy killed, plus 200 for a win, scaled so that the maximum return of an episode is
+``reward_scale`` (20); damage taken is not subtracted.  ``reward="sparse"``: +1 win, -1
+loss, 0 otherwise.  Every agent alive at the start of a step gets the team reward.
+``infos["battle_won"]`` is True on the last step of a won battle; ``dead_allies`` and
+``dead_enemies`` count the dead.
+
+## Starting State
+Each team in a block formation facing the other (see the maps), every coordinate jittered
+by ``+-spawn_jitter``, full health and shields, weapons ready.
+
+## Episode End
+Terminated when a team has no fighter left (a team of healers alone has lost; both
+teams dead is a draw, not a win); truncated after the map's time limit.
+
+## Version History
+v0: first release.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numba
+import numpy as np
+from gymnasium import spaces
+
+from metaenvs.config import EnvConfig, check_choice, check_float, check_int
+from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.games import _skirmish_kernels as sk
+from metaenvs.games.skirmish_maps import MapSpec, get_map
+from metaenvs.games.skirmish_units import SIGHT_RANGE, STEP_SECONDS, UNITS, unit_table
+from metaenvs.render import Canvas
+
+PARALLEL_MIN_BATCH = 64
+DIFFICULTIES = {"easy": (0, 0.5), "medium": (0, 1.0), "hard": (1, 0.85), "very_hard": (1, 1.0)}
+"""Scripted AI levels: (focus fire, probability that a unit acts this step; else it stops)."""
+REWARDS = ("shaped", "sparse")
+
+
+@dataclasses.dataclass(frozen=True)
+class SkirmishConfig(EnvConfig):
+    """Configuration of a Skirmish battle."""
+
+    map_name: str = "3m"
+    """A map of :data:`metaenvs.games.skirmish_maps.MAPS` (built-in or added)."""
+    difficulty: str = "very_hard"
+    """The enemy AI: ``easy``, ``medium`` (nearest target), ``hard``, ``very_hard`` (focus
+    fire); the easier levels make units idle now and then."""
+    reward: str = "shaped"
+    """``"shaped"`` (SMAC's default) or ``"sparse"`` (+1 win, -1 loss)."""
+    reward_scale: float = 20.0
+    """The shaped reward's maximum episode return (SMAC's reward_scale_rate)."""
+    time_limit: int | None = None
+    """Steps before truncation (default: the map's)."""
+    spawn_jitter: float = 0.5
+    """Uniform jitter of every start coordinate, in map units."""
+
+    def __post_init__(self) -> None:
+        get_map(self.map_name)
+        check_choice("difficulty", self.difficulty, tuple(DIFFICULTIES))
+        check_choice("reward", self.reward, REWARDS)
+        check_float("reward_scale", self.reward_scale)
+        check_float("spawn_jitter", self.spawn_jitter, strict=False)
+        if self.time_limit is not None:
+            check_int("time_limit", self.time_limit, 1)
+
+    @property
+    def map(self) -> MapSpec:
+        return get_map(self.map_name)
+
+
+@dataclasses.dataclass
+class SkirmishState(CoreState):
+    """Batched battle state; shapes in :mod:`metaenvs.games._skirmish_kernels`."""
+
+    pos: np.ndarray
+    hp: np.ndarray
+    shield: np.ndarray
+    cooldown: np.ndarray
+    calm: np.ndarray
+    alive: np.ndarray
+    target: np.ndarray
+    mask: np.ndarray
+    won: np.ndarray
+    dead_allies: np.ndarray
+    dead_enemies: np.ndarray
+
+    def buffers(self) -> tuple:
+        """The kernels' ``bufs`` tuple."""
+        return (
+            self.t, self.rng, self.pos, self.hp, self.shield, self.cooldown, self.calm,
+            self.alive, self.target, self.obs, self.reward, self.terminated, self.truncated,
+            self.final_obs, self.mask, self.won, self.dead_allies, self.dead_enemies,
+        )  # fmt: skip
+
+
+class SkirmishCore(BatchedCore):
+    """Batched Skirmish battles (see the module docstring for the spec)."""
+
+    config_cls = SkirmishConfig
+    config: SkirmishConfig
+    masked_actions: ClassVar[bool] = True
+    agents_can_die: ClassVar[bool] = True
+    reward_description: ClassVar[str] = "damage dealt, kills and victory (SMAC's shaped reward)"
+    render_size: ClassVar[int] = 384
+
+    def __init__(self, config: SkirmishConfig) -> None:
+        super().__init__(config)
+        m = config.map
+        self.map = m
+        allies, enemies = m.ally_units, m.enemy_units
+        self.n_allies, self.n_enemies = len(allies), len(enemies)
+        self.unit_names = allies + enemies
+        self.type_names = list(dict.fromkeys(self.unit_names))
+        counts: dict[str, int] = {}
+        names = []
+        for unit in allies:
+            names.append(f"{unit}_{counts.get(unit, 0)}")
+            counts[unit] = counts.get(unit, 0) + 1
+        self._agents = tuple(names)
+        n_bits = len(self.type_names) if len(self.type_names) > 1 else 0
+        unit_width = 6 + n_bits
+        ally_healer = any(UNITS[u].healer for u in allies)
+        self.n_actions = sk.FIRST_TARGET + max(
+            self.n_enemies, self.n_allies if ally_healer else 0
+        )
+        obs_width = sk.N_MOVES + (self.n_allies + self.n_enemies - 1) * unit_width + 3 + n_bits
+        state_width = self.n_allies * (5 + n_bits) + self.n_enemies * (4 + n_bits)
+        self.observation_space = spaces.Box(-1.0, 1.0, (obs_width,), dtype=np.float32)
+        self.action_space = spaces.Discrete(self.n_actions)
+        self.state_space = spaces.Box(-1.0, 1.0, (state_width,), dtype=np.float32)
+        table = unit_table(self.type_names)
+        utype = np.array([self.type_names.index(u) for u in self.unit_names], dtype=np.int64)
+        team = np.array([0] * self.n_allies + [1] * self.n_enemies, dtype=np.int64)
+        self.sim = (utype, team, table, m.pathable(), m.start_positions())
+        enemy_max = sum(UNITS[u].hp + UNITS[u].shield for u in enemies)
+        max_reward = enemy_max + 10.0 * self.n_enemies + 200.0
+        focus, act_prob = DIFFICULTIES[config.difficulty]
+        self.par = (
+            float(self.n_allies),
+            float(config.time_limit or m.time_limit),
+            float(config.spawn_jitter),
+            STEP_SECONDS,
+            SIGHT_RANGE,
+            float(focus),
+            act_prob,
+            float(REWARDS.index(config.reward)),
+            float(config.reward_scale),
+            max_reward,
+            float(n_bits),
+        )
+
+    @property
+    def agent_names(self) -> tuple[str, ...]:
+        return self._agents
+
+    @property
+    def time_limit(self) -> int:
+        return int(self.par[1])
+
+    def describe(self) -> dict[str, str]:
+        out = super().describe()
+        out["map"] = f"{self.map.name}: {self.map.description}"
+        return out
+
+    # -- dynamics --------------------------------------------------------------------------
+    def _init_state(self, batch: int, rng: np.ndarray) -> SkirmishState:
+        u, n = len(self.unit_names), self.n_allies
+        state = SkirmishState(
+            t=np.zeros(batch, dtype=np.int64),
+            rng=rng,
+            pos=np.zeros((batch, u, 2)),
+            hp=np.zeros((batch, u)),
+            shield=np.zeros((batch, u)),
+            cooldown=np.zeros((batch, u)),
+            calm=np.zeros((batch, u)),
+            alive=np.zeros((batch, u), dtype=np.bool_),
+            target=np.full((batch, u), -1, dtype=np.int64),
+            mask=np.zeros((batch, n, self.n_actions), dtype=np.int8),
+            won=np.zeros(batch, dtype=np.bool_),
+            dead_allies=np.zeros(batch, dtype=np.int64),
+            dead_enemies=np.zeros(batch, dtype=np.int64),
+            **self.output_buffers(batch),
+        )
+        sk.reset_skirmish(state.buffers(), self.sim, self.par)
+        return state
+
+    def _step(self, state: SkirmishState, actions: np.ndarray) -> StepResult:
+        bufs = state.buffers()
+        threads = numba.get_num_threads()
+        if state.batch >= PARALLEL_MIN_BATCH and threads > 1:
+            # copies are independent, each with its own random stream: same result
+            sk.step_skirmish_parallel(bufs, self.sim, self.par, actions, threads)
+        else:
+            sk.step_skirmish(bufs, self.sim, self.par, actions, 0, state.batch)
+        info = {
+            "battle_won": state.won,
+            "dead_allies": state.dead_allies,
+            "dead_enemies": state.dead_enemies,
+        }
+        return StepResult(
+            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, info
+        )
+
+    def action_mask(self, state: SkirmishState) -> np.ndarray:
+        """Available actions ``(B, N, A)`` int8 (1 = available), for the current observation."""
+        return state.mask
+
+    def alive(self, state: SkirmishState) -> np.ndarray:
+        """``(B, N)`` bool, which agents are alive."""
+        return state.alive[:, : self.n_allies]
+
+    def global_state(self, state: SkirmishState) -> np.ndarray:
+        out = np.empty((state.batch, *self.state_space.shape), dtype=np.float32)
+        width, height = self.map.size
+        sk.global_state(state.buffers(), self.sim, self.par, float(width), float(height), out)
+        return out
+
+    def scripted_actions(
+        self,
+        state: SkirmishState,
+        difficulty: str = "very_hard",
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
+        """The scripted AI's actions ``(B, N)`` for our agents: the enemy's AI on our side.
+
+        Parameters
+        ----------
+        difficulty : str
+            A level of :data:`DIFFICULTIES`.
+        rng : numpy.random.Generator, optional
+            Draws the idle steps of the easier levels (required for them).
+        """
+        check_choice("difficulty", difficulty, tuple(DIFFICULTIES))
+        focus, act_prob = DIFFICULTIES[difficulty]
+        if act_prob < 1.0 and rng is None:
+            raise ValueError(f"difficulty {difficulty!r} needs an rng for its idle steps")
+        uniforms = (
+            np.zeros((state.batch, self.n_allies))
+            if act_prob >= 1.0
+            else rng.random((state.batch, self.n_allies))
+        )
+        par = list(self.par)
+        par[5], par[6] = float(focus), act_prob
+        out = np.empty((state.batch, self.n_allies), dtype=np.int64)
+        sk.scripted_orders(state.buffers(), self.sim, tuple(par), 0, uniforms, out)
+        return out
+
+    def random_legal_actions(self, state: SkirmishState, rng: np.random.Generator) -> np.ndarray:
+        """Uniformly random available actions ``(B, N)`` (random play)."""
+        return masked_choice(self.action_mask(state), rng.random((state.batch, self.n_allies)))
+
+    # -- rendering -------------------------------------------------------------------------
+    def render_copy(self, state: SkirmishState, index: int = 0) -> np.ndarray:
+        """Top-down picture: walls, units (allies blue, enemies red; the letter-free marker
+        is the unit type's index as dots), health (green) and shield (cyan) bars, and this
+        step's attacks (yellow) and heals (green) as lines."""
+        width, height = self.map.size
+        size = self.render_size
+        scale = size / max(width, height)
+        canvas = Canvas(int(height * scale), int(width * scale), background=(236, 230, 214))
+        grid = self.sim[3]
+        for cy, cx in np.argwhere(~grid):
+            canvas.rect(int((height - 1 - cy) * scale), int(cx * scale), int(np.ceil(scale)),
+                        int(np.ceil(scale)), (90, 90, 90))  # fmt: skip
+        pos, alive, target = state.pos[index], state.alive[index], state.target[index]
+        utype, team, table = self.sim[0], self.sim[1], self.sim[2]
+        px, py = pos[:, 0] * scale, (height - pos[:, 1]) * scale
+        for u in np.flatnonzero(alive & (target >= 0)):
+            v = target[u]
+            colour = (60, 200, 60) if team[u] == team[v] else (240, 200, 20)
+            canvas.line(py[u], px[u], py[v], px[v], colour, width=2)
+        for u in np.flatnonzero(alive):
+            row = utype[u]
+            radius = max(table[row, sk.RADIUS] * scale, 3.0)
+            colour = (52, 101, 196) if team[u] == 0 else (200, 55, 55)
+            canvas.disc(py[u], px[u], radius, colour)
+            canvas.glyph(int(py[u]), int(px[u]), int(row), (255, 255, 255))
+            bar = int(2 * radius)
+            top, left = int(py[u] - radius - 6), int(px[u] - radius)
+            frac = state.hp[index, u] / table[row, sk.HP]
+            canvas.rect(top, left, bar, 2, (60, 60, 60))
+            canvas.rect(top, left, int(bar * frac), 2, (40, 190, 60))
+            if table[row, sk.SHIELD] > 0:
+                sfrac = state.shield[index, u] / table[row, sk.SHIELD]
+                canvas.rect(top - 3, left, int(bar * sfrac), 2, (40, 200, 230))
+        return canvas.image
+
+
+def masked_choice(mask: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Pick, per row of ``mask (..., A)``, the available action at quantile ``uniforms (...)``.
+
+    Uniform over the available actions when ``uniforms`` is uniform in [0, 1).
+    """
+    counts = mask.sum(axis=-1)
+    if (counts == 0).any():
+        raise ValueError("a row of the action mask allows no action")
+    k = np.minimum((uniforms * counts).astype(np.int64), counts - 1)
+    cumulative = np.cumsum(mask, axis=-1)
+    return (cumulative <= k[..., None]).sum(axis=-1).astype(np.int64)
