@@ -49,6 +49,22 @@ def random_actions(
     raise TypeError(f"cannot draw actions for a {type(space).__name__} space")
 
 
+def within_mask(mask: np.ndarray | None, actions: np.ndarray) -> np.ndarray:
+    """``actions (..., )`` moved onto the available ones of ``mask (..., A)``.
+
+    An available action is kept; a masked action ``a`` becomes the ``(a mod k)``-th of the
+    ``k`` available ones, so random actions drawn in advance stay random, legal and the
+    same for a copy whatever the batch.  Without a mask the actions are returned as given.
+    """
+    if mask is None:
+        return actions
+    ok = np.take_along_axis(mask, actions[..., None], axis=-1)[..., 0].astype(bool)
+    counts = mask.sum(axis=-1).astype(np.int64)
+    k = actions % np.maximum(counts, 1)
+    moved = (np.cumsum(mask, axis=-1) <= k[..., None]).sum(axis=-1)
+    return np.where(ok, actions, moved).astype(np.int64)
+
+
 @dataclasses.dataclass
 class CoreState:
     """Arrays shared by every core's state; subclasses add their own fields.

@@ -25,7 +25,7 @@ import numpy as np
 from gymnasium import spaces
 
 import metaenvs
-from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.core import BatchedCore, CoreState, StepResult, within_mask
 from metaenvs.faces.parallel import BatchedParallelEnv
 from metaenvs.faces.vector import BatchedVectorEnv
 
@@ -60,24 +60,9 @@ def sample_actions(core: BatchedCore, batch: int, rng: np.random.Generator) -> n
     return core.sample_actions(batch, rng)
 
 
-def within_mask(mask: np.ndarray | None, actions: np.ndarray) -> np.ndarray:
-    """``actions (..., )`` moved onto the available ones of ``mask (..., A)``.
-
-    An available action is kept; a masked action ``a`` becomes the ``(a mod k)``-th of the
-    ``k`` available ones, so random actions drawn in advance stay random, legal and the
-    same for a copy whatever the batch.  Without a mask the actions are returned as given.
-    """
-    if mask is None:
-        return actions
-    ok = np.take_along_axis(mask, actions[..., None], axis=-1)[..., 0].astype(bool)
-    counts = mask.sum(axis=-1).astype(np.int64)
-    k = actions % np.maximum(counts, 1)
-    moved = (np.cumsum(mask, axis=-1) <= k[..., None]).sum(axis=-1)
-    return np.where(ok, actions, moved).astype(np.int64)
-
-
 def legal_actions(core: BatchedCore, state: CoreState, actions: np.ndarray) -> np.ndarray:
-    """:func:`within_mask` with the core's current masks (identity for unmasked cores)."""
+    """:func:`~metaenvs.core.within_mask` with the core's current masks (identity for
+    unmasked cores)."""
     return within_mask(core.action_mask(state) if core.masked_actions else None, actions)
 
 

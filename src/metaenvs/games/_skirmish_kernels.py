@@ -80,51 +80,6 @@ def order_target(u, j, team, table, utype, n_allies, n_units):
     return first + j
 
 
-@numba.njit(cache=True)
-def target_available(b, u, v, pos, alive, team, table, utype):
-    """Whether unit ``u`` may be ordered to attack (or heal) unit ``v`` now."""
-    if not alive[b, v] or v == u:
-        return False
-    healer = table[utype[u], HEAL] > 0.0
-    if healer:
-        if team[v] != team[u] or (int(table[utype[v], ATTRS]) & BIOLOGICAL) == 0:
-            return False
-    elif team[v] == team[u]:
-        return False
-    dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
-    return math.sqrt(dx * dx + dy * dy) <= table[utype[u], REACH]
-
-
-@numba.njit(cache=True)
-def n_targets(u, team, table, utype, n_allies, n_units):
-    """How many ``6 + j`` orders unit ``u`` has (the size of the team it aims at)."""
-    own = team[u]
-    side = own if table[utype[u], HEAL] > 0.0 else 1 - own
-    first, end = team_range(team, n_allies, n_units, side)
-    return end - first
-
-
-@numba.njit(cache=True)
-def legal(b, u, a, pos, alive, team, table, utype, grid, n_allies, dt):
-    """Whether action ``a`` is available to unit ``u`` of copy ``b``."""
-    if not alive[b, u]:
-        return a == NOOP
-    if a == NOOP:
-        return False
-    if a == STOP:
-        return True
-    step = table[utype[u], SPEED] * dt
-    if a < FIRST_TARGET:
-        k = a - 2
-        return pathable(grid, pos[b, u, 0] + _DX[k] * step, pos[b, u, 1] + _DY[k] * step)
-    n_units = team.shape[0]
-    j = a - FIRST_TARGET
-    if j >= n_targets(u, team, table, utype, n_allies, n_units):
-        return False
-    v = order_target(u, j, team, table, utype, n_allies, n_units)
-    return target_available(b, u, v, pos, alive, team, table, utype)
-
-
 # -- the scripted AI ------------------------------------------------------------------------
 @numba.njit(cache=True)
 def move_toward(b, u, x, y, pos, table, utype, grid, dt):
@@ -152,29 +107,31 @@ def scripted_order(b, u, pos, hp, shield, alive, team, table, utype, grid, n_all
     """
     n_units = team.shape[0]
     healer = table[utype[u], HEAL] > 0.0
+    reach = table[utype[u], REACH]
     side = team[u] if healer else 1 - team[u]
     first, end = team_range(team, n_allies, n_units, side)
     best, best_key = -1, np.inf
     nearest, nearest_d = -1, np.inf
+    xu, yu = pos[b, u, 0], pos[b, u, 1]
     for v in range(first, end):
         if not alive[b, v] or v == u:
             continue
-        dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
+        dx, dy = pos[b, v, 0] - xu, pos[b, v, 1] - yu
         d = math.sqrt(dx * dx + dy * dy)
-        if healer:
-            if table[utype[v], HEAL] > 0.0:
+        vrow = utype[v]
+        if healer:  # who may be targeted: the rules of observe_copy's masks
+            if table[vrow, HEAL] > 0.0:
                 continue
             if d < nearest_d:
                 nearest, nearest_d = v, d
-            frac = hp[b, v] / table[utype[v], HP]
-            if frac < 1.0 and frac < best_key and target_available(
-                b, u, v, pos, alive, team, table, utype
-            ):
+            frac = hp[b, v] / table[vrow, HP]
+            biological = (int(table[vrow, ATTRS]) & BIOLOGICAL) != 0
+            if frac < 1.0 and frac < best_key and biological and d <= reach:
                 best, best_key = v, frac
             continue
         if d < nearest_d:
             nearest, nearest_d = v, d
-        if target_available(b, u, v, pos, alive, team, table, utype):
+        if d <= reach:
             key = hp[b, v] + shield[b, v] if focus else d
             if key < best_key:
                 best, best_key = v, key
@@ -310,8 +267,10 @@ def fight(b, orders, bufs, sim, par):
         cooldown[b, u] += table[row, COOLDOWN]
         if table[row, SUICIDE] > 0.0:  # a baneling bursts on everything around it
             for w in range(n_units):
-                if team[w] != team[u] and was_alive[w] and edge_gap(b, u, w, pos, table, utype) <= (
-                    su.BANELING_RADIUS
+                if (
+                    team[w] != team[u]
+                    and was_alive[w]
+                    and edge_gap(b, u, w, pos, table, utype) <= (su.BANELING_RADIUS)
                 ):
                     land_hit(b, u, w, 1.0, hp, shield, calm, table, utype, team, dealt)
             hp[b, u] = 0.0
@@ -357,50 +316,64 @@ def team_lost(b, side, alive, team, table, utype):
 
 # -- observations ---------------------------------------------------------------------------
 @numba.njit(cache=True)
-def write_unit(o, at, b, i, v, pos, hp, shield, alive, table, utype, sight, n_bits):
-    """Features of unit ``v`` seen by ``i``: visible, distance, dx, dy (over the sight
-    range), hp and shield fractions, type one-hot; zeros when dead or out of sight."""
-    width = 6 + n_bits
-    for k in range(width):
-        o[at + k] = 0.0
-    dx, dy = pos[b, v, 0] - pos[b, i, 0], pos[b, v, 1] - pos[b, i, 1]
-    d = math.sqrt(dx * dx + dy * dy)
-    if alive[b, v] and d < sight:
-        row = utype[v]
-        o[at] = 1.0
-        o[at + 1], o[at + 2], o[at + 3] = d / sight, dx / sight, dy / sight
-        o[at + 4] = hp[b, v] / table[row, HP]
-        if table[row, SHIELD] > 0.0:
-            o[at + 5] = shield[b, v] / table[row, SHIELD]
-        if n_bits > 0:
-            o[at + 6 + row] = 1.0
-    return at + width
-
-
-@numba.njit(cache=True)
 def observe_copy(b, bufs, sim, par):
-    """Observations ``obs[b] (N, D)`` and action masks ``mask[b] (N, A)`` of copy ``b``."""
+    """Observations ``obs[b] (N, D)`` and action masks ``mask[b] (N, A)`` of copy ``b``.
+
+    Per ally ``i``: the mask (no-op only when dead; stop; a move when its destination is
+    open; ``6 + j`` when unit j of the targeted team lives and is within reach, for a
+    healer only a biological team mate), then the features of every enemy and every other ally
+    (visible, distance, dx, dy over the sight range, hp and shield fractions, type
+    one-hot; zeros when dead or out of sight), then its own.
+    """
     pos, hp, shield, cooldown, alive = bufs[2], bufs[3], bufs[4], bufs[5], bufs[7]
     obs, mask = bufs[9], bufs[14]
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
     n_allies, dt, sight, n_bits = int(par[0]), par[3], par[4], int(par[10])
     n_units = team.shape[0]
+    width = 6 + n_bits
     for i in range(n_allies):
-        o = obs[b, i]
-        for a in range(mask.shape[2]):
-            mask[b, i, a] = legal(b, i, a, pos, alive, team, table, utype, grid, n_allies, dt)
+        o, m = obs[b, i], mask[b, i]
+        m[:] = 0
         if not alive[b, i]:
+            m[NOOP] = 1
             o[:] = 0.0
             continue
-        for k in range(N_MOVES):
-            o[k] = float(mask[b, i, 2 + k])
-        at = N_MOVES
-        for v in range(n_allies, n_units):
-            at = write_unit(o, at, b, i, v, pos, hp, shield, alive, table, utype, sight, n_bits)
-        for v in range(n_allies):
-            if v != i:
-                at = write_unit(o, at, b, i, v, pos, hp, shield, alive, table, utype, sight, n_bits)
         row = utype[i]
+        xi, yi = pos[b, i, 0], pos[b, i, 1]
+        step = table[row, SPEED] * dt
+        m[STOP] = 1
+        for k in range(N_MOVES):
+            ok = pathable(grid, xi + _DX[k] * step, yi + _DY[k] * step)
+            m[2 + k] = ok
+            o[k] = 1.0 if ok else 0.0
+        healer = table[row, HEAL] > 0.0
+        reach = table[row, REACH]
+        at = N_MOVES
+        for n in range(n_units - 1):
+            v = n_allies + n if n < n_units - n_allies else n - (n_units - n_allies)
+            if v >= i and v < n_allies:
+                v += 1  # other allies, skipping i
+            dx, dy = pos[b, v, 0] - xi, pos[b, v, 1] - yi
+            d = math.sqrt(dx * dx + dy * dy)
+            live = alive[b, v]
+            if live and d <= reach:
+                if healer and v < n_allies:
+                    if int(table[utype[v], ATTRS]) & BIOLOGICAL:
+                        m[FIRST_TARGET + v] = 1
+                elif not healer and v >= n_allies:
+                    m[FIRST_TARGET + v - n_allies] = 1
+            for k in range(width):
+                o[at + k] = 0.0
+            if live and d < sight:
+                vrow = utype[v]
+                o[at] = 1.0
+                o[at + 1], o[at + 2], o[at + 3] = d / sight, dx / sight, dy / sight
+                o[at + 4] = hp[b, v] / table[vrow, HP]
+                if table[vrow, SHIELD] > 0.0:
+                    o[at + 5] = shield[b, v] / table[vrow, SHIELD]
+                if n_bits > 0:
+                    o[at + 6 + vrow] = 1.0
+            at += width
         o[at] = hp[b, i] / table[row, HP]
         o[at + 1] = shield[b, i] / table[row, SHIELD] if table[row, SHIELD] > 0.0 else 0.0
         if table[row, COOLDOWN] > 0.0:
@@ -477,7 +450,7 @@ def reset_skirmish(bufs, sim, par):
 def step_skirmish(bufs, sim, par, actions, lo, hi):
     """One step of copies ``lo..hi``: the allies act ``actions (B, N)``, the scripted AI
     the enemies; combat; rewards, ends, observations and masks; finished copies restart."""
-    t, rng, alive = bufs[0], bufs[1], bufs[7]
+    t, alive = bufs[0], bufs[7]
     obs, reward, terminated, truncated, final_obs = bufs[9:14]
     won, dead_allies, dead_enemies = bufs[15], bufs[16], bufs[17]
     team = sim[1]

@@ -165,9 +165,7 @@ class SkirmishCore(BatchedCore):
         n_bits = len(self.type_names) if len(self.type_names) > 1 else 0
         unit_width = 6 + n_bits
         ally_healer = any(UNITS[u].healer for u in allies)
-        self.n_actions = sk.FIRST_TARGET + max(
-            self.n_enemies, self.n_allies if ally_healer else 0
-        )
+        self.n_actions = sk.FIRST_TARGET + max(self.n_enemies, self.n_allies if ally_healer else 0)
         obs_width = sk.N_MOVES + (self.n_allies + self.n_enemies - 1) * unit_width + 3 + n_bits
         state_width = self.n_allies * (5 + n_bits) + self.n_enemies * (4 + n_bits)
         self.observation_space = spaces.Box(-1.0, 1.0, (obs_width,), dtype=np.float32)

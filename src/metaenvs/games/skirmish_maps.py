@@ -179,8 +179,12 @@ for _spec in (
         180,
         description="1 colossus, 3 stalkers and 5 zealots each (easy)",
     ),
-    MapSpec("5m_vs_6m", (("marine", 5),), (("marine", 6),), 70, description="5 vs 6 marines (hard)"),
-    MapSpec("8m_vs_9m", (("marine", 8),), (("marine", 9),), 120, description="8 vs 9 marines (hard)"),
+    MapSpec(
+        "5m_vs_6m", (("marine", 5),), (("marine", 6),), 70, description="5 vs 6 marines (hard)"
+    ),
+    MapSpec(
+        "8m_vs_9m", (("marine", 8),), (("marine", 9),), 120, description="8 vs 9 marines (hard)"
+    ),
     MapSpec(
         "10m_vs_11m", (("marine", 10),), (("marine", 11),), 150,
         description="10 vs 11 marines (hard)",

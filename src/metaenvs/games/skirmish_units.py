@@ -5,7 +5,7 @@ StarCraft II: values are rounded, attacks are instant, there is no acceleration,
 collision, no upgrades, no energy.  Times are in game seconds; one env step is
 ``STEP_SECONDS`` (SMAC's 8 game loops at 22.4 loops per second).
 
-| unit | hp | shield | armour | damage x hits | bonus | range | cooldown | speed | radius | attributes |
+| unit | hp | shield | armour | damage x hits | bonus | range | cooldown | speed | radius | kind |
 |---|---|---|---|---|---|---|---|---|---|---|
 | marine | 45 | 0 | 0 | 6 x 1 | | 5 | 0.61 | 3.15 | 0.375 | light, biological |
 | marauder | 125 | 0 | 1 | 10 x 1 | +10 armoured | 6 | 1.07 | 3.15 | 0.5625 | armoured, biological |
@@ -50,7 +50,12 @@ SHIELD_REGEN = 2.0
 SHIELD_DELAY = 10.0
 
 LIGHT, ARMOURED, BIOLOGICAL, MECHANICAL = 1, 2, 4, 8
-ATTRIBUTES = {"light": LIGHT, "armoured": ARMOURED, "biological": BIOLOGICAL, "mechanical": MECHANICAL}
+ATTRIBUTES = {
+    "light": LIGHT,
+    "armoured": ARMOURED,
+    "biological": BIOLOGICAL,
+    "mechanical": MECHANICAL,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +89,11 @@ class UnitType:
         return sum(ATTRIBUTES[a] for a in self.attributes)
 
 
+_LB = ("light", "biological")
 UNITS: dict[str, UnitType] = {
     u.name: u
     for u in (
-        UnitType("marine", "terran", 45, 0, 0, 6, 1, 0.61, 5, 3.15, 0.375, ("light", "biological")),
+        UnitType("marine", "terran", 45, 0, 0, 6, 1, 0.61, 5, 3.15, 0.375, _LB),
         UnitType(
             "marauder", "terran", 125, 0, 1, 10, 1, 1.07, 6, 3.15, 0.5625,
             ("armoured", "biological"), bonus=10, bonus_vs="armoured",
@@ -100,13 +106,13 @@ UNITS: dict[str, UnitType] = {
             "stalker", "protoss", 80, 80, 1, 13, 1, 1.34, 6, 4.13, 0.625,
             ("armoured", "mechanical"), bonus=5, bonus_vs="armoured",
         ),
-        UnitType("zealot", "protoss", 100, 50, 1, 8, 2, 0.86, 0.1, 3.15, 0.5, ("light", "biological")),
+        UnitType("zealot", "protoss", 100, 50, 1, 8, 2, 0.86, 0.1, 3.15, 0.5, _LB),
         UnitType(
             "colossus", "protoss", 200, 150, 1, 10, 2, 1.07, 7, 3.15, 1.0,
             ("armoured", "mechanical"), bonus=5, bonus_vs="light", splash=True,
         ),
-        UnitType("zergling", "zerg", 35, 0, 0, 5, 1, 0.497, 0.1, 4.13, 0.375, ("light", "biological")),
-        UnitType("hydralisk", "zerg", 90, 0, 0, 12, 1, 0.59, 5, 3.15, 0.625, ("light", "biological")),
+        UnitType("zergling", "zerg", 35, 0, 0, 5, 1, 0.497, 0.1, 4.13, 0.375, _LB),
+        UnitType("hydralisk", "zerg", 90, 0, 0, 12, 1, 0.59, 5, 3.15, 0.625, _LB),
         UnitType(
             "baneling", "zerg", 30, 0, 0, 16, 1, 0.0, 0.25, 3.5, 0.375, ("biological",),
             bonus=19, bonus_vs="light", suicide=True,
