@@ -176,34 +176,6 @@ def run(quick: bool, jax_python: str | None) -> dict[str, Any]:
     return results
 
 
-def table(results: dict[str, Any]) -> str:
-    """A Markdown table: one line per task and batch, ours against each peer."""
-    lines = [
-        "| task | B | metaenvs core | metaenvs PettingZoo face | peers (copy-steps/s) "
-        "| ours / fastest peer |",
-        "|---|---:|---:|---:|---|---:|",
-    ]
-    for env_id in TASKS:
-        rows = [r for r in results["rows"] if r["env_id"] == env_id]
-        for b in sorted({r["batch"] for r in rows}):
-            ours = [r for r in rows if r["who"] == "metaenvs" and r["batch"] == b]
-            core = next((r for r in ours if r["face"] == "core"), None)
-            face = next((r for r in ours if r["face"] == "parallel"), None)
-            peers = [r for r in rows if r["who"] != "metaenvs" and r["batch"] == b]
-            best = max(peers, key=lambda r: r["copy_steps_per_s"], default=None)
-            mine = max(r["copy_steps_per_s"] for r in ours) if ours else None
-            peer_text = ", ".join(
-                f"{r['who']} {bench.format_rate(r['copy_steps_per_s'])}" for r in peers
-            )
-            ratio = f"{mine / best['copy_steps_per_s']:.1f}x" if best and mine else "-"
-            core_text = bench.format_rate(core["copy_steps_per_s"]) if core else "-"
-            face_text = bench.format_rate(face["copy_steps_per_s"]) if face else "-"
-            lines.append(
-                f"| {env_id} | {b} | {core_text} | {face_text} | {peer_text or '-'} | {ratio} |"
-            )
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs")
@@ -218,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = "empty cache" if c["cold_cache"] else "warm cache"
         print(f"  {c['env_id']:<24} {cache:<12} {c['compile_s']:7.2f} s")
     print()
-    print(table(results))
+    print(bench.comparison_table(results, list(TASKS)))
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = args.out / f"bench_particle{'-quick' if args.quick else ''}-{stamp}.json"

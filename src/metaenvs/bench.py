@@ -57,6 +57,7 @@ __all__ = [
     "Timing",
     "machine_info",
     "random_actions",
+    "comparison_table",
     "time_compile",
     "time_core",
     "time_first_call",
@@ -405,6 +406,33 @@ def time_vector_face(
         "face": "vector",
         **_summary(times, steps, venv.num_envs, n_agents),
     }
+
+
+def comparison_table(results: dict[str, Any], env_ids: list[str]) -> str:
+    """A Markdown table of ``results["rows"]``: one line per id and batch, ours against
+    each peer (rows with ``who`` other than ``"metaenvs"``) and the ratio to the fastest."""
+    lines = [
+        "| task | B | metaenvs core | metaenvs PettingZoo face | peers (copy-steps/s) "
+        "| ours / fastest peer |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for env_id in env_ids:
+        rows = [r for r in results["rows"] if r["env_id"] == env_id]
+        for b in sorted({r["batch"] for r in rows}):
+            ours = [r for r in rows if r["who"] == "metaenvs" and r["batch"] == b]
+            core = next((r for r in ours if r["face"] == "core"), None)
+            face = next((r for r in ours if r["face"] == "parallel"), None)
+            peers = [r for r in rows if r["who"] != "metaenvs" and r["batch"] == b]
+            best = max(peers, key=lambda r: r["copy_steps_per_s"], default=None)
+            mine = max(r["copy_steps_per_s"] for r in ours) if ours else None
+            peer_text = ", ".join(f"{r['who']} {format_rate(r['copy_steps_per_s'])}" for r in peers)
+            ratio = f"{mine / best['copy_steps_per_s']:.1f}x" if best and mine else "-"
+            core_text = format_rate(core["copy_steps_per_s"]) if core else "-"
+            face_text = format_rate(face["copy_steps_per_s"]) if face else "-"
+            lines.append(
+                f"| {env_id} | {b} | {core_text} | {face_text} | {peer_text or '-'} | {ratio} |"
+            )
+    return "\n".join(lines)
 
 
 def format_rate(x: float | None) -> str:
