@@ -172,7 +172,9 @@ def _picture(spec: Any) -> bytes:
     space = core.action_space
     space.seed(PICTURE_SEED)
     for _ in range(PICTURE_STEPS):
-        actions = np.stack([np.asarray(space.sample()) for _ in range(core.n_agents)])[None]
+        # with action masks, uniform over each agent's available actions
+        masks = core.action_mask(state)[0] if core.masked_actions else [None] * core.n_agents
+        actions = np.stack([np.asarray(space.sample(mask=m)) for m in masks])[None]
         core.step(state, actions)
     image = np.asarray(core.render_copy(state, 0))
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -274,7 +276,7 @@ def _pictures(specs: list[Any], core_classes: list[type]) -> list[str]:
         if doc:
             lines += [convert_roles(doc), ""]
     lines += [
-        f"Copy 0 of each id after {PICTURE_STEPS} steps of uniformly random actions "
+        f"Copy 0 of each id after {PICTURE_STEPS} steps of uniformly random (available) actions "
         f"(seed {PICTURE_SEED}), drawn by `core.render_copy(state, 0)`.",
         "",
         '<div class="grid" markdown>',

@@ -88,3 +88,24 @@ def test_sb3_face_pickles_and_runs_in_subprocesses():
         np.testing.assert_array_equal(rewards, [1.5, 0.5])  # peer cooperates first
     finally:
         sub.close()
+
+
+def test_maskable_ppo_reads_the_masks_of_the_sb3_face():
+    """sb3-contrib's MaskablePPO trains on a masked game: every action it sends is
+    available (the core raises on a masked one) and the masks it reads are the core's."""
+    pytest.importorskip("sb3_contrib")
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    venv = metaenvs.make_sb3_vec("skirmish_3m", num_envs=4)
+    model = MaskablePPO("MlpPolicy", venv, n_steps=64, batch_size=128, n_epochs=1, seed=0)
+    model.learn(1024)
+    assert model.num_timesteps >= 1024
+    masks = get_action_masks(venv)
+    core_masks = venv.core.action_mask(venv._state)
+    np.testing.assert_array_equal(masks, core_masks.reshape(12, -1).astype(bool))
+    assert not masks.all()  # some actions are masked: the check above can tell
+    # without the masks, plain sampling soon sends an unavailable action
+    with pytest.raises(ValueError, match="not available"):
+        for _ in range(200):
+            venv.step(np.random.default_rng(0).integers(0, 9, size=12))

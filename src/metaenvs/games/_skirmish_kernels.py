@@ -45,6 +45,8 @@ PARAMS = (
 
 NOOP, STOP, N_MOVES, FIRST_TARGET = 0, 1, 4, 6
 RANGE_SLACK = 1e-6  # a unit that walked up to its range is in range, whatever the rounding
+APPROACH = 0.1  # how far inside its range a unit walking up to a target stops
+OVERLAP_SLACK = 1e-9  # units closer than touching by less than this are not pushed
 _DX = np.array([0.0, 0.0, 1.0, -1.0])  # north, south, east, west
 _DY = np.array([1.0, -1.0, 0.0, 0.0])
 
@@ -222,11 +224,40 @@ def walk(b, u, x, y, limit, pos, table, utype, grid, dt, newpos):
 
 
 @numba.njit(cache=True)
+def separate(b, newpos, pos, alive, table, utype, grid):
+    """Push overlapping live units apart (one simultaneous pass, each takes half of every
+    overlap, a push into a wall is dropped): units do not stack, so a corridor is a
+    choke point.  Units that overlap exactly are left as they are."""
+    n_units = newpos.shape[0]
+    push = np.zeros((n_units, 2))
+    for u in range(n_units):
+        if not alive[b, u]:
+            continue
+        for v in range(u + 1, n_units):
+            if not alive[b, v]:
+                continue
+            dx, dy = newpos[v, 0] - newpos[u, 0], newpos[v, 1] - newpos[u, 1]
+            d = math.sqrt(dx * dx + dy * dy)
+            overlap = table[utype[u], RADIUS] + table[utype[v], RADIUS] - d
+            if overlap > OVERLAP_SLACK and d > 1e-9:
+                sx, sy = 0.5 * overlap * dx / d, 0.5 * overlap * dy / d
+                push[u, 0] -= sx
+                push[u, 1] -= sy
+                push[v, 0] += sx
+                push[v, 1] += sy
+    for u in range(n_units):
+        x, y = newpos[u, 0] + push[u, 0], newpos[u, 1] + push[u, 1]
+        if (push[u, 0] != 0.0 or push[u, 1] != 0.0) and pathable(grid, x, y):
+            newpos[u, 0], newpos[u, 1] = x, y
+
+
+@numba.njit(cache=True)
 def fight(b, orders, bufs, sim, par):
     """Carry out every live unit's order at once; returns (damage to enemies, enemies killed).
 
-    Decisions read the state at the start of the step; then moves apply, then hits (in
-    unit order, overkill wasted), then deaths, then heals to the living.
+    Decisions read the state at the start of the step; then moves apply (overlapping
+    units pushed apart), then hits (in unit order, overkill wasted), then deaths, then
+    heals to the living.
     """
     pos, hp, shield, cooldown, calm, alive, target = bufs[2:9]
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
@@ -253,8 +284,10 @@ def fight(b, orders, bufs, sim, par):
             if table[row, HEAL] > 0.0 or cooldown[b, u] <= 0.0:
                 fire[u] = v
         else:
-            walk(b, u, pos[b, v, 0], pos[b, v, 1], gap - table[row, RANGE], pos, table, utype,
-                 grid, dt, newpos)  # fmt: skip
+            # close to APPROACH inside the range, so that a push does not put it out again
+            limit = gap - table[row, RANGE] + min(APPROACH, table[row, RANGE])
+            walk(b, u, pos[b, v, 0], pos[b, v, 1], limit, pos, table, utype, grid, dt, newpos)
+    separate(b, newpos, pos, alive, table, utype, grid)
     pos[b] = newpos
     dealt = np.zeros(1)
     was_alive = alive[b].copy()

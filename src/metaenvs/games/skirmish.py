@@ -2,8 +2,9 @@
 
 Paper: mnmpg-exercise-moves (experiments on SMAC, Samvelyan et al. 2019).  StarCraft II
 cannot run here, so Skirmish re-implements the micromanagement task in the spirit of
-SMAC, **not** StarCraft II: the unit numbers are in the [unit table](../skirmish.md) and
-in :mod:`metaenvs.games.skirmish_units`; maps are data (:mod:`metaenvs.games.skirmish_maps`).
+SMAC, **not** StarCraft II: the unit numbers are in the unit table of the Skirmish page
+and of :mod:`metaenvs.games.skirmish_units`; maps are data
+(:mod:`metaenvs.games.skirmish_maps`).
 Our team of N agents fights a team driven by a built-in scripted AI.
 
 ## Agents
@@ -294,38 +295,47 @@ class SkirmishCore(BatchedCore):
 
     # -- rendering -------------------------------------------------------------------------
     def render_copy(self, state: SkirmishState, index: int = 0) -> np.ndarray:
-        """Top-down picture: walls, units (allies blue, enemies red; the letter-free marker
-        is the unit type's index as dots), health (green) and shield (cyan) bars, and this
-        step's attacks (yellow) and heals (green) as lines."""
+        """Top-down picture of the fight, zoomed on the living units (at least 12 x 12 map
+        units): walls grey, allies blue, enemies red (dots: the unit type's index), health
+        (green) and shield (cyan) bars, this step's attacks (yellow) and heals (green)."""
         width, height = self.map.size
-        size = self.render_size
-        scale = size / max(width, height)
-        canvas = Canvas(int(height * scale), int(width * scale), background=(236, 230, 214))
-        grid = self.sim[3]
-        for cy, cx in np.argwhere(~grid):
-            canvas.rect(int((height - 1 - cy) * scale), int(cx * scale), int(np.ceil(scale)),
-                        int(np.ceil(scale)), (90, 90, 90))  # fmt: skip
-        pos, alive, target = state.pos[index], state.alive[index], state.target[index]
         utype, team, table = self.sim[0], self.sim[1], self.sim[2]
-        px, py = pos[:, 0] * scale, (height - pos[:, 1]) * scale
+        pos, alive, target = state.pos[index], state.alive[index], state.target[index]
+        shown = pos[alive] if alive.any() else pos
+        lo = np.maximum(shown.min(axis=0) - 3.0, 0.0)
+        hi = np.minimum(shown.max(axis=0) + 3.0, [width, height])
+        side = max(12.0, float((hi - lo).max()))
+        centre = (lo + hi) / 2
+        x0 = float(np.clip(centre[0] - side / 2, 0.0, max(width - side, 0.0)))
+        y0 = float(np.clip(centre[1] - side / 2, 0.0, max(height - side, 0.0)))
+        size = self.render_size
+        scale = size / side
+        canvas = Canvas(size, size, background=(236, 230, 214))
+
+        def pixel(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return (y0 + side - y) * scale, (x - x0) * scale  # (row, column)
+
+        cell = int(np.ceil(scale))
+        for cy, cx in np.argwhere(~self.sim[3]):
+            row, col = pixel(cx, cy + 1.0)
+            canvas.rect(int(row), int(col), cell, cell, (90, 90, 90))
+        py, px = pixel(pos[:, 0], pos[:, 1])
         for u in np.flatnonzero(alive & (target >= 0)):
             v = target[u]
             colour = (60, 200, 60) if team[u] == team[v] else (240, 200, 20)
             canvas.line(py[u], px[u], py[v], px[v], colour, width=2)
         for u in np.flatnonzero(alive):
             row = utype[u]
-            radius = max(table[row, sk.RADIUS] * scale, 3.0)
-            colour = (52, 101, 196) if team[u] == 0 else (200, 55, 55)
-            canvas.disc(py[u], px[u], radius, colour)
+            radius = max(table[row, sk.RADIUS] * scale, 4.0)
+            canvas.disc(py[u], px[u], radius, (52, 101, 196) if team[u] == 0 else (200, 55, 55))
             canvas.glyph(int(py[u]), int(px[u]), int(row), (255, 255, 255))
-            bar = int(2 * radius)
-            top, left = int(py[u] - radius - 6), int(px[u] - radius)
-            frac = state.hp[index, u] / table[row, sk.HP]
-            canvas.rect(top, left, bar, 2, (60, 60, 60))
-            canvas.rect(top, left, int(bar * frac), 2, (40, 190, 60))
+            bar, top, left = int(2 * radius), int(py[u] - radius - 7), int(px[u] - radius)
+            canvas.rect(top, left, 3, bar, (60, 60, 60))
+            canvas.rect(top, left, 3, int(bar * state.hp[index, u] / table[row, sk.HP]),
+                        (40, 190, 60))  # fmt: skip
             if table[row, sk.SHIELD] > 0:
-                sfrac = state.shield[index, u] / table[row, sk.SHIELD]
-                canvas.rect(top - 3, left, int(bar * sfrac), 2, (40, 200, 230))
+                full = int(bar * state.shield[index, u] / table[row, sk.SHIELD])
+                canvas.rect(top - 4, left, 3, full, (40, 200, 230))
         return canvas.image
 
 
