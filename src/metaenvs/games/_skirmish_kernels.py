@@ -3,12 +3,12 @@
 Shapes (U units = N allies then the enemies; A actions; D observation width):
 
 - ``bufs = (t, rng, pos, hp, shield, cooldown, calm, alive, target, obs, reward, terminated,
-  truncated, final_obs, mask, won, dead_allies, dead_enemies)``: ``t (B,)``,
+  truncated, final_obs, mask, won, dead_allies, dead_enemies, team_reward)``: ``t (B,)``,
   ``rng (B,)``, ``pos (B, U, 2)``, ``hp, shield, cooldown, calm (B, U)`` float64 (``calm``:
   seconds since the unit last took damage), ``alive (B, U)`` bool, ``target (B, U)`` int64
   (unit hit or healed this step, -1), ``obs, final_obs (B, N, D)`` float32,
   ``reward (B, N)`` float32, ``terminated, truncated, won (B,)`` bool, ``mask (B, N, A)``
-  int8, ``dead_allies, dead_enemies (B,)`` int64;
+  int8, ``dead_allies, dead_enemies (B,)`` int64, ``team_reward (B,)`` float32;
 - ``sim = (utype, team, table, grid, start)``: ``utype (U,)`` row of each unit in the
   unit ``table (T, C)`` (columns in :mod:`metaenvs.games.skirmish_units`), ``team (U,)``
   0 or 1, ``grid (H, W)`` bool pathing, ``start (U, 2)`` formation;
@@ -102,8 +102,9 @@ def move_toward(b, u, x, y, pos, table, utype, grid, dt):
 def scripted_order(b, u, pos, hp, shield, alive, team, table, utype, grid, n_allies, dt, focus):
     """The scripted AI's order for live unit ``u``: attack-move with (optional) focus fire.
 
-    A fighter attacks, among the enemies it may target, the one with the least hp + shield
-    (``focus``) or the nearest; with none in reach it walks toward the nearest enemy.  A
+    A fighter attacks, among the enemies it may target, the nearest, or with ``focus`` the
+    one with the least hp + shield among those in weapon range (the nearest if none is);
+    with none in reach it walks toward the nearest enemy.  A
     healer heals the most damaged biological team mate in reach, else follows the nearest
     team mate that fights.
     """
@@ -134,7 +135,12 @@ def scripted_order(b, u, pos, hp, shield, alive, team, table, utype, grid, n_all
         if d < nearest_d:
             nearest, nearest_d = v, d
         if d <= reach:
-            key = hp[b, v] + shield[b, v] if focus else d
+            key = d
+            if focus:  # the weakest of those in weapon range, else the nearest
+                in_range = (
+                    d - table[utype[u], RADIUS] - table[vrow, RADIUS] <= table[utype[u], RANGE]
+                )
+                key = hp[b, v] + shield[b, v] if in_range else 1e6 + d
             if key < best_key:
                 best, best_key = v, key
     if best >= 0:
@@ -253,7 +259,8 @@ def separate(b, newpos, pos, alive, table, utype, grid):
 
 @numba.njit(cache=True)
 def fight(b, orders, bufs, sim, par):
-    """Carry out every live unit's order at once; returns (damage to enemies, enemies killed).
+    """Carry out every live unit's order at once; returns (net damage to the enemies: hp and
+    shields removed less those they regained, enemies killed).
 
     Decisions read the state at the start of the step; then moves apply (overlapping
     units pushed apart), then hits (in unit order, overkill wasted), then deaths, then
@@ -326,7 +333,10 @@ def fight(b, orders, bufs, sim, par):
         v = fire[u]
         if v >= 0 and table[utype[u], HEAL] > 0.0 and alive[b, u] and alive[b, v]:
             target[b, u] = v
-            hp[b, v] = min(hp[b, v] + table[utype[u], HEAL] * dt, table[utype[v], HP])
+            healed = min(hp[b, v] + table[utype[u], HEAL] * dt, table[utype[v], HP])
+            if team[v] == 1:  # health the enemy regains is damage undone
+                dealt[0] -= healed - hp[b, v]
+            hp[b, v] = healed
     for u in range(n_units):
         if alive[b, u]:
             # a weapon ready part-way through the step keeps that part: the average rate
@@ -334,7 +344,10 @@ def fight(b, orders, bufs, sim, par):
             cooldown[b, u] = max(cooldown[b, u] - dt, -dt)
             calm[b, u] += dt
             if calm[b, u] >= su.SHIELD_DELAY:
-                shield[b, u] = min(shield[b, u] + su.SHIELD_REGEN * dt, table[utype[u], SHIELD])
+                regen = min(shield[b, u] + su.SHIELD_REGEN * dt, table[utype[u], SHIELD])
+                if team[u] == 1:
+                    dealt[0] -= regen - shield[b, u]
+                shield[b, u] = regen
     return dealt[0], kills
 
 
@@ -485,7 +498,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
     the enemies; combat; rewards, ends, observations and masks; finished copies restart."""
     t, alive = bufs[0], bufs[7]
     obs, reward, terminated, truncated, final_obs = bufs[9:14]
-    won, dead_allies, dead_enemies = bufs[15], bufs[16], bufs[17]
+    won, dead_allies, dead_enemies, team_reward = bufs[15], bufs[16], bufs[17], bufs[18]
     team = sim[1]
     n_allies, time_limit, act_prob = int(par[0]), int(par[1]), par[6]
     reward_mode, scale, max_reward = int(par[7]), par[8], par[9]
@@ -511,6 +524,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
             r = 1.0 if won[b] else (-1.0 if allies_lost else 0.0)
         for i in range(n_allies):
             reward[b, i] = r if was_alive[i] else 0.0
+        team_reward[b] = r
         dead_allies[b], dead_enemies[b] = 0, 0
         for u in range(n_units):
             if not alive[b, u]:

@@ -41,12 +41,13 @@ x and y (centred, over half the arena), shield and type; per enemy the same with
 cooldown; zeros for the dead.
 
 ## Rewards
-``reward="shaped"`` (SMAC's default): damage dealt to enemy hp and shields, plus 10 per
-enemy killed, plus 200 for a win, scaled so that the maximum return of an episode is
+``reward="shaped"`` (SMAC's default): net damage dealt to enemy hp and shields (less what
+they regain by shield regeneration or healing, so a step can be slightly negative), plus 10
+per enemy killed, plus 200 for a win, scaled so that the maximum return of an episode is
 ``reward_scale`` (20); damage taken is not subtracted.  ``reward="sparse"``: +1 win, -1
-loss, 0 otherwise.  Every agent alive at the start of a step gets the team reward.
-``infos["battle_won"]`` is True on the last step of a won battle; ``dead_allies`` and
-``dead_enemies`` count the dead.
+loss, 0 otherwise.  Every agent alive at the start of a step gets the team reward, which
+``infos["team_reward"]`` also holds (for the dead too).  ``infos["battle_won"]`` is True on
+the last step of a won battle; ``dead_allies`` and ``dead_enemies`` count the dead.
 
 ## Starting State
 Each team in a block formation facing the other (see the maps), every coordinate jittered
@@ -77,7 +78,7 @@ from metaenvs.games.skirmish_units import SIGHT_RANGE, STEP_SECONDS, UNITS, unit
 from metaenvs.render import Canvas
 
 PARALLEL_MIN_BATCH = 64
-DIFFICULTIES = {"easy": (0, 0.5), "medium": (0, 1.0), "hard": (1, 0.85), "very_hard": (1, 1.0)}
+DIFFICULTIES = {"easy": (0, 0.5), "medium": (0, 0.8), "hard": (1, 0.9), "very_hard": (1, 1.0)}
 """Scripted AI levels: (focus fire, probability that a unit acts this step; else it stops)."""
 REWARDS = ("shaped", "sparse")
 
@@ -127,6 +128,7 @@ class SkirmishState(CoreState):
     target: np.ndarray
     mask: np.ndarray
     won: np.ndarray
+    team_reward: np.ndarray
     dead_allies: np.ndarray
     dead_enemies: np.ndarray
 
@@ -136,6 +138,7 @@ class SkirmishState(CoreState):
             self.t, self.rng, self.pos, self.hp, self.shield, self.cooldown, self.calm,
             self.alive, self.target, self.obs, self.reward, self.terminated, self.truncated,
             self.final_obs, self.mask, self.won, self.dead_allies, self.dead_enemies,
+            self.team_reward,
         )  # fmt: skip
 
 
@@ -221,6 +224,7 @@ class SkirmishCore(BatchedCore):
             target=np.full((batch, u), -1, dtype=np.int64),
             mask=np.zeros((batch, n, self.n_actions), dtype=np.int8),
             won=np.zeros(batch, dtype=np.bool_),
+            team_reward=np.zeros(batch, dtype=np.float32),
             dead_allies=np.zeros(batch, dtype=np.int64),
             dead_enemies=np.zeros(batch, dtype=np.int64),
             **self.output_buffers(batch),
@@ -238,6 +242,7 @@ class SkirmishCore(BatchedCore):
             sk.step_skirmish(bufs, self.sim, self.par, actions, 0, state.batch)
         info = {
             "battle_won": state.won,
+            "team_reward": state.team_reward,
             "dead_allies": state.dead_allies,
             "dead_enemies": state.dead_enemies,
         }

@@ -1,8 +1,9 @@
 """The unit table of Skirmish: every number a unit fights with, in one place.
 
 Inspired by SMAC's units (StarCraft II, Legacy of the Void, "faster" game speed), **not**
-StarCraft II: values are rounded, attacks are instant, there is no acceleration, no unit
-collision, no upgrades, no energy.  Times are in game seconds; one env step is
+StarCraft II: values are rounded, attacks are instant, there is no acceleration, no
+pathfinding (units slide along walls), no upgrades, no energy; overlapping units push each
+other apart.  Times are in game seconds; one env step is
 ``STEP_SECONDS`` (SMAC's 8 game loops at 22.4 loops per second).
 
 | unit | hp | shield | armour | damage x hits | bonus | range | cooldown | speed | radius | kind |
