@@ -4,7 +4,8 @@ For ``skirmish_3m`` and ``skirmish_27m_vs_30m`` this times:
 
 - our batched core at B = 1, 64, 1024 (and 4096), the enemy driven by the built-in
   scripted AI, our agents by random *available* actions: pre-drawn random actions moved
-  onto each step's masks (:func:`metaenvs.core.within_mask`) inside the timed loop;
+  onto each step's masks (:func:`metaenvs.core.within_mask`) inside the timed loop; and
+  our PettingZoo face (B = 1, dict actions moved onto the masks the same way);
 - JaxMARL's ``HeuristicEnemySMAX`` (jit + vmap on CPU, compile excluded; random available
   actions drawn inside the jitted step) at the same B, through ``--jax-python`` (an
   interpreter with ``jaxmarl``; see ``_smax_peer.py``);
@@ -82,6 +83,7 @@ def run(quick: bool, pythons: dict[str, str | None]) -> dict[str, Any]:
             results["compile"].append(bench.time_compile(env_id, cold_cache=cold))
         print(f"{env_id} ...", flush=True)
         rows = [{"who": "metaenvs", **bench.time_core(env_id, b, timing=timing)} for b in batches]
+        rows.append({"who": "metaenvs", **bench.time_parallel_face(env_id, timing=timing)})
         for name, python in pythons.items():
             if not python:
                 continue
@@ -113,8 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         cache = "empty cache" if c["cold_cache"] else "warm cache"
         print(f"  {c['env_id']:<24} {cache:<12} {c['compile_s']:7.2f} s")
     for key, facts in results["peers"].items():
-        compile_s = [r.get("compile_s") for r in results["rows"] if r["who"] == key.split()[0]]
-        print(f"  peer {key}: {facts} compile {compile_s}")
+        who, map_name = key.split()
+        compile_s = [
+            r.get("compile_s")
+            for r in results["rows"]
+            if r["who"] == who and r["env_id"] == f"skirmish_{map_name}"
+        ]
+        print(f"  peer {key}: {facts}, compile_s by batch {compile_s}")
     print()
     print(bench.comparison_table(results, [f"skirmish_{m}" for m in MAPS]))
     args.out.mkdir(parents=True, exist_ok=True)

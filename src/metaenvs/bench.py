@@ -337,6 +337,8 @@ def time_parallel_env(env: Any, seed: int = 0, timing: Timing = Timing()) -> dic
     The loop is ``if not env.agents: env.reset()`` then ``env.step(actions)`` with
     pre-made action dicts (Python ints for discrete spaces); the resets at episode ends
     are part of the timed loop, as in a real rollout, and ``steps`` counts only steps.
+    With action masks in the observations, each step sends the live agents' actions moved
+    onto their masks (:func:`~metaenvs.core.within_mask`), inside the timed loop.
 
     Parameters
     ----------
@@ -351,17 +353,21 @@ def time_parallel_env(env: Any, seed: int = 0, timing: Timing = Timing()) -> dic
         As :func:`time_core` with ``batch=1`` and ``face="parallel"``, without
         ``compile_s``.
     """
-    env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed)
     agents = list(env.possible_agents)
     action_sets = _dict_actions(agents, env.action_space, timing.n_action_sets, seed)
+    masked = isinstance(obs[agents[0]], dict) and "action_mask" in obs[agents[0]]
 
     def run(n: int) -> float:
+        nonlocal obs
         acts = islice(cycle(action_sets), n)
         t0 = time.perf_counter()
         for a in acts:
             if not env.agents:
-                env.reset()
-            env.step(a)
+                obs, _ = env.reset()
+            if masked:  # live agents only, each action moved onto its mask
+                a = {k: int(within_mask(obs[k]["action_mask"], np.int64(a[k]))) for k in env.agents}
+            obs, *_ = env.step(a)
         return time.perf_counter() - t0
 
     steps, times = timing.measure(run)
@@ -399,7 +405,9 @@ def time_vector_face(
         venv.core.action_space, (venv.num_envs, n_agents), timing.n_action_sets, seed
     )
     venv.reset(seed=seed)
-    steps, times = timing.measure(_array_loop(venv.step, action_sets))
+    steps, times = timing.measure(
+        _array_loop(lambda a: venv.step(_legal(venv.core, venv.state, a)), action_sets)
+    )
     venv.close()
     return {
         "env_id": metaenvs.spec(env_id).id,
