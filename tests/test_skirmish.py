@@ -695,16 +695,22 @@ def test_regenerated_shields_do_not_raise_the_return(temp_maps):
 def test_sparse_rewards(map_name):
     core = make_core(map_name, reward="sparse")
     state = core.reset(200, 0)
-    counts = np.zeros(3, int)
+    enemy_fighters = sum(not UNITS[u].healer for u in core.map.enemy_units)
+    counts = np.zeros(4, int)
     for _ in range(core.time_limit):
         was_alive = core.alive(state).copy()
         r = core.step(state, core.scripted_actions(state))
         won = r.info["battle_won"]
-        team = np.where(won, 1.0, np.where(r.terminated, -1.0, 0.0))
+        # both sides out of fighters is a draw: 0, as SMAC
+        draw = r.terminated & ~won & (r.info["dead_enemies"] >= enemy_fighters)
+        lost = r.terminated & ~won & ~draw
+        team = np.where(won, 1.0, np.where(lost, -1.0, 0.0))
         assert not (won & ~r.terminated).any()
+        np.testing.assert_array_equal(r.info["team_reward"], team)
         np.testing.assert_array_equal(r.reward, np.where(was_alive, team[:, None], 0.0))
-        counts += [int(won.sum()), int((r.terminated & ~won).sum()), int(r.truncated.sum())]
+        counts += [int(won.sum()), int(lost.sum()), int(draw.sum()), int(r.truncated.sum())]
     assert counts[1] > 0 and (counts[0] > 0 or map_name == "MMM2")
+    assert counts[2] > 0 or map_name == "MMM2"  # 3m has draws: the rule above is exercised
 
 
 def test_healer_alone_has_lost():
@@ -764,6 +770,56 @@ def test_bad_maps_raise(temp_maps):
         add_map(MapSpec("test_dup", (("marine", 2),), (("marine", 1),), 10))
     assert MAPS["test_dup"].allies == (("marine", 1),)
     assert "test_bad_unit" not in MAPS and "test_walled" not in MAPS
+    with pytest.raises(ValueError, match="need a unit that fights"):
+        MapSpec("test_healers", (("medivac", 2),), (("marine", 1),), 10)
+    with pytest.raises(TypeError, match="count of marine must be an int"):
+        MapSpec("test_count", (("marine", 2.5),), (("marine", 1),), 10)
+    with pytest.raises(TypeError, match="time_limit must be an int"):
+        MapSpec("test_limit", (("marine", 1),), (("marine", 1),), 10.5)
+    with pytest.raises(ValueError, match=r"start position \(-0.5"):
+        MapSpec("test_edge", (("marine", 1),), (("marine", 1),), 10, ally_start=(-0.5, 16.0))
+    with pytest.raises(TypeError, match="map_name must be a str"):
+        make_core(3)
+
+
+def test_a_thin_wall_cannot_be_crossed(temp_maps):
+    """Moves are checked along the way, not only where they end: a zergling (1.47 per
+    step) facing a one-cell wall is stopped by it, and its mask says so."""
+    rows = ["." * 16] * 16
+    rows = [row[:8] + "#" + row[9:] for row in rows]  # a wall at 8 <= x < 9, every row
+    spec = temp_maps(
+        MapSpec("test_thin", (("zergling", 1),), (("zergling", 1),), 50,
+                size=(16, 16), ally_start=(7.8, 8.0), enemy_start=(12.0, 8.0),
+                terrain=tuple(rows))
+    )  # fmt: skip
+    core = make_core(spec.name, spawn_jitter=0.0)
+    state = core.reset(1, 0)
+    east = 4
+    assert core.action_mask(state)[0, 0, east] == 0
+    with pytest.raises(ValueError, match="not available"):
+        core.step(state, np.array([[east]]))
+    for _ in range(20):  # the enemy walks west into the wall and slides, never across
+        core.step(state, np.array([[1]]))
+        assert state.pos[0, 1, 0] >= 9.0 and state.pos[0, 0, 0] < 8.0
+
+
+def test_pettingzoo_face_checks_actions_after_a_death():
+    env = metaenvs.make("skirmish_3m")
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    while len(env.agents) == 3:
+        actions = {a: env.action_space(a).sample(mask=obs[a]["action_mask"]) for a in env.agents}
+        obs, *_ = env.step(actions)
+        if not env.agents:
+            obs, _ = env.reset(seed=int(rng.integers(100)))
+    with pytest.raises(TypeError, match="integers"):
+        env.step({a: 1.7 for a in env.agents})
+
+
+def test_sb3_face_says_whether_it_has_masks():
+    pytest.importorskip("stable_baselines3")
+    assert metaenvs.make_sb3_vec("skirmish_3m", num_envs=2).has_attr("action_masks")
+    assert not metaenvs.make_sb3_vec("navigation_N3_l3", num_envs=2).has_attr("action_masks")
 
 
 def test_corridor_units_never_stand_on_walls():

@@ -50,7 +50,7 @@ import numpy as np
 from gymnasium import spaces
 
 import metaenvs
-from metaenvs.core import BatchedCore, check_batch_size, within_mask
+from metaenvs.core import check_batch_size, legal_actions, within_mask
 from metaenvs.core import random_actions as draw_actions
 
 __all__ = [
@@ -185,11 +185,6 @@ def _array_loop(
     return run
 
 
-def _legal(core: BatchedCore, state: Any, actions: np.ndarray) -> np.ndarray:
-    """``actions`` moved onto the available ones for a core with action masks."""
-    return within_mask(core.action_mask(state), actions) if core.masked_actions else actions
-
-
 # -- compile ----------------------------------------------------------------------------
 def time_first_call(env_id: str, seed: int = 0, **kwargs: Any) -> dict[str, float]:
     """Time making a core and its first ``reset`` + ``observe`` + ``step`` in this process.
@@ -218,7 +213,7 @@ def time_first_call(env_id: str, seed: int = 0, **kwargs: Any) -> dict[str, floa
     t2 = time.perf_counter()
     state = core.reset(1, seed)
     core.observe(state)
-    core.step(state, _legal(core, state, action))
+    core.step(state, legal_actions(core, state, action))
     t3 = time.perf_counter()
     return {"make_s": t1 - t0, "compile_s": t3 - t2}
 
@@ -314,13 +309,13 @@ def time_core(
     t0 = time.perf_counter()
     state = core.reset(batch, seed)
     core.observe(state)
-    core.step(state, _legal(core, state, action_sets[0]))
+    core.step(state, legal_actions(core, state, action_sets[0]))
     compile_s = time.perf_counter() - t0
 
     # with action masks, each pre-drawn array is moved onto the available actions inside
     # the timed loop (numpy work a learner sampling from the masks does too)
     steps, times = timing.measure(
-        _array_loop(lambda a: core.step(state, _legal(core, state, a)), action_sets)
+        _array_loop(lambda a: core.step(state, legal_actions(core, state, a)), action_sets)
     )
     return {
         "env_id": metaenvs.spec(env_id).id,
@@ -406,7 +401,7 @@ def time_vector_face(
     )
     venv.reset(seed=seed)
     steps, times = timing.measure(
-        _array_loop(lambda a: venv.step(_legal(venv.core, venv.state, a)), action_sets)
+        _array_loop(lambda a: venv.step(legal_actions(venv.core, venv.state, a)), action_sets)
     )
     venv.close()
     return {

@@ -49,8 +49,13 @@ def random_actions(
     raise TypeError(f"cannot draw actions for a {type(space).__name__} space")
 
 
+def nth_available(mask: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Index of the ``k``-th (from 0) available action of each row of ``mask (..., A)``."""
+    return (np.cumsum(mask, axis=-1) <= k[..., None]).sum(axis=-1).astype(np.int64)
+
+
 def within_mask(mask: np.ndarray | None, actions: np.ndarray) -> np.ndarray:
-    """``actions (..., )`` moved onto the available ones of ``mask (..., A)``.
+    """``actions (...)`` moved onto the available ones of ``mask (..., A)``.
 
     An available action is kept; a masked action ``a`` becomes the ``(a mod k)``-th of the
     ``k`` available ones, so random actions drawn in advance stay random, legal and the
@@ -60,9 +65,23 @@ def within_mask(mask: np.ndarray | None, actions: np.ndarray) -> np.ndarray:
         return actions
     ok = np.take_along_axis(mask, actions[..., None], axis=-1)[..., 0].astype(bool)
     counts = mask.sum(axis=-1).astype(np.int64)
-    k = actions % np.maximum(counts, 1)
-    moved = (np.cumsum(mask, axis=-1) <= k[..., None]).sum(axis=-1)
+    moved = nth_available(mask, actions % np.maximum(counts, 1))
     return np.where(ok, actions, moved).astype(np.int64)
+
+
+def sample_available(mask: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """An available action per row of ``mask (..., A)``, uniform over them when
+    ``uniforms (...)`` are uniform in [0, 1) (the action at that quantile)."""
+    counts = mask.sum(axis=-1).astype(np.int64)
+    if (counts == 0).any():
+        raise ValueError("a row of the action mask allows no action")
+    return nth_available(mask, np.minimum((uniforms * counts).astype(np.int64), counts - 1))
+
+
+def legal_actions(core: BatchedCore, state: CoreState, actions: np.ndarray) -> np.ndarray:
+    """:func:`within_mask` with the core's current masks (the actions as given for a core
+    without masks)."""
+    return within_mask(core.action_mask(state) if core.masked_actions else None, actions)
 
 
 @dataclasses.dataclass

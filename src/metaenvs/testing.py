@@ -25,7 +25,7 @@ import numpy as np
 from gymnasium import spaces
 
 import metaenvs
-from metaenvs.core import BatchedCore, CoreState, StepResult, within_mask
+from metaenvs.core import BatchedCore, CoreState, StepResult, legal_actions, within_mask
 from metaenvs.faces.parallel import BatchedParallelEnv
 from metaenvs.faces.vector import BatchedVectorEnv
 
@@ -60,33 +60,17 @@ def sample_actions(core: BatchedCore, batch: int, rng: np.random.Generator) -> n
     return core.sample_actions(batch, rng)
 
 
-def legal_actions(core: BatchedCore, state: CoreState, actions: np.ndarray) -> np.ndarray:
-    """:func:`~metaenvs.core.within_mask` with the core's current masks (identity for
-    unmasked cores)."""
-    return within_mask(core.action_mask(state) if core.masked_actions else None, actions)
-
-
 def rollout(
-    core: BatchedCore,
-    batch: int,
-    seed: int | list[int],
-    actions: np.ndarray,
-    applied: list[np.ndarray] | None = None,
+    core: BatchedCore, batch: int, seed: int | list[int], actions: np.ndarray
 ) -> list[StepResult]:
     """Reset ``batch`` copies with ``seed`` and apply ``actions[t]`` at each step t.
 
     With action masks, each ``actions[t]`` is first moved onto the available actions
-    (:func:`legal_actions`); ``applied`` (a list) receives the actions actually taken.
-    Returns copies of every step's results (the core reuses its output buffers).
+    (:func:`~metaenvs.core.legal_actions`).  Returns copies of every step's results (the
+    core reuses its output buffers).
     """
     state = core.reset(batch, seed)
-    results = []
-    for a in actions:
-        a = legal_actions(core, state, a)
-        if applied is not None:
-            applied.append(a)
-        results.append(copy_result(core.step(state, a)))
-    return results
+    return [copy_result(core.step(state, legal_actions(core, state, a))) for a in actions]
 
 
 def copy_result(result: StepResult) -> StepResult:
@@ -121,8 +105,11 @@ def check_space_conformance(
     check_obs(core.observe(state), "reset observation")
     check_masks_and_deaths(core, state, None)
     for _ in range(steps):
+        before = core.alive(state).copy() if core.agents_can_die else None
         r = core.step(state, legal_actions(core, state, sample_actions(core, batch, rng)))
         check_masks_and_deaths(core, state, r)
+        if before is not None:
+            _fail_unless(not r.reward[~before].any(), "an agent dead before the step got a reward")
         check_obs(r.obs, "step observation")
         _fail_unless(r.reward.shape == (batch, n), f"reward shape {r.reward.shape} != {(batch, n)}")
         _fail_unless(r.reward.dtype == np.float32, f"reward dtype {r.reward.dtype} != float32")
@@ -150,7 +137,8 @@ def check_space_conformance(
 
 def check_masks_and_deaths(core: BatchedCore, state: CoreState, r: StepResult | None) -> None:
     """Masks are ``(B, N, A)`` int8 0/1 with an available action everywhere; a dead agent
-    has a zero observation, zero reward and only action 0 available."""
+    has a zero observation and only action 0 available (its zero reward is checked by
+    :func:`check_space_conformance`, which knows who was alive before the step)."""
     if core.masked_actions:
         mask = core.action_mask(state)
         expected = (state.batch, core.n_agents, int(core.action_space.n))
@@ -401,8 +389,12 @@ def check_faces_agree(
         penv, venv = BatchedParallelEnv(core), BatchedVectorEnv(core, num_envs=1)
     rng = np.random.default_rng(seed)
     drawn = np.stack([sample_actions(core, 1, rng) for _ in range(steps)])
-    applied: list[np.ndarray] = []
-    expected = rollout(core, 1, seed, drawn, applied)
+    state = core.reset(1, seed)
+    expected, applied, core_alive = [], [], []
+    for d in drawn:
+        applied.append(legal_actions(core, state, d))
+        expected.append(copy_result(core.step(state, applied[-1])))
+        core_alive.append(core.alive(state)[0].copy() if core.agents_can_die else None)
     penv.reset(seed=seed)
     venv.reset(seed=seed)
     names = core.agent_names
@@ -431,11 +423,19 @@ def check_faces_agree(
             np.allclose([prew[n] for n in present], r.reward[0, slots]),
             f"PettingZoo face reward differs at step {t}",
         )
+        # an agent is terminated when its copy is, or when it died (and so left)
+        died = {n: not done and n not in penv.agents for n in present}
         _fail_unless(
             all(ptrunc[n] == bool(r.truncated[0]) for n in present)
-            and all(pterm[n] or not r.terminated[0] for n in present),
+            and all(pterm[n] == (bool(r.terminated[0]) or died[n]) for n in present),
             f"PettingZoo face termination/truncation differs at step {t}",
         )
+        if core.agents_can_die and not done:
+            alive = core_alive[t]
+            _fail_unless(
+                [n for n in present if alive[names.index(n)]] == penv.agents,
+                f"PettingZoo face agents {penv.agents} are not the living ones at step {t}",
+            )
         _fail_unless(np.array_equal(vobs[0], r.obs[0]), f"vector face observation differs at {t}")
         _fail_unless(np.array_equal(vrew[0], r.reward[0]), f"vector face reward differs at {t}")
         _fail_unless(

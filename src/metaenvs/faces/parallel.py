@@ -107,16 +107,16 @@ class BatchedParallelEnv(ParallelEnv):
                 f"missing {missing}, unknown {unknown}"
             )
         agents = self.agents
+        slots = [self._index[a] for a in agents]
+        live = np.stack([np.asarray(actions[a]) for a in agents])
         if len(agents) == len(self.possible_agents):
-            joint = np.stack([np.asarray(actions[a]) for a in agents])[None]
-        else:  # the slots of agents that have left get action 0 (no-op)
-            space = self.core.action_space
-            joint = np.zeros((1, len(self.possible_agents), *space.shape), dtype=space.dtype)
-            for a in agents:
-                joint[0, self._index[a]] = np.asarray(actions[a])
+            joint = live[None]
+        else:  # the slots of agents that have left get action 0 (no-op); the dtype is the
+            # one sent, so the core's checks see what the caller sent
+            joint = np.zeros((1, len(self.possible_agents), *live.shape[1:]), dtype=live.dtype)
+            joint[0, slots] = live
         result = self.core.step(self._state, joint)
         done = bool(result.terminated[0] or result.truncated[0])
-        slots = [self._index[a] for a in agents]
         obs = (result.final_obs[0] if done else result.obs[0])[slots].copy()
         rewards = {a: float(r) for a, r in zip(agents, result.reward[0, slots])}
         terminations = dict.fromkeys(agents, bool(result.terminated[0]))
@@ -132,7 +132,7 @@ class BatchedParallelEnv(ParallelEnv):
         if self.core.masked_actions:
             masks = self.core.action_mask(self._state)[0]
             for a, i in zip(agents, slots):
-                mask = self._gone_mask if done or a in leaving else masks[i].copy()
+                mask = self._gone_mask.copy() if done or a in leaving else masks[i].copy()
                 infos[a]["action_mask"] = mask
             observations = {
                 a: {"observation": o, "action_mask": infos[a]["action_mask"]}

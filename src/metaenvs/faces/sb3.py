@@ -124,6 +124,9 @@ class SB3VecEnv(VecEnv):
         return [self.core.render_copy(self._state, b) for b in range(self.num_copies)]
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        if attr_name == "action_masks" and not self.core.masked_actions:
+            # sb3-contrib asks this to decide whether the env supports masking
+            raise AttributeError(f"{type(self.core).__name__} has no action masks")
         return [getattr(self, attr_name)] * len(self._get_indices(indices))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:

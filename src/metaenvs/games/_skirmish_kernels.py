@@ -68,7 +68,18 @@ def pathable(grid, x, y):
 
 
 @numba.njit(cache=True)
-def team_range(team, n_allies, n_units, side):
+def path_open(grid, x0, y0, x1, y1):
+    """True when a straight move from ``(x0, y0)`` to ``(x1, y1)`` stays on open cells,
+    checked every quarter of the way (moves are under 2 map units: no wall is skipped)."""
+    for k in range(1, 5):
+        f = k / 4.0
+        if not pathable(grid, x0 + f * (x1 - x0), y0 + f * (y1 - y0)):
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def team_range(n_allies, n_units, side):
     """``(first, end)`` unit indices of team ``side`` (0 allies, 1 enemies)."""
     return (0, n_allies) if side == 0 else (n_allies, n_units)
 
@@ -78,7 +89,7 @@ def order_target(u, j, team, table, utype, n_allies, n_units):
     """Global index of the unit that order ``6 + j`` of unit ``u`` aims at."""
     own = team[u]
     side = own if table[utype[u], HEAL] > 0.0 else 1 - own
-    first, _ = team_range(team, n_allies, n_units, side)
+    first, _ = team_range(n_allies, n_units, side)
     return first + j
 
 
@@ -93,7 +104,8 @@ def move_toward(b, u, x, y, pos, table, utype, grid, dt):
     first, second = (horizontal, vertical) if abs(dx) >= abs(dy) else (vertical, horizontal)
     for a in (first, second):
         k = a - 2
-        if pathable(grid, pos[b, u, 0] + _DX[k] * step, pos[b, u, 1] + _DY[k] * step):
+        x, y = pos[b, u, 0], pos[b, u, 1]
+        if path_open(grid, x, y, x + _DX[k] * step, y + _DY[k] * step):
             return a
     return STOP
 
@@ -112,7 +124,7 @@ def scripted_order(b, u, pos, hp, shield, alive, team, table, utype, grid, n_all
     healer = table[utype[u], HEAL] > 0.0
     reach = table[utype[u], REACH]
     side = team[u] if healer else 1 - team[u]
-    first, end = team_range(team, n_allies, n_units, side)
+    first, end = team_range(n_allies, n_units, side)
     best, best_key = -1, np.inf
     nearest, nearest_d = -1, np.inf
     xu, yu = pos[b, u, 0], pos[b, u, 1]
@@ -159,7 +171,7 @@ def scripted_orders(bufs, sim, par, side, uniforms, out):
     pos, hp, shield, alive = bufs[2], bufs[3], bufs[4], bufs[7]
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
     n_allies, dt, focus, act_prob = int(par[0]), par[3], par[5] > 0, par[6]
-    first, end = team_range(team, n_allies, team.shape[0], side)
+    first, end = team_range(n_allies, team.shape[0], side)
     for b in range(pos.shape[0]):
         for u in range(first, end):
             if not alive[b, u]:
@@ -174,7 +186,7 @@ def scripted_orders(bufs, sim, par, side, uniforms, out):
 
 # -- combat -----------------------------------------------------------------------------------
 @numba.njit(cache=True)
-def land_hit(b, attacker, v, scale, hp, shield, calm, table, utype, team, dealt):
+def land_hit(b, attacker, v, hp, shield, calm, table, utype, team, dealt):
     """One hit of ``attacker`` on ``v``: shields first, then hp less armour (>= 0.5).
 
     Adds the hp + shield removed from an enemy of the allies to ``dealt[0]``.
@@ -185,7 +197,6 @@ def land_hit(b, attacker, v, scale, hp, shield, calm, table, utype, team, dealt)
     damage = table[row, DAMAGE]
     if (int(table[trow, ATTRS]) & int(table[row, BONUS_VS])) != 0:
         damage += table[row, BONUS]
-    damage *= scale
     for _ in range(int(table[row, HITS])):
         absorbed = min(shield[b, v], damage)
         through = damage - absorbed
@@ -219,13 +230,13 @@ def walk(b, u, x, y, limit, pos, table, utype, grid, dt, newpos):
         return
     sx, sy = dx / d * step, dy / d * step
     px, py = pos[b, u, 0], pos[b, u, 1]
-    if pathable(grid, px + sx, py + sy):
+    if path_open(grid, px, py, px + sx, py + sy):
         newpos[u, 0], newpos[u, 1] = px + sx, py + sy
-    elif abs(sx) >= abs(sy) and pathable(grid, px + sx, py):
+    elif abs(sx) >= abs(sy) and path_open(grid, px, py, px + sx, py):
         newpos[u, 0] = px + sx
-    elif pathable(grid, px, py + sy):
+    elif path_open(grid, px, py, px, py + sy):
         newpos[u, 1] = py + sy
-    elif pathable(grid, px + sx, py):
+    elif path_open(grid, px, py, px + sx, py):
         newpos[u, 0] = px + sx
 
 
@@ -253,7 +264,8 @@ def separate(b, newpos, pos, alive, table, utype, grid):
                 push[v, 1] += sy
     for u in range(n_units):
         x, y = newpos[u, 0] + push[u, 0], newpos[u, 1] + push[u, 1]
-        if (push[u, 0] != 0.0 or push[u, 1] != 0.0) and pathable(grid, x, y):
+        moved = push[u, 0] != 0.0 or push[u, 1] != 0.0
+        if moved and path_open(grid, newpos[u, 0], newpos[u, 1], x, y):
             newpos[u, 0], newpos[u, 1] = x, y
 
 
@@ -282,7 +294,7 @@ def fight(b, orders, bufs, sim, par):
             k = a - 2
             step = table[row, SPEED] * dt
             nx, ny = pos[b, u, 0] + _DX[k] * step, pos[b, u, 1] + _DY[k] * step
-            if pathable(grid, nx, ny):
+            if path_open(grid, pos[b, u, 0], pos[b, u, 1], nx, ny):
                 newpos[u, 0], newpos[u, 1] = nx, ny
             continue
         v = order_target(u, a - FIRST_TARGET, team, table, utype, n_allies, n_units)
@@ -312,16 +324,18 @@ def fight(b, orders, bufs, sim, par):
                     and was_alive[w]
                     and edge_gap(b, u, w, pos, table, utype) <= (su.BANELING_RADIUS)
                 ):
-                    land_hit(b, u, w, 1.0, hp, shield, calm, table, utype, team, dealt)
+                    land_hit(b, u, w, hp, shield, calm, table, utype, team, dealt)
+            if team[u] == 1:  # an enemy baneling's own hp is lost to it, as SMAC counts
+                dealt[0] += hp[b, u] + shield[b, u]
             hp[b, u] = 0.0
             continue
-        land_hit(b, u, v, 1.0, hp, shield, calm, table, utype, team, dealt)
+        land_hit(b, u, v, hp, shield, calm, table, utype, team, dealt)
         if table[row, SPLASH] > 0.0:
             for w in range(n_units):
                 if w != v and team[w] == team[v] and was_alive[w]:
                     dx, dy = pos[b, w, 0] - pos[b, v, 0], pos[b, w, 1] - pos[b, v, 1]
                     if math.sqrt(dx * dx + dy * dy) <= su.SPLASH_RADIUS:
-                        land_hit(b, u, w, 1.0, hp, shield, calm, table, utype, team, dealt)
+                        land_hit(b, u, w, hp, shield, calm, table, utype, team, dealt)
     kills = 0
     for u in range(n_units):
         if was_alive[u] and hp[b, u] <= 0.0:
@@ -389,7 +403,7 @@ def observe_copy(b, bufs, sim, par):
         step = table[row, SPEED] * dt
         m[STOP] = 1
         for k in range(N_MOVES):
-            ok = pathable(grid, xi + _DX[k] * step, yi + _DY[k] * step)
+            ok = path_open(grid, xi, yi, xi + _DX[k] * step, yi + _DY[k] * step)
             m[2 + k] = ok
             o[k] = 1.0 if ok else 0.0
         healer = table[row, HEAL] > 0.0
@@ -521,7 +535,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
         if reward_mode == 0:
             r = (dealt + 10.0 * kills + (200.0 if won[b] else 0.0)) * scale / max_reward
         else:
-            r = 1.0 if won[b] else (-1.0 if allies_lost else 0.0)
+            r = 1.0 if won[b] else (-1.0 if allies_lost and not enemies_lost else 0.0)
         for i in range(n_allies):
             reward[b, i] = r if was_alive[i] else 0.0
         team_reward[b] = r

@@ -51,11 +51,13 @@ the last step of a won battle; ``dead_allies`` and ``dead_enemies`` count the de
 
 ## Starting State
 Each team in a block formation facing the other (see the maps), every coordinate jittered
-by ``+-spawn_jitter``, full health and shields, weapons ready.
+by ``+-spawn_jitter``, full health and shields, each weapon's cooldown uniform in
+``[0, cooldown)`` (armies do not fire in lockstep).
 
 ## Episode End
 Terminated when a team has no fighter left (a team of healers alone has lost; both
-teams dead is a draw, not a win); truncated after the map's time limit.
+teams dead is a draw: not a win, and 0 under ``reward="sparse"``); truncated after the
+map's time limit.
 
 ## Version History
 v0: first release.
@@ -71,7 +73,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.core import BatchedCore, CoreState, StepResult, sample_available
 from metaenvs.games import _skirmish_kernels as sk
 from metaenvs.games.skirmish_maps import MapSpec, get_map
 from metaenvs.games.skirmish_units import SIGHT_RANGE, STEP_SECONDS, UNITS, unit_table
@@ -102,6 +104,8 @@ class SkirmishConfig(EnvConfig):
     """Uniform jitter of every start coordinate, in map units."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.map_name, str):
+            raise TypeError(f"map_name must be a str, got {self.map_name!r}")
         get_map(self.map_name)
         check_choice("difficulty", self.difficulty, tuple(DIFFICULTIES))
         check_choice("reward", self.reward, REWARDS)
@@ -112,6 +116,7 @@ class SkirmishConfig(EnvConfig):
 
     @property
     def map(self) -> MapSpec:
+        """The :class:`MapSpec` named ``map_name``."""
         return get_map(self.map_name)
 
 
@@ -182,29 +187,35 @@ class SkirmishCore(BatchedCore):
         enemy_max = sum(UNITS[u].hp + UNITS[u].shield for u in enemies)
         max_reward = enemy_max + 10.0 * self.n_enemies + 200.0
         focus, act_prob = DIFFICULTIES[config.difficulty]
-        self.par = (
-            float(self.n_allies),
-            float(config.time_limit or m.time_limit),
-            float(config.spawn_jitter),
-            STEP_SECONDS,
-            SIGHT_RANGE,
-            float(focus),
-            act_prob,
-            float(REWARDS.index(config.reward)),
-            float(config.reward_scale),
-            max_reward,
-            float(n_bits),
-        )
+        self.params = {
+            "n_allies": self.n_allies,
+            "time_limit": config.time_limit or m.time_limit,
+            "jitter": config.spawn_jitter,
+            "dt": STEP_SECONDS,
+            "sight": SIGHT_RANGE,
+            "focus": focus,
+            "act_prob": act_prob,
+            "reward_mode": REWARDS.index(config.reward),
+            "reward_scale": config.reward_scale,
+            "max_reward": max_reward,
+            "n_bits": n_bits,
+        }
+        """The kernels' scalars by name; ``par`` is them in :data:`~._skirmish_kernels.PARAMS`
+        order."""
+        self.par = params_tuple(self.params)
 
     @property
     def agent_names(self) -> tuple[str, ...]:
+        """``<unit>_<k>`` for every allied unit, in slot order."""
         return self._agents
 
     @property
     def time_limit(self) -> int:
-        return int(self.par[1])
+        """Steps before an episode is truncated."""
+        return int(self.params["time_limit"])
 
     def describe(self) -> dict[str, str]:
+        """:meth:`BatchedCore.describe` plus the map."""
         out = super().describe()
         out["map"] = f"{self.map.name}: {self.map.description}"
         return out
@@ -288,15 +299,14 @@ class SkirmishCore(BatchedCore):
             if act_prob >= 1.0
             else rng.random((state.batch, self.n_allies))
         )
-        par = list(self.par)
-        par[5], par[6] = float(focus), act_prob
+        par = params_tuple({**self.params, "focus": focus, "act_prob": act_prob})
         out = np.empty((state.batch, self.n_allies), dtype=np.int64)
-        sk.scripted_orders(state.buffers(), self.sim, tuple(par), 0, uniforms, out)
+        sk.scripted_orders(state.buffers(), self.sim, par, 0, uniforms, out)
         return out
 
     def random_legal_actions(self, state: SkirmishState, rng: np.random.Generator) -> np.ndarray:
         """Uniformly random available actions ``(B, N)`` (random play)."""
-        return masked_choice(self.action_mask(state), rng.random((state.batch, self.n_allies)))
+        return sample_available(self.action_mask(state), rng.random((state.batch, self.n_allies)))
 
     # -- rendering -------------------------------------------------------------------------
     def render_copy(self, state: SkirmishState, index: int = 0) -> np.ndarray:
@@ -344,14 +354,8 @@ class SkirmishCore(BatchedCore):
         return canvas.image
 
 
-def masked_choice(mask: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """Pick, per row of ``mask (..., A)``, the available action at quantile ``uniforms (...)``.
-
-    Uniform over the available actions when ``uniforms`` is uniform in [0, 1).
-    """
-    counts = mask.sum(axis=-1)
-    if (counts == 0).any():
-        raise ValueError("a row of the action mask allows no action")
-    k = np.minimum((uniforms * counts).astype(np.int64), counts - 1)
-    cumulative = np.cumsum(mask, axis=-1)
-    return (cumulative <= k[..., None]).sum(axis=-1).astype(np.int64)
+def params_tuple(params: dict[str, float]) -> tuple[float, ...]:
+    """The kernels' ``par`` tuple from named scalars (every name of ``PARAMS``, no other)."""
+    if set(params) != set(sk.PARAMS):
+        raise ValueError(f"kernel parameters must be exactly {sk.PARAMS}, got {sorted(params)}")
+    return tuple(float(params[name]) for name in sk.PARAMS)

@@ -64,35 +64,40 @@ class MapSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        for side in (self.allies, self.enemies):
-            if not side or any(n < 1 for _, n in side):
-                raise ValueError(f"map {self.name!r}: every side needs units with counts >= 1")
-            for unit, _ in side:
+        from metaenvs.config import check_int
+
+        where = f"map {self.name!r}"
+        for side_name, side in (("allies", self.allies), ("enemies", self.enemies)):
+            if not side:
+                raise ValueError(f"{where}: {side_name} must list (unit, count) pairs")
+            for unit, count in side:
                 if unit not in UNITS:
-                    raise ValueError(
-                        f"map {self.name!r}: unknown unit {unit!r}; known: {sorted(UNITS)}"
-                    )
-        width, height = self.size
-        if width < 4 or height < 4:
-            raise ValueError(f"map {self.name!r}: size {self.size} is smaller than 4 x 4")
-        if self.time_limit < 1:
-            raise ValueError(f"map {self.name!r}: time_limit must be >= 1")
+                    raise ValueError(f"{where}: unknown unit {unit!r}; known: {sorted(UNITS)}")
+                check_int(f"{where}: the count of {unit}", count, 1)
+            if all(UNITS[unit].healer for unit, _ in side):
+                raise ValueError(f"{where}: the {side_name} need a unit that fights")
+        check_int(f"{where}: time_limit", self.time_limit, 1)
+        if len(self.size) != 2:
+            raise ValueError(f"{where}: size must be (width, height), got {self.size!r}")
+        width, height = (check_int(f"{where}: size", v, 4) for v in self.size)
         if self.terrain is not None and (
             len(self.terrain) != height or any(len(row) != width for row in self.terrain)
         ):
-            raise ValueError(f"map {self.name!r}: terrain must be {height} rows of {width} cells")
+            raise ValueError(f"{where}: terrain must be {height} rows of {width} cells")
         grid = self.pathable()
         for x, y in self.start_positions().reshape(-1, 2):
-            cx, cy = int(x), int(y)
-            if not (0 <= cx < width and 0 <= cy < height) or not grid[cy, cx]:
-                raise ValueError(f"map {self.name!r}: a start position ({x}, {y}) is not open")
+            inside = np.isfinite(x) and np.isfinite(y) and 0 <= x < width and 0 <= y < height
+            if not inside or not grid[int(y), int(x)]:
+                raise ValueError(f"{where}: a start position ({x}, {y}) is not open ground")
 
     @property
     def ally_units(self) -> list[str]:
+        """The allies' unit names, one per unit, in slot order."""
         return [u for u, n in self.allies for _ in range(n)]
 
     @property
     def enemy_units(self) -> list[str]:
+        """The enemies' unit names, one per unit, in slot order."""
         return [u for u, n in self.enemies for _ in range(n)]
 
     def pathable(self) -> np.ndarray:
@@ -154,6 +159,8 @@ def add_map(spec: MapSpec) -> None:
 
 def get_map(name: str) -> MapSpec:
     """The map called ``name``; an unknown name raises ``ValueError`` listing the maps."""
+    if not isinstance(name, str):
+        raise TypeError(f"a map name must be a str, got {name!r}")
     if name not in MAPS:
         from metaenvs.config import unknown_keyword_message
 

@@ -21,12 +21,15 @@ other apart.  Times are in game seconds; one env step is
 Rules the table feeds (see :mod:`metaenvs.games.skirmish` for the whole step):
 
 - **Range** is measured between the edges of the two units: a target is in range when
-  ``distance - radius_a - radius_t <= range``.
+  ``distance - radius_a - radius_t <= range``.  **Reach**, how far an attack or heal order
+  may be given, is measured between centres: ``max(6, range)``.  Beyond its range (but in
+  reach) an ordered unit walks up.
 - **A hit** does ``damage + bonus`` (the bonus when the target has the attribute).  Shields
   take it first, unreduced; what gets through to hit points is reduced by armour, to no
   less than 0.5.  A unit with ``hits = 2`` lands the hit twice.
-- **Splash**: the colossus's hit also lands on the target's team mates within 1.0 of the
-  target; a baneling explodes (and dies) on attack, hitting every enemy within 2.2.
+- **Splash**: the colossus's hit also lands on the target's team mates whose centres are
+  within 1.0 of the target's; a baneling explodes (and dies) on attack, hitting every
+  enemy whose edge is within 2.2 of its own.
 - **Healing**: a medivac restores 12.6 hp per second to a biological ally in range,
   never above its maximum.
 - **Shields** regenerate 2 per second once a unit has taken no damage for 10 seconds.
@@ -83,10 +86,12 @@ class UnitType:
 
     @property
     def healer(self) -> bool:
+        """Heals team mates instead of attacking."""
         return self.heal > 0.0
 
     @property
     def attribute_bits(self) -> int:
+        """The attributes as a bit mask of :data:`ATTRIBUTES`."""
         return sum(ATTRIBUTES[a] for a in self.attributes)
 
 
@@ -136,7 +141,6 @@ def unit_table(names: list[str]) -> np.ndarray:
     table = np.zeros((len(names), N_COLUMNS))
     for k, name in enumerate(names):
         u = UNITS[name]
-        table[k] = 0.0
         table[k, HP], table[k, SHIELD], table[k, ARMOUR] = u.hp, u.shield, u.armour
         table[k, DAMAGE], table[k, HITS], table[k, BONUS] = u.damage, u.hits, u.bonus
         table[k, BONUS_VS] = ATTRIBUTES[u.bonus_vs] if u.bonus_vs else 0
