@@ -14,6 +14,7 @@ import time
 import jax
 import jaxmarl
 import numpy as np
+from _peer_timing import measure
 
 
 def time_batch(env, batch: int, seconds: float, repeats: int) -> dict:
@@ -39,21 +40,7 @@ def time_batch(env, batch: int, seconds: float, repeats: int) -> dict:
         jax.block_until_ready(state)
         return time.perf_counter() - t
 
-    n, elapsed = 1, run(1)
-    while elapsed < seconds / 10:
-        n *= 4
-        elapsed = run(n)
-    steps = max(1, int(n * seconds / max(elapsed, 1e-9)))
-    best = min(run(steps) for _ in range(repeats))
-    return {
-        "batch": batch,
-        "n_agents": len(env.agents),
-        "steps": steps,
-        "seconds": best,
-        "copy_steps_per_s": batch * steps / best,
-        "agent_steps_per_s": batch * steps * len(env.agents) / best,
-        "compile_s": compile_s,
-    }
+    return {**measure(run, batch, len(env.agents), seconds, repeats), "compile_s": compile_s}
 
 
 def main() -> int:

@@ -30,6 +30,7 @@ import sys
 import time
 
 import numpy as np
+from _peer_timing import measure
 from smaclite.env import SMACliteEnv
 from smaclite.env.maps.map import Group, get_standard_map
 
@@ -87,20 +88,8 @@ def time_batch(info, batch: int, seconds: float, repeats: int, time_limit: int) 
             envs.step()
         return time.perf_counter() - t
 
-    n, elapsed = 1, run(1)
-    while elapsed < seconds / 10:
-        n *= 4
-        elapsed = run(n)
-    steps = max(1, int(n * seconds / max(elapsed, 1e-9)))
-    best = min(run(steps) for _ in range(repeats))
-    n_agents = info.num_allied_units
     return {
-        "batch": batch,
-        "n_agents": n_agents,
-        "steps": steps,
-        "seconds": best,
-        "copy_steps_per_s": batch * steps / best,
-        "agent_steps_per_s": batch * steps * n_agents / best,
+        **measure(run, batch, info.num_allied_units, seconds, repeats),
         "compile_s": None,
         "setup_s": setup_s,
         "episodes_ended": envs.episodes,

@@ -29,6 +29,7 @@ import time
 import jax
 import jax.numpy as jnp
 import jaxmarl
+from _peer_timing import measure
 from jaxmarl.environments.smax import map_name_to_scenario
 
 N_KEY_SETS = 16
@@ -99,22 +100,7 @@ def time_batch(env, batch: int, seconds: float, repeats: int) -> dict:
         jax.block_until_ready(state)
         return time.perf_counter() - t
 
-    n, elapsed = 1, run(1)
-    while elapsed < seconds / 10:
-        n *= 4
-        elapsed = run(n)
-    steps = max(1, int(n * seconds / max(elapsed, 1e-9)))
-    best = min(run(steps) for _ in range(repeats))
-    n_agents = len(env.agents)
-    return {
-        "batch": batch,
-        "n_agents": n_agents,
-        "steps": steps,
-        "seconds": best,
-        "copy_steps_per_s": batch * steps / best,
-        "agent_steps_per_s": batch * steps * n_agents / best,
-        "compile_s": compile_s,
-    }
+    return {**measure(run, batch, len(env.agents), seconds, repeats), "compile_s": compile_s}
 
 
 def main() -> int:

@@ -185,16 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.quick, args.jax_python)
     m = results["machine"]
     print(f"\nparticle world ({m['cpu_count']} CPUs, numba {m['numba']}, {results['versions']})")
-    print("\ncompile (fresh interpreter; first reset + observe + step at B = 1):")
-    for c in results["compile"]:
-        cache = "empty cache" if c["cold_cache"] else "warm cache"
-        print(f"  {c['env_id']:<24} {cache:<12} {c['compile_s']:7.2f} s")
+    print("\n" + "\n".join(bench.compile_lines(results)))
     print()
     print(bench.comparison_table(results, list(TASKS)))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = args.out / f"bench_particle{'-quick' if args.quick else ''}-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = bench.write_results(results, args.out, "bench_particle")
     print(f"\nresults written to {path}")
     return 0
 

@@ -110,10 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.quick, {"smax": args.jax_python, "smaclite": args.smaclite_python})
     m = results["machine"]
     print(f"\nskirmish ({m['cpu_count']} CPUs, numba {m['numba']})")
-    print("\ncompile (fresh interpreter; first reset + observe + step at B = 1):")
-    for c in results["compile"]:
-        cache = "empty cache" if c["cold_cache"] else "warm cache"
-        print(f"  {c['env_id']:<24} {cache:<12} {c['compile_s']:7.2f} s")
+    print("\n" + "\n".join(bench.compile_lines(results)))
     for key, facts in results["peers"].items():
         who, map_name = key.split()
         compile_s = [
@@ -124,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  peer {key}: {facts}, compile_s by batch {compile_s}")
     print()
     print(bench.comparison_table(results, [f"skirmish_{m}" for m in MAPS]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = args.out / f"bench_skirmish{'-quick' if args.quick else ''}-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = bench.write_results(results, args.out, "bench_skirmish")
     print(f"\nresults written to {path}")
     return 0
 

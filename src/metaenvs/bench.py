@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -58,6 +59,8 @@ __all__ = [
     "machine_info",
     "random_actions",
     "comparison_table",
+    "compile_lines",
+    "write_results",
     "time_compile",
     "time_core",
     "time_first_call",
@@ -436,6 +439,27 @@ def comparison_table(results: dict[str, Any], env_ids: list[str]) -> str:
                 f"| {env_id} | {b} | {core_text} | {face_text} | {peer_text or '-'} | {ratio} |"
             )
     return "\n".join(lines)
+
+
+def compile_lines(results: dict[str, Any]) -> list[str]:
+    """One line per :func:`time_compile` result in ``results["compile"]``."""
+    lines = ["compile (fresh interpreter; first reset + observe + step at B = 1):"]
+    for c in results["compile"]:
+        cache = "empty cache" if c["cold_cache"] else "warm cache"
+        lines.append(f"  {c['env_id']:<24} {cache:<12} {c['compile_s']:7.2f} s")
+    return lines
+
+
+def write_results(results: dict[str, Any], folder: Any, name: str) -> Any:
+    """Write ``results`` as ``<folder>/<name>[-quick]-<time stamp>.json``; return the path."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{name}{'-quick' if results.get('quick') else ''}-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return path
 
 
 def format_rate(x: float | None) -> str:
