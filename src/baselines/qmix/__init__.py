@@ -1,0 +1,1 @@
+"""Value-decomposition learners on Skirmish: VDN, QMIX and MNMPG (mnmpg-exercise-moves)."""

@@ -1,0 +1,382 @@
+"""VDN, QMIX and MNMPG on Skirmish: one learner, three mixers (mnmpg-exercise-moves).
+
+Read top to bottom as the paper's Algorithm 1:
+
+1. :meth:`MixingLearner.collect` plays ``n_envs`` episodes in lockstep (epsilon-greedy on the
+   recurrent utilities, :func:`~baselines.qmix.episodes.run_episodes`) into the replay;
+2. :meth:`MixingLearner.train_step` samples ``batch_size`` episodes and takes one RMSprop
+   step on the TD loss of ``Q_tot`` (double Q-learning with target networks, equation 6);
+3. MNMPG only, every ``meta_interval`` env steps: one meta-episode through the exercise-move
+   wrapper (:class:`meta_wrappers.exercise.ExerciseMoveEnv`, with this learner as its inner
+   learner): the hierarchy ``z_t ~ pi_theta(s_t)`` is chosen at every step of an episode D0,
+   the wrapper lets the learner take ``n_exercise`` TD steps on D0, plays D1 with the updated
+   networks and pays ``R1 - R0``; then ``theta += lambda (R1 - R0) sum_t grad log
+   pi_theta(z_t | s_t)`` (equation 5).  D0 and D1 go to the replay.
+
+With ``td_grad=True`` the TD loss also reaches ``theta``: the mixer's ``z_t`` is rebuilt as
+``mu_theta(s_t) + sigma_theta(s_t) eps_t`` from the stored noise ``eps_t`` (the ablation
+"w/o grad" sets it False); ``use_state=False`` is the ablation "w/o s".
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from baselines.qmix.episodes import (
+    Episodes,
+    LockstepEpisodes,
+    agent_inputs,
+    make_runner_core,
+    run_episodes,
+)
+from baselines.qmix.nets import Hierarchy, MNMPGMixer, QMixer, RNNAgent, VDNMixer
+
+METHODS = ("vdn", "qmix", "mnmpg")
+
+
+@dataclasses.dataclass
+class MixArgs:
+    """Hyperparameters (paper's where it gives them: RMSprop 5e-4, epsilon 1.0 -> 0.05,
+    batches of 32 episodes, hierarchy of dimension 3, meta-update every 500 env steps)."""
+
+    method: str = "qmix"
+    """``vdn``, ``qmix`` or ``mnmpg``."""
+    map_name: str = "3m"
+    """A Skirmish map."""
+    seed: int = 0
+    """Seeds the networks, the battles and the exploration."""
+    n_envs: int = 32
+    """Episodes collected per iteration (in lockstep); with one update of ``batch_size``
+    episodes per iteration, the training-to-sampling ratio is ``batch_size / n_envs``."""
+    batch_size: int = 32
+    """Episodes per TD update."""
+    buffer_size: int = 5000
+    """Episodes the replay keeps."""
+    lr: float = 5e-4
+    """RMSprop learning rate (alpha 0.99, eps 1e-5)."""
+    gamma: float = 0.99
+    """Discount."""
+    epsilon_start: float = 1.0
+    """Exploration at the start."""
+    epsilon_finish: float = 0.05
+    """Exploration after the anneal."""
+    epsilon_anneal_steps: int = 50_000
+    """Env steps of the linear anneal (paper: 5e4 on most maps)."""
+    target_update_episodes: int = 200
+    """Episodes between target-network copies."""
+    grad_clip: float = 10.0
+    """Gradient-norm clip of the TD step."""
+    hidden: int = 64
+    """Utility network width."""
+    embed: int = 32
+    """Mixer width."""
+    hierarchy_dim: int = 3
+    """K, the dimension of MNMPG's hierarchy z."""
+    meta_lr: float = 1e-3
+    """lambda, the hierarchy's learning rate in equation 5 (0: no meta-learning)."""
+    meta_interval: int = 500
+    """Env steps between meta-updates."""
+    n_exercise: int = 1
+    """TD steps on D0 before D1 is played."""
+    td_grad: bool = True
+    """Whether the TD loss also trains theta (False: the ablation "w/o grad")."""
+    use_state: bool = True
+    """Whether the mixer also reads the state (False: the ablation "w/o s")."""
+    difficulty: str = "very_hard"
+    """The enemy AI."""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        for name in ("n_envs", "batch_size", "buffer_size", "hierarchy_dim", "n_exercise"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        if self.meta_lr < 0 or self.lr <= 0:
+            raise ValueError("lr must be > 0 and meta_lr >= 0")
+
+
+class EpisodeReplay:
+    """A ring buffer of the last ``capacity`` episodes (preallocated on the first add);
+    uniform sampling with a given generator."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.store: dict[str, Any] | None = None
+        self.size = 0
+        self.next = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, episodes: Episodes) -> None:
+        """Store ``episodes``, overwriting the oldest when full."""
+        if self.store is None:
+            self.store = {}
+            for f in dataclasses.fields(Episodes):
+                value = getattr(episodes, f.name)
+                if value is not None:
+                    zeros = np.zeros if isinstance(value, np.ndarray) else torch.zeros
+                    self.store[f.name] = zeros((self.capacity, *value.shape[1:]), dtype=value.dtype)
+        if len(episodes) > self.capacity:
+            episodes = episodes.select(np.arange(len(episodes) - self.capacity, len(episodes)))
+        slots = (self.next + np.arange(len(episodes))) % self.capacity
+        for name, buffer in self.store.items():
+            buffer[slots] = getattr(episodes, name)
+        self.next = int((self.next + len(episodes)) % self.capacity)
+        self.size = min(self.size + len(episodes), self.capacity)
+
+    def sample(self, n: int, rng: np.random.Generator) -> Episodes:
+        """``n`` stored episodes drawn uniformly (with replacement)."""
+        index = rng.integers(0, self.size, size=n)
+        fields = {f.name: None for f in dataclasses.fields(Episodes)}
+        fields.update({name: buffer[index] for name, buffer in self.store.items()})
+        return Episodes(**fields)
+
+
+class MixingLearner:
+    """VDN / QMIX / MNMPG on a Skirmish map; MNMPG also implements the exercise-move
+    protocol (:class:`meta_wrappers.exercise.InnerLearner`): meta-observation ``s_t``,
+    meta-action ``z_t``."""
+
+    def __init__(self, args: MixArgs) -> None:
+        self.args = args
+        torch.manual_seed(args.seed)
+        self.rng = np.random.default_rng(args.seed)
+        self.core = make_runner_core(args.map_name, difficulty=args.difficulty)
+        self.test_core = self.core
+        n, a = self.core.n_agents, int(self.core.action_space.n)
+        d, s = self.core.observation_space.shape[0], self.core.state_space.shape[0]
+        self.n_agents, self.n_actions = n, a
+        self.agent = RNNAgent(d + a + n, a, args.hidden)
+        self.hierarchy: Hierarchy | None = None
+        if args.method == "vdn":
+            self.mixer: torch.nn.Module = VDNMixer()
+        elif args.method == "qmix":
+            self.mixer = QMixer(n, s, args.embed)
+        else:
+            self.mixer = MNMPGMixer(n, s, args.hierarchy_dim, use_state=args.use_state)
+            self.hierarchy = Hierarchy(s, args.hierarchy_dim)
+            self.meta_optimiser = torch.optim.SGD(self.hierarchy.parameters(), lr=args.meta_lr)
+        td_params = [*self.agent.parameters(), *self.mixer.parameters()]
+        if self.hierarchy is not None and args.td_grad:
+            td_params += list(self.hierarchy.parameters())
+        self.optimiser = torch.optim.RMSprop(td_params, lr=args.lr, alpha=0.99, eps=1e-5)
+        self.target = copy.deepcopy(self._nets())
+        self.replay = EpisodeReplay(args.buffer_size)
+        self.env_steps = 0
+        self.episodes_seen = 0
+        self.last_target_update = 0
+        self._next_seed = args.seed * 1_000_003
+        self._last_meta = 0
+        if self.hierarchy is not None:
+            self.meta_observation_space = self.core.state_space
+            high = np.full(args.hierarchy_dim, np.inf, dtype=np.float32)
+            self.meta_action_space = spaces.Box(-high, high, dtype=np.float32)
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _nets(self) -> torch.nn.ModuleDict:
+        nets = {"agent": self.agent, "mixer": self.mixer}
+        if self.hierarchy is not None:
+            nets["hierarchy"] = self.hierarchy
+        return torch.nn.ModuleDict(nets)
+
+    def seed(self) -> int:
+        """A fresh battle seed (deterministic sequence)."""
+        self._next_seed += 7919
+        return self._next_seed
+
+    @property
+    def epsilon(self) -> float:
+        a = self.args
+        frac = min(self.env_steps / max(a.epsilon_anneal_steps, 1), 1.0)
+        return a.epsilon_start + frac * (a.epsilon_finish - a.epsilon_start)
+
+    def sample_z(self, states: np.ndarray) -> np.ndarray:
+        """``z_t ~ pi_theta(s_t)`` for ``states (E, S)``."""
+        with torch.no_grad():
+            return self.hierarchy.distribution(torch.from_numpy(states)).sample().numpy()
+
+    # -- acting --------------------------------------------------------------------------
+    def gather(self, n_episodes: int | None = None, epsilon: float | None = None) -> Episodes:
+        """Play episodes with the current networks, count their steps, put them in the replay."""
+        episodes = self._play(n_episodes, epsilon)
+        self.replay.add(episodes)
+        return episodes
+
+    def _play(self, n_episodes: int | None = None, epsilon: float | None = None) -> Episodes:
+        episodes = run_episodes(
+            self.core,
+            self.agent,
+            n_episodes or self.args.n_envs,
+            self.epsilon if epsilon is None else epsilon,
+            self.seed(),
+            None if self.hierarchy is None else self.sample_z,
+        )
+        self.env_steps += episodes.steps
+        self.episodes_seen += len(episodes)
+        return episodes
+
+    def iteration(self) -> dict[str, float]:
+        """Algorithm 1, once: gather ``n_envs`` episodes, one TD step, and for MNMPG a
+        meta-update through the exercise-move wrapper when ``meta_interval`` steps passed."""
+        episodes = self.gather()
+        out = {"return": float(episodes.returns.mean()), "win_rate": float(episodes.won.mean())}
+        if len(self.replay) >= self.args.batch_size:
+            out["td_loss"] = self.train_step()
+        if (
+            self.hierarchy is not None
+            and self.env_steps - self._last_meta >= self.args.meta_interval
+        ):
+            out.update(self.meta_episode())
+            self._last_meta = self.env_steps
+        return out
+
+    def meta_episode(self) -> dict[str, float]:
+        """One D0 through :class:`~meta_wrappers.exercise.ExerciseMoveEnv` with ``pi_theta``
+        as the meta-agent, then equation 5 with the wrapper's ``R1 - R0``."""
+        from meta_wrappers.exercise import ExerciseMoveEnv
+
+        env = ExerciseMoveEnv(self, n_exercise=self.args.n_exercise, rollback=False)
+        state, _ = env.reset(seed=self.seed())
+        while True:
+            z = self.sample_z(state[None])[0]
+            state, meta_reward, terminated, truncated, info = env.step(z)
+            if terminated or truncated:
+                break
+        objective = self.meta_step(self._last_d0, float(meta_reward)) if self.args.meta_lr else 0.0
+        return {"meta_reward": float(meta_reward), "R0": info["R0"], "R1": info["R1"],
+                "meta_objective": objective}  # fmt: skip
+
+    def evaluate(self, n_episodes: int = 32, seed: int = 10**6) -> dict[str, float]:
+        """Greedy test episodes (not stored): win rate and mean return."""
+        episodes = run_episodes(self.test_core, self.agent, n_episodes, 0.0, seed)
+        return {"win_rate": float(episodes.won.mean()), "return": float(episodes.returns.mean())}
+
+    # -- learning ------------------------------------------------------------------------
+    def td_loss(self, batch: Episodes) -> torch.Tensor:
+        """Masked mean squared TD error of ``Q_tot`` (double Q, target networks)."""
+        a = self.args
+        q = self._utilities(self.agent, batch)
+        with torch.no_grad():
+            target_q = self._utilities(self.target["agent"], batch)
+            next_greedy = q.detach().masked_fill(~batch.avail, -1e9).argmax(-1, keepdim=True)
+            next_q = target_q.gather(-1, next_greedy).squeeze(-1)[:, 1:]
+        chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+        q_tot = self._mix(self.mixer, self.hierarchy, chosen, batch, slice(0, -1))
+        with torch.no_grad():
+            target_tot = self._mix(
+                self.target["mixer"], self.target["hierarchy"] if self.hierarchy else None,
+                next_q, batch, slice(1, None),
+            )  # fmt: skip
+            y = batch.reward + a.gamma * (1.0 - batch.terminated) * target_tot
+        return (((q_tot - y) ** 2) * batch.filled).sum() / batch.filled.sum().clamp(min=1.0)
+
+    def _utilities(self, agent: RNNAgent, batch: Episodes) -> torch.Tensor:
+        """``Q_i(tau_i, .)`` for every step: ``(E, T + 1, N, A)``."""
+        e, t1, n, _ = batch.obs.shape
+        last = torch.cat([torch.zeros_like(batch.actions[:, :1]), batch.actions], dim=1)
+        x = agent_inputs(batch.obs, last, self.n_actions)
+        h = agent.initial_state(e * n)
+        out = []
+        for t in range(t1):
+            q, h = agent(x[:, t].reshape(e * n, -1), h)
+            out.append(q.view(e, n, -1))
+        return torch.stack(out, dim=1)
+
+    def _mix(self, mixer, hierarchy, qs, batch: Episodes, steps: slice) -> torch.Tensor:
+        states = batch.state[:, steps]
+        if isinstance(mixer, MNMPGMixer):
+            z = batch.z[:, steps]
+            if hierarchy is not None and self.args.td_grad:
+                # z rebuilt from the stored noise, so the TD gradient reaches theta
+                dist = hierarchy.distribution(states)
+                eps = ((z - dist.mean) / dist.stddev).detach()
+                z = dist.mean + dist.stddev * eps
+            return mixer(qs, states, z)
+        return mixer(qs, states)
+
+    def train_step(self, batch: Episodes | None = None) -> float:
+        """One RMSprop step on ``batch_size`` replayed episodes (or on ``batch``)."""
+        if batch is None:
+            batch = self.replay.sample(self.args.batch_size, self.rng)
+        loss = self.td_loss(batch)
+        self.optimiser.zero_grad()
+        loss.backward()
+        params = [p for g in self.optimiser.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, self.args.grad_clip)
+        self.optimiser.step()
+        if self.episodes_seen - self.last_target_update >= self.args.target_update_episodes:
+            self.target.load_state_dict(self._nets().state_dict())
+            self.last_target_update = self.episodes_seen
+        return float(loss.item())
+
+    def meta_step(self, episode: Episodes, meta_reward: float) -> float:
+        """Equation 5: ``theta += lambda (R1 - R0) sum_t grad log pi_theta(z_t | s_t)`` on D0."""
+        filled = torch.cat([episode.filled, episode.filled[:, -1:] * 0], dim=1)
+        logp = self.hierarchy.log_prob(episode.z, episode.state)
+        objective = meta_reward * (logp * filled).sum()
+        self.meta_optimiser.zero_grad()
+        (-objective).backward()
+        self.meta_optimiser.step()
+        return float(objective.item())
+
+    # -- the exercise-move protocol (meta_wrappers.exercise.InnerLearner) ----------------
+    def begin(self, seed: int | None) -> np.ndarray:
+        """Start a D0 episode; its first global state ``s_0``."""
+        seed = self.seed() if seed is None else int(seed)
+        self._d0 = LockstepEpisodes(self.core, self.agent, 1, self.epsilon, seed)
+        return self._d0.record()[0].copy()
+
+    def act(self, meta_action: np.ndarray) -> tuple[np.ndarray, bool, bool]:
+        """One step of D0 with ``z_t = meta_action``: ``(s_{t+1}, terminated, truncated)``."""
+        play = self._d0
+        play.record_z(np.asarray(meta_action, dtype=np.float32).reshape(1, -1))
+        play.step()
+        states = play.record()
+        terminated = bool(play.terminated[0, play.t - 1])
+        truncated = not terminated and play.finished
+        if terminated or truncated:  # z at the last state, for the TD target: drawn from pi
+            play.record_z(self.sample_z(states))
+        return states[0].copy(), terminated, truncated
+
+    def end(self) -> tuple[Episodes, float]:
+        """D0 and its return R0."""
+        episode = self._d0.episodes()
+        self.env_steps += episode.steps
+        self.episodes_seen += 1
+        self._last_d0 = episode
+        return episode, float(episode.returns[0])
+
+    def collect(self, n_episodes: int) -> tuple[Episodes, float]:
+        """D1: ``n_episodes`` fresh episodes with the current networks and their mean return
+        (not stored: the wrapper hands them back through :meth:`remember`)."""
+        episodes = self._play(n_episodes)
+        return episodes, float(episodes.returns.mean())
+
+    def update(self, data: Episodes) -> None:
+        """One exercise move: a TD step on D0."""
+        self.train_step(data)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every learnable parameter and optimiser state (deep copies)."""
+        return copy.deepcopy(
+            {"nets": self._nets().state_dict(), "optimiser": self.optimiser.state_dict(),
+             "target": self.target.state_dict()}
+        )  # fmt: skip
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Put back a :meth:`snapshot`."""
+        snapshot = copy.deepcopy(snapshot)
+        self._nets().load_state_dict(snapshot["nets"])
+        self.optimiser.load_state_dict(snapshot["optimiser"])
+        self.target.load_state_dict(snapshot["target"])
+
+    def remember(self, data: Episodes) -> None:
+        """Into the replay (D0 and D1 are not wasted)."""
+        self.replay.add(data)
