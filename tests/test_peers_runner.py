@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
+from baselines import _runs  # noqa: E402
 from baselines.peers import runner  # noqa: E402
 from baselines.peers.learner import Evaluation, PeerArgs  # noqa: E402
 from metaenvs.cli import main as metaenvs_main  # noqa: E402
@@ -215,17 +216,17 @@ def test_config_mismatch_raises_naming_the_fields(tmp_path, fake):
 def test_mean_ci95_is_the_t_interval(monkeypatch):
     stats = pytest.importorskip("scipy.stats")
     values = np.array([[1.0, 2.0], [2.0, 2.5], [4.5, 1.0], [3.0, 0.0]])
-    mean, half = runner.mean_ci95(values)
+    mean, half = _runs.mean_ci95(values)
     n = len(values)
     expected = stats.t.ppf(0.975, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
     np.testing.assert_allclose(mean, values.mean(axis=0))
     np.testing.assert_allclose(half, expected)
-    assert np.isnan(runner.mean_ci95([3.0])[1])
+    assert np.isnan(_runs.mean_ci95([3.0])[1])
     # without SciPy: a table, then an expansion
     exact = {df: float(stats.t.ppf(0.975, df)) for df in (1, 2, 5, 10, 11, 30, 31, 45, 200)}
     monkeypatch.setitem(sys.modules, "scipy", None)
     for df, quantile in exact.items():
-        assert runner.t_quantile_975(df) == pytest.approx(quantile, abs=2e-3)
+        assert _runs.t_quantile_975(df) == pytest.approx(quantile, abs=2e-3)
 
 
 def test_compare_tabulates_mean_and_ci_over_seeds_and_plots(tmp_path, fake):

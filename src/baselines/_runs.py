@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 import warnings
@@ -130,3 +131,73 @@ def figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height))
+
+
+_T975 = (
+    *(12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228),
+    *(2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086),
+    *(2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042),
+)
+"""Two-sided 95% t quantiles for 1..30 degrees of freedom (fallback without SciPy)."""
+
+
+def t_quantile_975(df: int) -> float:
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom."""
+    try:
+        from scipy import stats
+    except ImportError:
+        if df <= len(_T975):
+            return _T975[df - 1]
+        z = 1.959964  # Cornish-Fisher expansion: within 1e-4 from df = 31 on
+        return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    return float(stats.t.ppf(0.975, df))
+
+
+def mean_ci95(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over axis 0 and the half-width of its 95% t confidence interval.
+
+    ``t_{0.975, n-1} * std(ddof=1) / sqrt(n)`` over the ``n`` rows; NaN for one row.
+    """
+    values = np.asarray(values, dtype=float)
+    n = values.shape[0]
+    mean = values.mean(axis=0)
+    if n < 2:
+        return mean, np.full_like(mean, np.nan)
+    return mean, t_quantile_975(n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
+
+
+def parse_value(text: str, default: Any) -> Any:
+    """Parse ``text`` as the type of a field whose default is ``default``.
+
+    bool takes true/false/yes/no/on/off/1/0; int also takes an integral float (``1e4``);
+    tuple takes comma-separated items (or a JSON list) of its first item's type; a field
+    defaulting to None takes JSON, else the plain string.
+    """
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"not a bool: {text!r}")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError(f"not an int: {text!r}") from None
+            return int(number)
+    if isinstance(default, float):
+        return float(text)
+    if isinstance(default, str):
+        return text
+    if isinstance(default, tuple):
+        items = json.loads(text) if text.strip().startswith("[") else text.split(",")
+        items = [i for i in items if not (isinstance(i, str) and not i.strip())]
+        proto = default[0] if default else None
+        return tuple(parse_value(str(i).strip(), proto) for i in items)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

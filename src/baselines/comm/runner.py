@@ -40,6 +40,7 @@ from baselines._runs import (
     figure,
     mean_or_nan,
     one_thread_per_run,
+    parse_value,
     read_checkpoint,
     save_checkpoint,
     seed_number,
@@ -523,43 +524,6 @@ def plot_compare(runs: dict[str, list[dict[str, np.ndarray]]], path: Path, env: 
 
 
 # -- command line ----------------------------------------------------------------------
-def parse_value(text: str, default: Any) -> Any:
-    """Parse ``text`` as the type of a field whose default is ``default``.
-
-    bool takes true/false/yes/no/on/off/1/0; int also takes an integral float (``1e4``);
-    tuple takes comma-separated items (or a JSON list) of its first item's type; a field
-    defaulting to None takes JSON, else the plain string.
-    """
-    if isinstance(default, bool):
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"not a bool: {text!r}")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError(f"not an int: {text!r}") from None
-            return int(number)
-    if isinstance(default, float):
-        return float(text)
-    if isinstance(default, str):
-        return text
-    if isinstance(default, tuple):
-        items = json.loads(text) if text.strip().startswith("[") else text.split(",")
-        items = [i for i in items if not (isinstance(i, str) and not i.strip())]
-        proto = default[0] if default else None
-        return tuple(parse_value(str(i).strip(), proto) for i in items)
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def parse_overrides(base: Any, items: Sequence[str]) -> dict[str, Any]:
     """``{field: value}`` from ``key=value`` strings, each value parsed by its field's type.
 

@@ -33,7 +33,6 @@ import copy
 import csv
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -48,15 +47,16 @@ from baselines._runs import (
     append_row,
     check_saved_config,
     figure,
+    mean_ci95,
     mean_or_nan,
     one_thread_per_run,
+    parse_value,
     read_checkpoint,
     save_checkpoint,
     seed_number,
     summary_writer,
     write_rows,
 )
-from baselines.comm.runner import parse_value
 
 __all__ = [
     "ConfigMismatchError",
@@ -98,12 +98,6 @@ DEFAULT_ITERATIONS = 200
 DEFAULT_EVAL_EVERY = 20
 _OWN_OPTIONS = {"game": "--game", "method": "--methods", "seed": "--seeds"}
 _RUNNER_OPTIONS = ("iterations", "eval_every", "eval_chains")
-_T975 = (
-    *(12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228),
-    *(2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086),
-    *(2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042),
-)
-"""Two-sided 95% t quantiles for 1..30 degrees of freedom (fallback without SciPy)."""
 
 
 # -- the learner (imported lazily: it brings torch; tests replace these three) -----------
@@ -553,31 +547,6 @@ def plot_chain(test: dict[str, Any], path: Path, title: str) -> None:
 
 
 # -- comparing methods -----------------------------------------------------------------
-def t_quantile_975(df: int) -> float:
-    """The 0.975 quantile of Student's t with ``df`` degrees of freedom."""
-    try:
-        from scipy import stats
-    except ImportError:
-        if df <= len(_T975):
-            return _T975[df - 1]
-        z = 1.959964  # Cornish-Fisher expansion: within 1e-4 from df = 31 on
-        return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-    return float(stats.t.ppf(0.975, df))
-
-
-def mean_ci95(values: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over axis 0 and the half-width of its 95% t confidence interval.
-
-    ``t_{0.975, n-1} * std(ddof=1) / sqrt(n)`` over the ``n`` rows; NaN for one row.
-    """
-    values = np.asarray(values, dtype=float)
-    n = values.shape[0]
-    mean = values.mean(axis=0)
-    if n < 2:
-        return mean, np.full_like(mean, np.nan)
-    return mean, t_quantile_975(n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
-
-
 def _method_rank(method: str) -> int:
     return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
 
