@@ -326,6 +326,33 @@ class MixingLearner:
         self.meta_optimiser.step()
         return float(objective.item())
 
+    # -- checkpoints ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs to continue exactly: networks, targets, optimisers,
+        replay, counters and random states (deep copies)."""
+        state = {
+            **self.snapshot(),
+            "replay": copy.deepcopy(vars(self.replay)),
+            "counters": (self.env_steps, self.episodes_seen, self.last_target_update,
+                         self._next_seed, self._last_meta),
+            "rng": copy.deepcopy(self.rng.bit_generator.state),
+            "torch_rng": torch.get_rng_state(),
+        }  # fmt: skip
+        if self.hierarchy is not None:
+            state["meta_optimiser"] = copy.deepcopy(self.meta_optimiser.state_dict())
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`."""
+        self.restore(state)
+        vars(self.replay).update(copy.deepcopy(state["replay"]))
+        (self.env_steps, self.episodes_seen, self.last_target_update, self._next_seed,
+         self._last_meta) = state["counters"]  # fmt: skip
+        self.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.hierarchy is not None:
+            self.meta_optimiser.load_state_dict(copy.deepcopy(state["meta_optimiser"]))
+
     # -- the exercise-move protocol (meta_wrappers.exercise.InnerLearner) ----------------
     def begin(self, seed: int | None) -> np.ndarray:
         """Start a D0 episode; its first global state ``s_0``."""
