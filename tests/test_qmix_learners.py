@@ -185,3 +185,20 @@ def test_replay_keeps_the_last_capacity_episodes():
     assert held == {tuple(a.flatten().tolist()) for a in batches[3].actions[3:]}
     sample = replay.sample(5, np.random.default_rng(0))
     assert len(sample) == 5 and sample.obs.shape[1:] == batches[0].obs.shape[1:]
+
+
+def test_mnmpg_is_an_inner_learner_of_the_exercise_wrapper():
+    from meta_wrappers.exercise import InnerLearner
+
+    learner = MixingLearner(MixArgs(method="mnmpg", **TINY))
+    assert isinstance(learner, InnerLearner)
+    learner.gather()
+    replay_before, steps_before = len(learner.replay), learner.env_steps
+    out = learner.meta_episode()
+    assert out["meta_reward"] == pytest.approx(out["R1"] - out["R0"])
+    assert len(learner.replay) == replay_before + 2  # D0 and D1 are kept
+    assert learner.env_steps > steps_before
+    # D0's recorded hierarchy is what pi_theta drew: finite, one z per recorded step
+    d0 = learner._last_d0
+    steps = int(d0.filled.sum()) + 1
+    assert torch.isfinite(d0.z[0, :steps]).all() and not d0.z[0, steps:].any()
