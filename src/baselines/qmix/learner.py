@@ -317,12 +317,14 @@ class MixingLearner:
         return float(loss.item())
 
     def meta_step(self, episode: Episodes, meta_reward: float) -> float:
-        """Equation 5: ``theta += lambda (R1 - R0) sum_t grad log pi_theta(z_t | s_t)`` on D0."""
+        """Equation 5: ``theta += lambda (R1 - R0) sum_t grad log pi_theta(z_t | s_t)`` on D0
+        (SGD, the gradient norm clipped at ``grad_clip`` as in the TD step)."""
         filled = torch.cat([episode.filled, episode.filled[:, -1:] * 0], dim=1)
         logp = self.hierarchy.log_prob(episode.z, episode.state)
         objective = meta_reward * (logp * filled).sum()
         self.meta_optimiser.zero_grad()
         (-objective).backward()
+        torch.nn.utils.clip_grad_norm_(self.hierarchy.parameters(), self.args.grad_clip)
         self.meta_optimiser.step()
         return float(objective.item())
 

@@ -97,9 +97,12 @@ class Hierarchy(nn.Module):
         self.log_sigma = nn.Linear(hidden, k)
 
     def distribution(self, states: torch.Tensor) -> torch.distributions.Normal:
-        """``N(mu_theta(s), sigma_theta(s))`` for ``states (..., S)``; sigma in [e^-5, e^2]."""
+        """``N(mu_theta(s), sigma_theta(s))`` for ``states (..., S)``; sigma in [e^-2, e].
+
+        The floor keeps ``grad log pi`` (which grows as ``1 / sigma^2``) finite: a
+        hierarchy that collapsed to a point made equation 5's steps blow up to NaN."""
         h = self.body(states)
-        return torch.distributions.Normal(self.mu(h), self.log_sigma(h).clamp(-5.0, 2.0).exp())
+        return torch.distributions.Normal(self.mu(h), self.log_sigma(h).clamp(-2.0, 1.0).exp())
 
     def log_prob(self, z: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         """``log pi_theta(z | s)`` summed over the K dimensions: ``(...)``."""
