@@ -42,6 +42,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from metaenvs.config import check_int
+
 __all__ = ["InnerLearner", "ExerciseMoveEnv", "BanditEpisodes", "BanditInnerLearner"]
 
 
@@ -164,14 +166,6 @@ _PROTOCOL_MEMBERS = (
 )
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
@@ -249,9 +243,9 @@ class ExerciseMoveEnv(gymnasium.Env):
                 f"{learner.meta_action_space!r}"
             )
         self.learner = learner
-        self.n_exercise = _check_int("n_exercise", n_exercise, 1)
+        self.n_exercise = check_int("n_exercise", n_exercise, 1)
         self.rollback = _check_bool("rollback", rollback)
-        self.eval_episodes = _check_int("eval_episodes", eval_episodes, 1)
+        self.eval_episodes = check_int("eval_episodes", eval_episodes, 1)
         self.remember = _check_bool("remember", remember)
         self.observation_space = learner.meta_observation_space
         self.action_space = learner.meta_action_space
@@ -421,14 +415,14 @@ class BanditInnerLearner:
             raise ValueError(
                 f"temperature and step_size must be > 0, got {temperature}, {step_size}"
             )
-        self.horizon = _check_int("horizon", horizon, 1)
+        self.horizon = check_int("horizon", horizon, 1)
         self.reward_noise = float(reward_noise)
         self.step_size = float(step_size)
         self.temperature = float(temperature)
         self.n_arms = self.arm_means.size
         self.q = np.zeros(self.n_arms)  # the learnable parameters
         self.replay: deque[BanditEpisodes] = deque(
-            maxlen=_check_int("replay_capacity", replay_capacity, 1)
+            maxlen=check_int("replay_capacity", replay_capacity, 1)
         )
         self.rng = np.random.default_rng(seed)
         self.meta_observation_space = spaces.Box(0.0, 1.0, (self.n_arms + 1,), dtype=np.float32)
@@ -489,7 +483,7 @@ class BanditInnerLearner:
         return data, float(data.returns[0])
 
     def collect(self, n_episodes: int) -> tuple[BanditEpisodes, float]:
-        n = _check_int("n_episodes", n_episodes, 1)
+        n = check_int("n_episodes", n_episodes, 1)
         arms = self.rng.choice(self.n_arms, size=(n, self.horizon), p=self.policy())
         noise = self.reward_noise * self.rng.standard_normal((n, self.horizon))
         data = BanditEpisodes(

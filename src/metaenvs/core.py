@@ -14,11 +14,23 @@ import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, NamedTuple
 
+import numba
 import numpy as np
 from gymnasium import spaces
 
 from metaenvs._rng import seed_streams, seeds_for_batch
 from metaenvs.config import EnvConfig
+
+
+def step_copies(step: Any, step_parallel: Any, args: tuple, batch: int, min_parallel: int) -> None:
+    """Run a step kernel over all ``batch`` copies: ``step(*args, lo, hi)`` in this thread,
+    or from ``min_parallel`` copies on ``step_parallel(*args, n_chunks)`` over Numba's
+    threads.  Copies are independent, each with its own random stream: same result."""
+    threads = numba.get_num_threads()
+    if batch >= min_parallel and threads > 1:
+        step_parallel(*args, threads)
+    else:
+        step(*args, 0, batch)
 
 
 def check_batch_size(value: Any, name: str = "batch") -> int:

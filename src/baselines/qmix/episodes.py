@@ -20,6 +20,7 @@ import torch
 import metaenvs
 from baselines.qmix.nets import RNNAgent
 from metaenvs.core import sample_available
+from metaenvs.games.skirmish_maps import get_map
 
 
 @dataclasses.dataclass
@@ -67,24 +68,10 @@ class Episodes:
             fields[f.name] = None if value is None else value[index]
         return Episodes(**fields)
 
-    @staticmethod
-    def concat(parts: list[Episodes]) -> Episodes:
-        """The episodes of ``parts`` one after the other."""
-        fields = {}
-        for f in dataclasses.fields(Episodes):
-            values = [getattr(p, f.name) for p in parts]
-            if values[0] is None:
-                fields[f.name] = None
-            elif isinstance(values[0], np.ndarray):
-                fields[f.name] = np.concatenate(values)
-            else:
-                fields[f.name] = torch.cat(values)
-        return Episodes(**fields)
-
 
 def make_runner_core(map_name: str, **kwargs):
     """The Skirmish core the runner uses: the map's time limit plus one step (see above)."""
-    limit = metaenvs.make_core("skirmish", map_name=map_name, **kwargs).time_limit
+    limit = get_map(map_name).time_limit
     return metaenvs.make_core("skirmish", map_name=map_name, time_limit=limit + 1, **kwargs)
 
 

@@ -149,7 +149,6 @@ class MixingLearner:
         torch.manual_seed(args.seed)
         self.rng = np.random.default_rng(args.seed)
         self.core = make_runner_core(args.map_name, difficulty=args.difficulty)
-        self.test_core = self.core
         n, a = self.core.n_agents, int(self.core.action_space.n)
         d, s = self.core.observation_space.shape[0], self.core.state_space.shape[0]
         self.n_agents, self.n_actions = n, a
@@ -255,7 +254,7 @@ class MixingLearner:
 
     def evaluate(self, n_episodes: int = 32, seed: int = 10**6) -> dict[str, float]:
         """Greedy test episodes (not stored): win rate and mean return."""
-        episodes = run_episodes(self.test_core, self.agent, n_episodes, 0.0, seed)
+        episodes = run_episodes(self.core, self.agent, n_episodes, 0.0, seed)
         return {"win_rate": float(episodes.won.mean()), "return": float(episodes.returns.mean())}
 
     # -- learning ------------------------------------------------------------------------

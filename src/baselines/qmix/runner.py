@@ -318,9 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             MixArgs(**{**dataclasses.asdict(base), **changes, "method": m, "seed": s})
             for m in dict.fromkeys(ns.methods) for s in dict.fromkeys(ns.seeds)
         ]  # fmt: skip
-        import metaenvs
+        from metaenvs.games.skirmish_maps import get_map
 
-        metaenvs.make_core("skirmish", map_name=ns.map)
+        get_map(ns.map)
     except (TypeError, ValueError) as err:
         parser.error(str(err))
     one_thread_per_run(ns.threads)

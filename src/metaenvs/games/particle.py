@@ -15,12 +15,11 @@ import functools
 from abc import abstractmethod
 from typing import Any, ClassVar
 
-import numba
 import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.core import BatchedCore, CoreState, StepResult, step_copies
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.render import AGENT_COLOURS, Canvas
 
@@ -271,12 +270,7 @@ class ParticleCore(BatchedCore):
         self._scripted_forces(state)
         _, step, step_parallel = self.kernels
         args = (self.buffers(state), self.sim, self.task_params(state))
-        threads = numba.get_num_threads()
-        if state.batch >= PARALLEL_MIN_BATCH and threads > 1:
-            # copies are independent, each with its own random stream: same result
-            step_parallel(*args, threads)
-        else:
-            step(*args, 0, state.batch)
+        step_copies(step, step_parallel, args, state.batch, PARALLEL_MIN_BATCH)
         return StepResult(
             state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}
         )

@@ -68,12 +68,11 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-import numba
 import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult, sample_available
+from metaenvs.core import BatchedCore, CoreState, StepResult, sample_available, step_copies
 from metaenvs.games import _skirmish_kernels as sk
 from metaenvs.games.skirmish_maps import MapSpec, get_map
 from metaenvs.games.skirmish_units import SIGHT_RANGE, STEP_SECONDS, UNITS, unit_table
@@ -244,13 +243,9 @@ class SkirmishCore(BatchedCore):
         return state
 
     def _step(self, state: SkirmishState, actions: np.ndarray) -> StepResult:
-        bufs = state.buffers()
-        threads = numba.get_num_threads()
-        if state.batch >= PARALLEL_MIN_BATCH and threads > 1:
-            # copies are independent, each with its own random stream: same result
-            sk.step_skirmish_parallel(bufs, self.sim, self.par, actions, threads)
-        else:
-            sk.step_skirmish(bufs, self.sim, self.par, actions, 0, state.batch)
+        args = (state.buffers(), self.sim, self.par, actions)
+        step_copies(sk.step_skirmish, sk.step_skirmish_parallel, args, state.batch,
+                    PARALLEL_MIN_BATCH)  # fmt: skip
         info = {
             "battle_won": state.won,
             "team_reward": state.team_reward,
