@@ -59,13 +59,27 @@ def test_info_matrix_game_lists_config_defaults(capsys):
     assert "fixed by the id" not in out
 
 
-def test_info_unknown_id_exits_2_listing_valid_ids(capsys):
+def test_info_unknown_id_exits_2_pointing_to_the_list(capsys):
     assert main(["info", "nosuch"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "nosuch" in captured.err
-    for s in metaenvs.registered_specs():
-        assert s.id in captured.err
+    assert "nosuch" in captured.err and "metaenvs list" in captured.err
+    assert "skirmish_corridor" not in captured.err  # no wall of ids
+
+
+def test_train_without_a_name_lists_the_experiments(capsys):
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err
+    for name in ("comm", "mnmpg", "peers"):
+        assert f"  {name} " in err
+    assert "usage: metaenvs train NAME" in err
+
+
+def test_train_help_lists_the_experiments(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "experiments:" in out and "peers" in out and "mnmpg" in out
 
 
 def test_info_suggests_close_id(capsys):
@@ -75,7 +89,7 @@ def test_info_suggests_close_id(capsys):
 
 def test_bench_unknown_id_exits_2(capsys):
     assert main(["bench", "nosuch", "--steps", "5"]) == 2
-    assert "Valid:" in capsys.readouterr().err
+    assert "unknown environment id 'nosuch'" in capsys.readouterr().err
 
 
 def test_bench_reports_compile_time_and_steps_per_second(capsys):
@@ -133,13 +147,13 @@ def test_time_core_rejects_bad_arguments():
 
 def test_console_script_module_entry_point():
     proc = subprocess.run(
-        [sys.executable, "-m", "metaenvs.cli", "info", "nosuch"],
+        [sys.executable, "-m", "metaenvs.cli", "info", "ipdd"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "ipd-v0" in proc.stderr
+    assert "Did you mean 'ipd'" in proc.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "metaenvs.cli", "list"], capture_output=True, text=True, timeout=120
     )

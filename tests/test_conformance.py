@@ -4,6 +4,8 @@ import importlib
 import inspect
 import pkgutil
 
+import pytest
+
 import metaenvs
 import metaenvs.games
 import metaenvs.testing as mt
@@ -70,3 +72,20 @@ def test_every_core_class_is_registered():
             concrete = issubclass(cls, metaenvs.BatchedCore) and not inspect.isabstract(cls)
             if concrete and cls.__module__ == module.__name__:
                 assert cls in registered, f"{cls.__name__} has no registered id"
+
+
+def test_check_all_takes_an_unregistered_core_or_face():
+    from metaenvs.games.matrix import MatrixGameCore
+
+    stag_hunt = [[[4, 4], [0, 3]], [[3, 0], [3, 3]]]
+    core = MatrixGameCore.from_kwargs(payoffs=stag_hunt, horizon=7)
+    mt.check_all(core)
+    mt.check_all(metaenvs.make("rps", horizon=5))
+    mt.check_all(metaenvs.make_vec("rps", num_envs=2, horizon=5))
+
+
+def test_check_all_rejects_other_objects_and_keywords_with_an_object():
+    with pytest.raises(TypeError, match="expected a registered id, a metaenvs BatchedCore"):
+        mt.check_all(object())
+    with pytest.raises(TypeError, match="go with an id"):
+        mt.check_all(metaenvs.make_core("ipd"), horizon=3)

@@ -24,14 +24,18 @@ def test_main_job_learns_the_best_response_to_always_defect(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["horizon"] == 20
 
 
-def test_quick_ipd_comparison_runs_and_summarises(tmp_path):
-    """The README's main job at a toy budget: every method trains, tests and is compared."""
+def test_quick_ipd_smoke_runs_reports_progress_and_summarises(tmp_path, capsys):
+    """The README's main job at --smoke: every method trains, reports, tests and is compared."""
     pytest.importorskip("torch")
     from baselines.peers.quick_ipd import METHODS, main
 
-    code = main(["--out", str(tmp_path), "--iterations", "2", "--eval-every", "1",
-                 "--set", "k=2", "horizon=4", "length=1", "chains=2"])  # fmt: skip
-    assert code == 0
+    assert main(["--out", str(tmp_path), "--smoke"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("main job: 4 methods x 1 seed(s), 2 meta-training iterations")
+    for method in METHODS:  # a line per method and validation (0, 1, 2), with an estimate
+        progress = [ln for ln in lines if f"] {method} " in ln and "val AUC" in ln]
+        assert len(progress) == 3 and all("left" in ln or "estimating" in ln for ln in progress)
     root = tmp_path / "ipd"
     for method in METHODS:
         result = json.loads((root / method / "seed0" / "test.json").read_text())
@@ -40,3 +44,25 @@ def test_quick_ipd_comparison_runs_and_summarises(tmp_path):
     assert [r["method"] for r in rows] == list(METHODS)
     for name in ("adaptation.png", "dynamics.png", "summary.md"):
         assert (root / name).stat().st_size > 0
+    summary = (root / "summary.md").read_text()
+    best = max(rows, key=lambda r: float(r["test_auc_mean"]))["method"]
+    assert summary.startswith("# ipd: ")
+    assert f"**Highest test AUC: {best}**" in summary
+    assert "One seed per method: this ranking is no claim" in summary
+    assert "Budget per run: 2 meta-training iterations" in summary and "K = 2" in summary
+
+
+def test_summary_names_a_leader_only_when_its_interval_clears_the_others():
+    from baselines.peers.runner import summary_markdown
+
+    def row(method, mean, ci, best=50):
+        return {"method": method, "seeds": 5, "test_auc_mean": mean, "test_auc_ci95": ci,
+                "reward_first_mean": 0.0, "reward_first_ci95": 0.1, "reward_last_mean": 0.0,
+                "reward_last_ci95": 0.1, "best_iteration_mean": best, "iterations": 150,
+                "wall_min": 1.0}  # fmt: skip
+
+    clear = summary_markdown([row("a", 1.0, 0.1), row("b", 0.5, 0.1)], "ipd")
+    assert "clears every other method's" in clear and "Not converged" not in clear
+    overlap = summary_markdown([row("a", 1.0, 0.4), row("b", 0.5, 0.2, best=150)], "ipd")
+    assert "overlaps b: no method is ahead" in overlap
+    assert "Not converged: the best validation of b was the last one" in overlap

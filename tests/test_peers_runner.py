@@ -272,7 +272,10 @@ def test_compare_tabulates_mean_and_ci_over_seeds_and_plots(tmp_path, fake):
     assert float(rows[1]["test_auc_mean"]) == pytest.approx(106.0)
     assert float(rows[1]["test_auc_ci95"]) == pytest.approx(stats.t.ppf(0.975, 2) * 2 / 3**0.5)
     table = (env_dir / "summary.md").read_text()
-    assert table.startswith("| method | seeds | test AUC | reward φ0 | reward φL |")
+    assert (
+        table.startswith("# ipd: ")
+        and "| method | seeds | test AUC | reward φ0 | reward φL |" in table
+    )
     assert "| meta_pg | 3 | 106.000 ± 4.968 |" in table
     assert "| reinforce | 1 | 104.000 | 34.667 | 34.667 | 4 | 8 |" in table
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import gymnasium
+import numpy as np
 import pytest
 
 import metaenvs
@@ -20,12 +21,30 @@ def test_id_forms_resolve_to_the_same_spec(name):
     assert metaenvs.spec(name).id == "ipd-v0"
 
 
-def test_unknown_id_lists_valid_ids_and_suggests():
+def test_unknown_id_names_the_close_matches_not_every_id():
     with pytest.raises(metaenvs.UnknownEnvError, match="Did you mean 'rps'") as err:
         metaenvs.make("rsp")
-    assert "ipd" in str(err.value) and "rps_4p" in str(err.value)
+    message = str(err.value)
+    assert "skirmish_27m_vs_30m" not in message and "navigation_N6_l6" not in message
+    assert f"all {len(metaenvs.list_envs())} ids" in message and "metaenvs list" in message
     with pytest.raises(metaenvs.UnknownEnvError):
         metaenvs.make_vec("ipd-v9", num_envs=2)
+    with pytest.raises(metaenvs.UnknownEnvError, match="is a string"):
+        metaenvs.make(3)
+
+
+def test_a_fixed_keyword_is_reported_as_fixed_not_unknown():
+    with pytest.raises(TypeError, match="'payoffs' is fixed by 'ipd-v0'") as err:
+        metaenvs.make("ipd", payoffs=np.ones((2, 2, 2)))
+    assert "unknown" not in str(err.value) and "horizon" in str(err.value)
+
+
+def test_gymnasium_make_of_a_multi_agent_id_says_what_to_call():
+    with pytest.raises(TypeError) as err:
+        gymnasium.make("metaenvs:metaenvs/rps-v0")
+    message = str(err.value)
+    assert "gymnasium.make_vec('metaenvs:metaenvs/rps-v0', num_envs=...)" in message
+    assert "metaenvs/rps-focal-v0" in message and "metaenvs.make('rps')" in message
 
 
 def test_unknown_keyword_lists_valid_ones():

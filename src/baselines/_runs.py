@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import math
 import os
+import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,37 +34,214 @@ def check_saved_config(path: Path, wanted: dict[str, Any], budget: set[str], hin
     """
     if not path.exists():
         return
-    saved = json.loads(path.read_text())
-    keys = sorted((set(saved) | set(wanted)) - budget)
-    missing = "<missing>"
-    diffs = [
-        f"{k} (saved {saved.get(k, missing)!r}, now {wanted.get(k, missing)!r})"
-        for k in keys
-        if saved.get(k, missing) != wanted.get(k, missing)
-    ]
+    diffs = _config_diffs(json.loads(path.read_text()), wanted, budget)
     if diffs:
         raise ConfigMismatchError(
             f"{path} differs from the requested config in: {', '.join(diffs)}; {hint}"
         )
 
 
-def read_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The runner's own ``checkpoint.pt``, or None if there is none yet."""
+def _config_diffs(saved: dict[str, Any], wanted: dict[str, Any], budget: set[str]) -> list[str]:
+    """``key (saved X, now Y)`` for every key outside ``budget`` whose values differ."""
+    keys = sorted((set(saved) | set(wanted)) - budget)
+    missing = "<missing>"
+    return [
+        f"{k} (saved {saved.get(k, missing)!r}, now {wanted.get(k, missing)!r})"
+        for k in keys
+        if saved.get(k, missing) != wanted.get(k, missing)
+    ]
+
+
+class CheckpointError(ValueError):
+    """A ``checkpoint.pt`` that is not loaded: unverified, corrupt, unsafe or another run's.
+
+    The message names the file and says what is wrong with it.
+    """
+
+
+CHECKPOINT_FORMAT = 1
+"""Layout of the payload :func:`save_checkpoint` writes; :func:`read_checkpoint` reads no other."""
+
+_STAMP = ("format", "metaenvs", "config")
+"""Payload keys :func:`save_checkpoint` adds: format, metaenvs version, the run's config."""
+
+
+def checkpoint_sidecar(path: Path) -> Path:
+    """The SHA-256 file beside ``path`` (``checkpoint.pt.sha256``, ``sha256sum`` format)."""
+    return path.with_name(path.name + ".sha256")
+
+
+def read_checkpoint(
+    path: Path,
+    expected_config: dict[str, Any] | None = None,
+    budget: Collection[str] = (),
+) -> dict[str, Any] | None:
+    """The runner's own ``checkpoint.pt``, verified, or None if there is none yet.
+
+    The file's SHA-256 is checked against its sidecar (:func:`checkpoint_sidecar`) before
+    anything is unpickled, then it is loaded with ``torch.load(weights_only=True)``, which
+    rebuilds tensors, plain containers and primitive values only and calls no other code.
+
+    Parameters
+    ----------
+    path : Path
+        The ``checkpoint.pt`` of a run directory.
+    expected_config : dict, optional
+        The config of the run about to resume (as it reads back from JSON); the
+        checkpoint's must equal it, keys in ``budget`` aside.  Not checked if None.
+    budget : collection of str
+        Config keys that may differ (how long to train: a run resumes with a larger budget).
+
+    Returns
+    -------
+    dict or None
+        The payload given to :func:`save_checkpoint`, plus ``"format"``, ``"metaenvs"``
+        (the version that wrote it) and ``"config"``.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file: the sidecar is missing or its digest differs (a corrupt or changed
+        file), the pickle holds anything but tensors and plain data, the format is not
+        :data:`CHECKPOINT_FORMAT`, or the config differs from ``expected_config``.
+    """
     if not path.exists():
         return None
     import torch
 
-    # optimiser and RNG states and runner rows: a full unpickle of the runner's own file
-    return torch.load(path, map_location="cpu", weights_only=False)
+    data = path.read_bytes()  # hashed and loaded from one read: no change in between
+    _verify_digest(path, data)
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # weights_only refusals are UnpicklingError, RuntimeError, ...
+        raise CheckpointError(
+            f"{path}: refused to load: it holds more than tensors and plain data, or is "
+            f"not a checkpoint ({_refusal(err)}); delete the run directory or use another --out"
+        ) from err
+    _check_stamp(path, payload, expected_config, budget)
+    return payload
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` atomically (a temporary file, then a rename): a kill keeps the last."""
+def save_checkpoint(path: Path, payload: dict[str, Any], config: dict[str, Any]) -> None:
+    """Write ``payload`` and its SHA-256 sidecar, each atomically: a kill keeps the last.
+
+    Both go to temporary files flushed to disk first; then the checkpoint is renamed into
+    place, then its sidecar.  A kill between the two renames leaves ``<sidecar>.tmp``
+    holding the new digest, which :func:`read_checkpoint` accepts and puts in place.
+
+    Parameters
+    ----------
+    path : Path
+        The ``checkpoint.pt`` to write.
+    payload : dict
+        What the runner resumes from: tensors, plain containers and primitive values only
+        (anything else would not load under ``weights_only``).
+    config : dict
+        The run's config, as it reads back from JSON, stored under ``"config"``.
+
+    Raises
+    ------
+    ValueError
+        If ``payload`` already has a key :func:`save_checkpoint` adds.
+    """
     import torch
 
+    import metaenvs
+
+    taken = sorted(set(_STAMP) & set(payload))
+    if taken:
+        raise ValueError(f"checkpoint payload keys {taken} are reserved")
+    stamped = {
+        "format": CHECKPOINT_FORMAT,
+        "metaenvs": metaenvs.__version__,
+        "config": config,
+        **payload,
+    }
+    buffer = io.BytesIO()
+    torch.save(stamped, buffer)
+    data = buffer.getvalue()
+    sidecar = checkpoint_sidecar(path)
+    digest_line = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode()
+    data_tmp, sidecar_tmp = _write_temporary(path, data), _write_temporary(sidecar, digest_line)
+    os.replace(data_tmp, path)
+    os.replace(sidecar_tmp, sidecar)
+
+
+def _write_temporary(path: Path, data: bytes) -> Path:
+    """``data`` into ``<path>.tmp``, flushed to disk; that file's path."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return tmp
+
+
+def _read_digest(sidecar: Path) -> str | None:
+    """The hex digest a sidecar names (its first field), None if it has none."""
+    fields = sidecar.read_text(errors="replace").split()
+    return fields[0].lower() if fields else None
+
+
+def _verify_digest(path: Path, data: bytes) -> None:
+    """Raise unless ``data`` (the bytes of ``path``) has the digest its sidecar names."""
+    sidecar = checkpoint_sidecar(path)
+    if not sidecar.exists():
+        raise CheckpointError(
+            f"{path}: no {sidecar.name} beside it, so it cannot be verified and is not "
+            "loaded (written by an older metaenvs, or copied without it); delete the run "
+            "directory or use another --out"
+        )
+    actual = hashlib.sha256(data).hexdigest()
+    expected = _read_digest(sidecar)
+    if expected == actual:
+        return
+    pending = sidecar.with_name(sidecar.name + ".tmp")  # a save killed between its renames
+    if pending.exists() and _read_digest(pending) == actual:
+        os.replace(pending, sidecar)
+        return
+    raise CheckpointError(
+        f"{path}: its SHA-256 is {actual} but {sidecar.name} says {expected or '(nothing)'}: "
+        "the file is corrupt or was changed, and is not loaded; delete the run directory "
+        "or use another --out"
+    )
+
+
+def _refusal(err: Exception) -> str:
+    """The gist of a ``torch.load`` error: what the weights-only unpickler refused."""
+    text = str(err)
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed|\n|$)", text)
+    if found and found.group(1).strip():
+        return found.group(1).strip()
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def _check_stamp(
+    path: Path,
+    payload: Any,
+    expected_config: dict[str, Any] | None,
+    budget: Collection[str],
+) -> None:
+    """Raise unless ``payload`` has this format and, if given, ``expected_config``."""
+    import metaenvs
+
+    found = payload.get("format") if isinstance(payload, dict) else None
+    if found != CHECKPOINT_FORMAT:
+        written = payload.get("metaenvs", "unknown") if isinstance(payload, dict) else "unknown"
+        raise CheckpointError(
+            f"{path}: checkpoint format {found!r} (written by metaenvs {written}), but "
+            f"metaenvs {metaenvs.__version__} reads format {CHECKPOINT_FORMAT} only; "
+            "delete the run directory or use another --out"
+        )
+    if expected_config is None:
+        return
+    diffs = _config_diffs(payload.get("config") or {}, expected_config, set(budget))
+    if diffs:
+        raise CheckpointError(
+            f"{path}: written by a run with another config, differing in: "
+            f"{', '.join(diffs)}; delete the run directory or use another --out"
+        )
 
 
 def write_rows(path: Path, rows: Sequence[dict[str, float]], header: Sequence[str]) -> None:

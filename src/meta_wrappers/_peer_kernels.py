@@ -120,7 +120,10 @@ def linear_baseline(states: np.ndarray, returns: np.ndarray, n_states: int) -> n
     for k in range(n_traj):
         for t in range(horizon):
             _features(states[k, t], t, n_states, f)
-            out[k, t] = np.dot(f, weights)
+            total = 0.0  # a loop, not np.dot: BLAS inside Numba would need SciPy
+            for i in range(n_feat):
+                total += f[i] * weights[i]
+            out[k, t] = total
     return out
 
 
@@ -257,7 +260,10 @@ def mlp_backward(
             for j in range(hidden):
                 gw2[j, a] += h[j] * table_grad[s, a]
         for j in range(hidden):
-            dz = np.dot(w2[j], table_grad[s]) * (1.0 - h[j] * h[j])
+            dz = 0.0  # a loop, not np.dot: BLAS inside Numba would need SciPy
+            for a in range(n_actions):
+                dz += w2[j, a] * table_grad[s, a]
+            dz *= 1.0 - h[j] * h[j]
             gw1[s, j] += dz
             gb1[j] += dz
     return grad

@@ -42,7 +42,9 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from metaenvs._rng import check_seed
 from metaenvs.config import check_int
+from metaenvs.faces._common import check_reset_options
 
 __all__ = ["InnerLearner", "ExerciseMoveEnv", "BanditEpisodes", "BanditInnerLearner"]
 
@@ -178,7 +180,8 @@ class ExerciseMoveEnv(gymnasium.Env):
     ## Observation and action spaces
 
     The learner's ``meta_observation_space`` and ``meta_action_space``.  A Box action is
-    checked for shape, finiteness and bounds before anything changes and is handed to the
+    checked for a real numeric dtype (ints or floats: no strings, bools, complex or
+    objects), shape, finiteness and bounds before anything changes and is handed to the
     learner as an array of the space's dtype; other spaces are checked with ``contains``.
 
     ## Rewards
@@ -255,8 +258,23 @@ class ExerciseMoveEnv(gymnasium.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if options:
-            raise ValueError(f"ExerciseMoveEnv takes no reset options, got {sorted(options)}")
+        """Start a D0 episode of the learner (``learner.begin(seed)``).
+
+        Parameters
+        ----------
+        seed : int or None
+            An int in ``[0, 2**64)`` (see :func:`metaenvs._rng.check_seed`), handed to
+            the learner as a Python int; None continues the learner's stream.
+        options : None or {}
+            No options are supported; others raise ``ValueError``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad seed or non-empty options, before anything changes.
+        """
+        check_reset_options(options, type(self).__name__)
+        seed = check_seed(seed)
         super().reset(seed=seed)
         obs = self.learner.begin(seed)
         self._running = True
@@ -308,9 +326,20 @@ class ExerciseMoveEnv(gymnasium.Env):
                 raise ValueError(f"meta-action {action!r} is not an element of {space}")
             return action
         try:
-            a = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError) as err:
+            a = np.asarray(action)
+        except (TypeError, ValueError) as err:  # e.g. ragged nested sequences
             raise ValueError(f"meta-action {action!r} is not numeric: {err}") from None
+        if np.issubdtype(a.dtype, np.complexfloating):
+            raise ValueError(
+                f"meta-action {action!r} is complex (dtype {a.dtype}); a Box meta-action "
+                "must hold real numbers"
+            )
+        if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.number):
+            raise ValueError(
+                f"meta-action {action!r} is not numeric (dtype {a.dtype}); a Box meta-action "
+                "must hold real numbers (ints or floats)"
+            )
+        a = a.astype(np.float64)
         if a.shape != space.shape:
             raise ValueError(f"meta-action has shape {a.shape}, the action space {space.shape}")
         if not np.isfinite(a).all():

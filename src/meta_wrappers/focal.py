@@ -12,8 +12,9 @@ import numpy as np
 
 import metaenvs
 from meta_wrappers.policies import PeerPolicy, RandomPolicy, named_peer
-from metaenvs.core import BatchedCore, CoreState
-from metaenvs.faces._common import render_copies
+from metaenvs._rng import check_seed
+from metaenvs.core import BatchedCore, CoreState, check_agent_action, check_masked_actions
+from metaenvs.faces._common import check_reset_options, render_copies
 from metaenvs.games.matrix import MatrixGameCore
 
 
@@ -21,7 +22,9 @@ class FocalEnv(gymnasium.Env):
     """One focal agent acts; every other agent follows a given fixed policy.
 
     Observation and action spaces are the focal agent's; the reward is the focal
-    agent's.  Termination and truncation are the game's (a time limit is truncation).
+    agent's.  Termination and truncation are the game's (a time limit is truncation);
+    after either, :meth:`step` raises until :meth:`reset`.  A bad focal action raises
+    before the peers draw their actions, so it leaves the env as it was.
 
     Parameters
     ----------
@@ -61,27 +64,64 @@ class FocalEnv(gymnasium.Env):
         self.action_space = core.action_space
         self._state: CoreState | None = None
         self._obs: np.ndarray | None = None
+        self._done = False  # the episode ended: step() needs a reset() first
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
+        """Start an episode.
+
+        Parameters
+        ----------
+        seed : int or None
+            An int in ``[0, 2**64)`` (see :func:`metaenvs._rng.check_seed`); it seeds
+            ``np_random``, which seeds the game and drives the peers.
+        options : None or {}
+            No options are supported; others raise ``ValueError``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad seed or non-empty options, before anything changes.
+        """
+        check_reset_options(options, type(self).__name__)
+        super().reset(seed=check_seed(seed))
         core_seed = int(self.np_random.integers(2**62))
         self._state = self.core.reset(1, core_seed)
         self._obs = self.core.observe(self._state)[0].copy()
+        self._done = False
         return self._obs[self.focal_agent], {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Play one round: the focal ``action``, the peers' from their policies.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`reset` or after the episode ended.
+        ValueError, TypeError
+            For a bad focal action (shape, dtype, range, masked), before the peers act
+            or anything else changes.
+        """
         if self._state is None or self._obs is None:
             raise RuntimeError("step() called before reset()")
-        # the focal action's own dtype, so the core's validation sees what the user passed
-        shape = (1, self.core.n_agents, *self.core.action_space.shape)
-        joint = np.empty(shape, dtype=np.asarray(action).dtype)
-        joint[0, self.focal_agent] = action
+        if self._done:
+            raise RuntimeError("step() called after the episode ended; call reset()")
+        core, focal = self.core, self.focal_agent
+        focal_action = check_agent_action(core.action_space, action, core.agent_names[focal])
+        if core.masked_actions:
+            check_masked_actions(
+                core.action_mask(self._state)[:, [focal]],
+                focal_action.reshape(1, 1),
+                (core.agent_names[focal],),
+            )
+        joint = np.empty((1, core.n_agents, *core.action_space.shape), focal_action.dtype)
+        joint[0, focal] = focal_action
         for slot, policy in zip(self.peer_slots, self.peers):
             joint[0, slot] = policy(self._obs[slot], self.np_random)
         result = self.core.step(self._state, joint)
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
+        self._done = terminated or truncated
         self._obs = (result.final_obs[0] if terminated or truncated else result.obs[0]).copy()
         info = {k: v[0] for k, v in result.info.items()}
         info["peer_actions"] = joint[0, self.peer_slots]

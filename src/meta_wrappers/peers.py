@@ -50,9 +50,10 @@ from gymnasium import spaces
 import metaenvs
 from meta_wrappers._peer_kernels import draw_personas, mlp_table, step_chains, update_peers
 from meta_wrappers.personas import DISTRIBUTIONS, SPLITS, Population, make_population
-from metaenvs._rng import seed_streams, seeds_for_batch
+from metaenvs._rng import check_seed, seed_streams, seeds_for_batch
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import check_actions, check_batch_size
+from metaenvs.core import check_actions, check_agent_action, check_batch_size
+from metaenvs.faces._common import check_reset_options
 
 PAPER_GAMMA = {"ipd": 0.96, "rps": 0.90, "rps_3p": 0.90, "rps_4p": 0.90}
 """Discount gamma per game (the paper's Tables 3 and 4); the horizon is the registered id's."""
@@ -280,6 +281,8 @@ class PeerChain:
         n_chains : int
             C.
         seed : int, sequence of C ints or None
+            Ints in ``[0, 2**64)``; ``seed + c`` wraps around modulo ``2**64`` (see
+            :mod:`metaenvs._rng`).
         personas : array_like, optional
             ``(C, P)`` persona ids the first chains start from (any ids of the
             population, e.g. every persona of a split once for an evaluation); by
@@ -465,6 +468,23 @@ class PeerChainEnv(gymnasium.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start the next trajectory (a fresh chain with a seed, or at the first reset).
+
+        Parameters
+        ----------
+        seed : int or None
+            An int in ``[0, 2**64)`` (see :func:`metaenvs._rng.check_seed`); None
+            continues the chain.
+        options : None or {}
+            No options are supported; others raise ``ValueError``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad seed or non-empty options, before anything changes.
+        """
+        check_reset_options(options, type(self).__name__)
+        seed = check_seed(seed)
         super().reset(seed=seed)
         if seed is not None or self._state is None:
             chain_seed = int(self.np_random.integers(2**62))
@@ -479,12 +499,24 @@ class PeerChainEnv(gymnasium.Env):
         return self._state.obs[0, int(self._state.slot[0])].copy(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Play one round with the meta-agent's ``action`` (an int of the action space).
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`reset` or after the trajectory ended.
+        ValueError, TypeError
+            For a bad action (shape other than ``()``, dtype, range), before anything
+            changes.
+        """
         if self._state is None:
             raise RuntimeError("step() called before reset()")
         if self._stepped:
             raise RuntimeError("the trajectory ended; call reset() to play the next one")
+        name = self.chain.game_core.agent_names[0]
+        action = check_agent_action(self.action_space, action, name)
         info = self._info()  # the joint policy and trajectory this round belongs to
-        out = self.chain.step_slot(self._state, np.asarray(action).reshape(1, 1))
+        out = self.chain.step_slot(self._state, action.reshape(1, 1))
         info["peer_actions"] = out.peer_actions[0, 0].copy()
         truncated = out.trajectory_done
         if truncated:

@@ -9,6 +9,8 @@
 (1024, 2, 10)
 """
 
+# first: Numba's cache directory must be set before any kernel of ours is defined
+from metaenvs import _numba_setup  # noqa: F401
 from metaenvs._builtin import register_builtin
 from metaenvs.config import EnvConfig
 from metaenvs.core import BatchedCore, CoreState, StepResult

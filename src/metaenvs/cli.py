@@ -202,9 +202,25 @@ def experiments() -> dict[str, importlib.metadata.EntryPoint]:
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=EXPERIMENT_GROUP)}
 
 
+def _experiments_text(found: dict[str, importlib.metadata.EntryPoint]) -> str:
+    """The installed experiments, one a line, or how to install them."""
+    if not found:
+        return (
+            f"no experiments are installed (entry-point group {EXPERIMENT_GROUP}); "
+            "`pip install metaenvs[baselines]` provides them"
+        )
+    lines = ["experiments:"]
+    lines += [f"  {name:<8} {found[name].value}" for name in sorted(found)]
+    return "\n".join(lines)
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     """Hand ``[command, *args]`` to the experiment's entry point; return its exit status."""
     found = experiments()
+    if args.experiment is None:
+        print(_experiments_text(found), file=sys.stderr)
+        print(f"usage: metaenvs {args.command} NAME [ARGS...]", file=sys.stderr)
+        return EXIT_USAGE
     if args.experiment not in found:
         if found:
             known = ", ".join(sorted(found))
@@ -288,8 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
             description=f"{verb.capitalize()} an experiment plugged in through the entry-point "
             f"group {EXPERIMENT_GROUP}; the remaining arguments go to it "
             f"(`metaenvs {command} NAME --help` shows them).",
+            epilog=_experiments_text(experiments()),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        p.add_argument("experiment", metavar="NAME", help="experiment name, e.g. comm")
+        p.add_argument(
+            "experiment", metavar="NAME", nargs="?", help="experiment name (listed below)"
+        )
         p.add_argument("args", nargs=argparse.REMAINDER, help="the experiment's arguments")
         p.set_defaults(func=cmd_experiment)
     return parser

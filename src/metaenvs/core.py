@@ -238,10 +238,23 @@ class BatchedCore(ABC):
     def reset(self, batch: int, seed: int | list[int] | np.ndarray | None = None) -> CoreState:
         """Start ``batch`` fresh copies; an int seed gives copy ``b`` the seed ``seed + b``.
 
+        Parameters
+        ----------
+        batch : int
+            Number of copies B.
+        seed : int, sequence of B ints or None
+            An int in ``[0, 2**64)`` (copy ``b`` gets ``(seed + b) mod 2**64``), one such
+            int per copy, or None for fresh entropy (see :mod:`metaenvs._rng`).
+
         Returns
         -------
         CoreState
             The batched state; call :meth:`observe` for the first observations.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad batch size or seed (see :func:`metaenvs._rng.check_seed`).
         """
         batch = check_batch_size(batch)
         return self._init_state(batch, seed_streams(seeds_for_batch(batch, seed)))
@@ -406,6 +419,39 @@ def check_actions(
             f"{what} outside the action space bounds [{space.low.min()}, {space.high.max()}]"
         )
     return arr.astype(space.dtype, copy=False)
+
+
+def check_agent_action(space: spaces.Space, action: Any, name: str) -> np.ndarray:
+    """Check one agent's action against its ``space``; return it as a validated array.
+
+    The per-agent check of the faces that take one action per agent (PettingZoo, the
+    single-agent views): the shape must be ``space.shape`` exactly (no broadcasting, no
+    upcasting with other agents' actions), then :func:`check_actions` applies.
+
+    Parameters
+    ----------
+    space : gymnasium.spaces.Space
+        The agent's action space (discrete, multi-discrete or box).
+    action : array_like
+        The agent's action.
+    name : str
+        The agent, named in every message.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``space.shape``: int64 (discrete, multi-discrete) or ``space.dtype`` (box).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a wrong shape, dtype, non-finite or out-of-range action.
+    """
+    arr = np.asarray(action)
+    what = f"action of agent {name!r}"
+    if arr.shape != space.shape:
+        raise ValueError(f"{what} must have shape {space.shape}, got {arr.shape}: {action!r}")
+    return check_actions(space, arr[None, None], 1, (name,), what=what)[0, 0]
 
 
 def check_masked_actions(mask: np.ndarray, actions: np.ndarray, names: tuple[str, ...]) -> None:

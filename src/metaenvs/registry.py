@@ -7,6 +7,7 @@ version and ``metaenvs/ipd-v0`` (the Gymnasium id) is accepted too.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import re
 from types import MappingProxyType
@@ -86,6 +87,12 @@ class EnvSpec:
         """Build the core with the id's settings and the user's keywords."""
         valid = self.keywords()
         for key in kwargs:
+            if key in self.fixed:
+                raise TypeError(
+                    f"{key!r} is fixed by {self.id!r} and cannot be passed (keywords it "
+                    f"takes: {', '.join(sorted(valid)) or 'none'}); `metaenvs list` shows the "
+                    "family ids that take any value"
+                )
             if key not in valid:
                 raise TypeError(unknown_keyword_message(f"keyword for {self.id!r}:", key, valid))
         return self.core_class().from_kwargs(**{**self.defaults, **kwargs, **self.fixed})
@@ -147,8 +154,25 @@ def spec(env_id: str) -> EnvSpec:
             found = max(versions, key=lambda s: s.version, default=None)
         if found is not None:
             return found
+    raise UnknownEnvError(unknown_id_message(env_id))
+
+
+def unknown_id_message(env_id: Any) -> str:
+    """The close matches of an unknown id (not all of them: there are dozens)."""
+    if not isinstance(env_id, str):
+        return (
+            f"an environment id is a string such as 'ipd' or 'ipd-v0', got "
+            f"{type(env_id).__name__} {env_id!r}"
+        )
     names = sorted({s.name for s in _REGISTRY.values()} | set(_REGISTRY))
-    raise UnknownEnvError(unknown_keyword_message("environment id", str(env_id), names))
+    match = ENV_ID_RE.match(env_id)
+    key = match["name"] if match else env_id.removeprefix(f"{NAMESPACE}/")
+    hints = difflib.get_close_matches(key, names, n=5, cutoff=0.5)
+    hint = f" Did you mean {', '.join(map(repr, hints))}?" if hints else ""
+    return (
+        f"unknown environment id {env_id!r}.{hint} `metaenvs list` or metaenvs.list_envs() "
+        f"shows all {len(_REGISTRY)} ids."
+    )
 
 
 def list_envs() -> dict[str, str]:
@@ -218,11 +242,33 @@ def gymnasium_vector_entry_point(
     return make_vec(env_id, num_envs, render_mode=render_mode, **kwargs)
 
 
+def gymnasium_entry_point(env_id: str, **kwargs: Any) -> Any:
+    """``entry_point`` of every multi-agent ``metaenvs/<id>``: says which call to use instead.
+
+    A multi-agent env is no single Gymnasium ``Env``; ``gymnasium.make`` would otherwise say
+    only that the entry point is not specified.
+
+    Raises
+    ------
+    TypeError
+        Always, naming the vector id, the PettingZoo call and the single-agent views.
+    """
+    s = spec(env_id)
+    views = [f"gymnasium.make('{NAMESPACE}:{v}')" for v in s.view_ids().values()]
+    single = f"; single-agent views: {', '.join(views)}" if views else ""
+    raise TypeError(
+        f"{s.gymnasium_id} is a multi-agent env, not a single-agent gymnasium.Env: use "
+        f"gymnasium.make_vec('{NAMESPACE}:{s.gymnasium_id}', num_envs=...) for the vector env "
+        f"or metaenvs.make({s.name!r}) for PettingZoo{single}"
+    )
+
+
 def _register_with_gymnasium(s: EnvSpec) -> None:
     import gymnasium
 
     gymnasium.register(
         id=s.gymnasium_id,
+        entry_point="metaenvs.registry:gymnasium_entry_point",
         vector_entry_point="metaenvs.registry:gymnasium_vector_entry_point",
         kwargs={"env_id": s.id},
     )

@@ -39,8 +39,33 @@ def _fail_unless(ok: bool, message: str) -> None:
         raise ConformanceError(message)
 
 
-def _core(env: str | BatchedCore, **kwargs: Any) -> BatchedCore:
-    return env if isinstance(env, BatchedCore) else metaenvs.make_core(env, **kwargs)
+EnvLike = str | BatchedCore | BatchedParallelEnv | BatchedVectorEnv
+"""What the checks take: a registered id, a core, or a face built on a core."""
+
+
+def _core(env: EnvLike, **kwargs: Any) -> BatchedCore:
+    """The core behind ``env``: itself, a face's ``core``, or ``make_core`` of an id.
+
+    Raises
+    ------
+    TypeError
+        For anything else, or for keywords given with an object (they configure ids only).
+    """
+    if isinstance(env, str):
+        return metaenvs.make_core(env, **kwargs)
+    if kwargs:
+        raise TypeError(
+            f"config keywords {sorted(kwargs)} go with an id, not with a "
+            f"{type(env).__name__}: build the core with them instead"
+        )
+    if isinstance(env, BatchedCore):
+        return env
+    if isinstance(env, (BatchedParallelEnv, BatchedVectorEnv)):
+        return env.core
+    raise TypeError(
+        "expected a registered id, a metaenvs BatchedCore, or a metaenvs PettingZoo or "
+        f"vector env built on one, got {type(env).__name__}: {env!r}"
+    )
 
 
 def env_ids() -> list[str]:
@@ -81,7 +106,7 @@ def copy_result(result: StepResult) -> StepResult:
 
 # -- core checks -----------------------------------------------------------------------------
 def check_space_conformance(
-    env: str | BatchedCore, batch: int = 3, steps: int = 300, seed: int = 0, **kwargs: Any
+    env: EnvLike, batch: int = 3, steps: int = 300, seed: int = 0, **kwargs: Any
 ) -> None:
     """Observations, rewards and flags have the declared shapes, dtypes and bounds.
 
@@ -170,7 +195,7 @@ def check_masks_and_deaths(core: BatchedCore, state: CoreState, r: StepResult | 
 
 
 def check_batch_determinism(
-    env: str | BatchedCore, batch: int = 4, steps: int = 300, seed: int = 7, **kwargs: Any
+    env: EnvLike, batch: int = 4, steps: int = 300, seed: int = 7, **kwargs: Any
 ) -> None:
     """Copy ``b`` of a batch seeded ``s`` equals a B = 1 run seeded ``s + b``, step by step."""
     core = _core(env, **kwargs)
@@ -243,7 +268,7 @@ def bad_actions(core: BatchedCore, batch: int) -> dict[str, Any]:
     return bad
 
 
-def check_bad_input(env: str | BatchedCore, batch: int = 3, seed: int = 0, **kwargs: Any) -> None:
+def check_bad_input(env: EnvLike, batch: int = 3, seed: int = 0, **kwargs: Any) -> None:
     """Each invalid action batch raises ``ValueError``/``TypeError`` and changes no state."""
     core = _core(env, **kwargs)
     state = core.reset(batch, seed)
@@ -280,7 +305,7 @@ def check_bad_input(env: str | BatchedCore, batch: int = 3, seed: int = 0, **kwa
             )
 
 
-def check_pickle(env: str | BatchedCore, batch: int = 2, steps: int = 20, **kwargs: Any) -> None:
+def check_pickle(env: EnvLike, batch: int = 2, steps: int = 20, **kwargs: Any) -> None:
     """Core and state survive a pickle round trip mid-episode and continue identically."""
     core = _core(env, **kwargs)
     rng = np.random.default_rng(1)
@@ -374,9 +399,7 @@ def check_vector_env(venv: BatchedVectorEnv, steps: int = 300, seed: int = 0) ->
                 )
 
 
-def check_faces_agree(
-    env: str | BatchedCore, steps: int = 200, seed: int = 5, **kwargs: Any
-) -> None:
+def check_faces_agree(env: EnvLike, steps: int = 200, seed: int = 5, **kwargs: Any) -> None:
     """The core, the PettingZoo face and the Gymnasium vector face give one trajectory.
 
     For an id the faces come from ``metaenvs.make`` / ``make_vec``; for a core they wrap it.
@@ -449,7 +472,7 @@ def check_faces_agree(
             )
 
 
-def check_render(env: str | BatchedCore, **kwargs: Any) -> None:
+def check_render(env: EnvLike, **kwargs: Any) -> None:
     """``render_copy`` returns an ``(H, W, 3)`` uint8 image that changes as the game moves."""
     core = _core(env, **kwargs)
     state: CoreState = core.reset(1, 0)
@@ -467,20 +490,50 @@ def check_render(env: str | BatchedCore, **kwargs: Any) -> None:
     )
 
 
-def check_all(env_id: str, **kwargs: Any) -> None:
-    """Every check on one registered id (with optional config keywords)."""
-    core = metaenvs.make_core(env_id, **kwargs)
+def check_all(env: EnvLike, **kwargs: Any) -> None:
+    """Every check on one environment: a registered id, or an unregistered core or face.
+
+    Parameters
+    ----------
+    env : str, BatchedCore, BatchedParallelEnv or BatchedVectorEnv
+        A registered id (with optional config ``**kwargs``), or an object: a core you
+        built yourself, or a metaenvs face over one (its ``core`` is checked).  An
+        object needs no registration; the faces are built on its core, and the
+        single-agent views (registered ids only) are skipped.
+    **kwargs
+        Config keywords of the id.
+
+    Raises
+    ------
+    ConformanceError
+        The first check that fails, naming what is wrong.
+    TypeError
+        ``env`` is none of the above, or keywords are given with an object.
+
+    Examples
+    --------
+    >>> import metaenvs
+    >>> import metaenvs.testing as mt
+    >>> mt.check_all(metaenvs.make_core("ipd", horizon=5))  # no registration needed
+    """
+    core = _core(env, **kwargs)
+    if isinstance(env, str):
+        make_parallel = lambda: metaenvs.make(env, **kwargs)  # noqa: E731
+        venv = metaenvs.make_vec(env, num_envs=3, **kwargs)
+    else:
+        make_parallel = lambda: BatchedParallelEnv(core)  # noqa: E731
+        venv = BatchedVectorEnv(core, num_envs=3)
     check_space_conformance(core)
     check_batch_determinism(core)
     check_bad_input(core)
     check_pickle(core)
     check_render(core)
-    check_parallel_api(lambda: metaenvs.make(env_id, **kwargs))
-    check_parallel_seeding(lambda: metaenvs.make(env_id, **kwargs))
-    check_vector_env(metaenvs.make_vec(env_id, num_envs=3, **kwargs))
-    check_faces_agree(env_id, **kwargs)
-    if not kwargs:
-        check_views(env_id)
+    check_parallel_api(make_parallel)
+    check_parallel_seeding(make_parallel)
+    check_vector_env(venv)
+    check_faces_agree(env if isinstance(env, str) else core, **kwargs)
+    if isinstance(env, str) and not kwargs:
+        check_views(env)
 
 
 def check_single_agent_env(env: Any, seed: int = 0, steps: int = 300) -> None:

@@ -6,6 +6,7 @@ One run trains one ``(env, method, seed)`` and keeps everything in its own direc
         config.json      the resolved CommArgs
         metrics.csv      one row per evaluation (COLUMNS)
         checkpoint.pt    learner state and runner counters after the last evaluation
+        checkpoint.pt.sha256   its SHA-256, checked before a resume loads it (weights-only)
         tb/              TensorBoard events (every iteration's scalars, x = env steps)
         reward.png       eval and train reward against env steps
 
@@ -153,6 +154,9 @@ def run(args: Any, out: str | Path, progress: bool = True) -> Path:
     ------
     ConfigMismatchError
         The run directory already holds a run with another config (``episodes`` aside).
+    CheckpointError
+        Its ``checkpoint.pt`` fails verification (see :func:`~baselines._runs.read_checkpoint`);
+        raised before anything is trained or written.
 
     Notes
     -----
@@ -169,7 +173,7 @@ def run(args: Any, out: str | Path, progress: bool = True) -> Path:
         raise ValueError(f"eval_every must be >= 1, got {args.eval_every}")
     run_dir = run_directory(out, args)
     check_config(run_dir, args)
-    checkpoint = read_checkpoint(run_dir / "checkpoint.pt")
+    checkpoint = read_checkpoint(run_dir / "checkpoint.pt", _config(args), budget={"episodes"})
     rows: list[dict[str, float]] = checkpoint["runner"]["rows"] if checkpoint else []
     if rows and rows[-1]["episodes"] >= args.episodes:
         return run_dir
@@ -300,9 +304,8 @@ def _write_checkpoint(path: Path, learner: Any, state: _RunState, args: Any) -> 
     payload = {
         "learner": learner.state_dict(),
         "runner": {"wall_s": state.wall_s, "rows": list(state.rows)},
-        "config": _config(args),
     }
-    save_checkpoint(path, payload)
+    save_checkpoint(path, payload, _config(args))
 
 
 def _write_metrics(path: Path, rows: Sequence[dict[str, float]]) -> None:

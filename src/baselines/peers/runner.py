@@ -6,6 +6,7 @@ One run meta-trains one ``(game, method, seed)`` and keeps everything in its own
         config.json      the resolved PeerArgs and the runner's settings
         metrics.csv      one row per validation (see :func:`columns`)
         checkpoint.pt    learner state, best-by-validation state, runner counters
+        checkpoint.pt.sha256   its SHA-256, checked before a resume loads it (weights-only)
         tb/              TensorBoard events (every iteration's scalars, x = iteration)
         test.json        meta-test of the best-by-validation state on the test split
         val_auc.png      validation AUC against meta-training iterations
@@ -36,7 +37,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,7 @@ def run(
     name: str | None = None,
     eval_chains: int | None = None,
     progress: bool = True,
+    report: Callable[[dict[str, Any]], None] | None = None,
 ) -> Path:
     """Meta-train one seed, validating, logging and checkpointing; meta-test the best state.
 
@@ -205,6 +207,10 @@ def run(
         meta-test always uses every test persona.
     progress : bool
         Show a tqdm bar over iterations with the last validation AUC.
+    report : callable, optional
+        Called after every validation with ``{"method", "seed", "iteration",
+        "iterations", "val_auc", "best_iteration", "best_val_auc", "wall_s"}``: for a
+        caller that shows progress itself (the main job's workers report to their parent).
 
     Returns
     -------
@@ -215,6 +221,9 @@ def run(
     ------
     ConfigMismatchError
         The run directory already holds a run with another config (``iterations`` aside).
+    CheckpointError
+        Its ``checkpoint.pt`` fails verification (see :func:`~baselines._runs.read_checkpoint`);
+        raised before anything is trained or written.
 
     Notes
     -----
@@ -244,7 +253,7 @@ def run(
     run_dir = run_directory(out, args, name)
     config = run_config(args, iterations, eval_every, eval_chains)
     check_config(run_dir, config)
-    checkpoint = read_checkpoint(run_dir / "checkpoint.pt")
+    checkpoint = read_checkpoint(run_dir / "checkpoint.pt", config, budget={"iterations"})
     state = _RunState.from_checkpoint(checkpoint)
     del checkpoint
     finished = bool(state.rows) and state.rows[-1]["iteration"] >= iterations
@@ -266,7 +275,7 @@ def run(
         bar = _progress_bar(args, name, iterations, learner.iteration, progress, state.rows)
         settings = _Settings(iterations, eval_every, eval_chains, header)
         try:
-            _Loop(learner, args, settings, run_dir, state, writer, bar).run()
+            _Loop(learner, args, settings, run_dir, state, writer, bar, report).run()
         finally:
             bar.close()
             writer.close()
@@ -325,6 +334,7 @@ class _Loop:
     state: _RunState
     writer: Any
     bar: Any
+    report: Callable[[dict[str, Any]], None] | None = None
     window: _Window = dataclasses.field(default_factory=_Window)
 
     def run(self) -> None:
@@ -386,8 +396,21 @@ class _Loop:
             self.writer.add_scalar(f"val_auc_by_kind/{kind}", float(np.sum(values)), x)
         self.writer.add_scalar("perf/wall_s", wall_s, x)
         self.writer.flush()
-        _write_checkpoint(self.run_dir / "checkpoint.pt", learner, state)
+        _write_checkpoint(self.run_dir / "checkpoint.pt", learner, state, self.args, self.settings)
         self.bar.set_postfix(val_auc=f"{row['val_auc']:.4g}", best=state.best["iteration"])
+        if self.report is not None:
+            self.report(
+                {
+                    "method": self.args.method,
+                    "seed": self.args.seed,
+                    "iteration": row["iteration"],
+                    "iterations": self.settings.iterations,
+                    "val_auc": row["val_auc"],
+                    "best_iteration": state.best["iteration"],
+                    "best_val_auc": state.best["val_auc"],
+                    "wall_s": wall_s,
+                }
+            )
 
 
 def _check_resumed(learner: Any, last_row: dict[str, float]) -> None:
@@ -454,13 +477,16 @@ def _floats(values: Any) -> Any:
 
 
 # -- files -----------------------------------------------------------------------------
-def _write_checkpoint(path: Path, learner: Any, state: _RunState) -> None:
+def _write_checkpoint(
+    path: Path, learner: Any, state: _RunState, args: Any, settings: _Settings
+) -> None:
     payload = {
         "learner": learner.state_dict(),
         "best": state.best,
         "runner": {"wall_s": state.wall_s, "rows": list(state.rows)},
     }
-    save_checkpoint(path, payload)
+    config = run_config(args, settings.iterations, settings.eval_every, settings.eval_chains)
+    save_checkpoint(path, payload, config)
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -603,9 +629,31 @@ def _pm(mean: float, ci: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f}" if not np.isfinite(ci) else f"{mean:.{digits}f} ± {ci:.{digits}f}"
 
 
-def summary_markdown(summary: Sequence[dict[str, Any]]) -> str:
-    """The summary as a Markdown table with a legend below it."""
-    lines = [
+def summary_markdown(
+    summary: Sequence[dict[str, Any]], title: str = "", config: dict[str, Any] | None = None
+) -> str:
+    """The summary as Markdown: a heading, the verdict, the budget, the table and a legend.
+
+    The verdict names the method with the highest mean test AUC and says whether the
+    seeds allow a claim: with one seed they do not; with several, the leader is ahead
+    only if its 95% interval clears every other method's.  A method whose best
+    validation was its last one is flagged as not converged (validation still rising).
+
+    Parameters
+    ----------
+    summary : sequence of dict
+        :func:`summarize`'s rows.
+    title : str
+        The experiment's name (the heading).
+    config : dict, optional
+        One run's ``config.json``: the budget line (iterations, chain length L, K, H).
+    """
+    lines = [f"# {title or 'learning peers'}: meta-test of the meta-agents", ""]
+    lines += _verdict(summary)
+    if config:
+        lines += ["", _budget_line(config)]
+    lines += [
+        "",
         "| method | seeds | test AUC | reward φ0 | reward φL | best iteration "
         "| iterations | wall-clock / run (min) |",
         "|:--|--:|--:|--:|--:|--:|--:|--:|",
@@ -626,6 +674,56 @@ def summary_markdown(summary: Sequence[dict[str, Any]]) -> str:
         "the meta-agent's average reward per round; wall-clock: training and validation."
     )
     return "\n".join(lines) + "\n"
+
+
+def _verdict(summary: Sequence[dict[str, Any]]) -> list[str]:
+    """Who leads, whether the seeds allow a claim, and which methods had not converged."""
+    if not summary:
+        return ["No results."]
+    ranked = sorted(summary, key=lambda s: -s["test_auc_mean"])
+    lead = ranked[0]
+    seeds = min(s["seeds"] for s in summary)
+    auc = _pm(lead["test_auc_mean"], lead["test_auc_ci95"])
+    text = f"**Highest test AUC: {lead['method']}** ({auc})"
+    if len(ranked) > 1:
+        text += f", then {ranked[1]['method']} ({ranked[1]['test_auc_mean']:.3f})"
+    if seeds < 2:
+        text += (
+            ". **One seed per method: this ranking is no claim** (no interval can be "
+            "computed; rerun with more seeds, e.g. `--seeds 0 1 2 3 4`)."
+        )
+    else:
+        low = lead["test_auc_mean"] - lead["test_auc_ci95"]
+        overlaps = [
+            s["method"] for s in ranked[1:] if s["test_auc_mean"] + s["test_auc_ci95"] >= low
+        ]
+        text += (
+            f". Its 95% interval over {seeds}+ seeds overlaps {', '.join(overlaps)}: "
+            "no method is ahead at this budget."
+            if overlaps
+            else f". Its 95% interval over {seeds}+ seeds clears every other method's."
+        )
+    lines = [text]
+    rising = [s["method"] for s in summary if s["best_iteration_mean"] >= s["iterations"]]
+    if rising:
+        lines += [
+            "",
+            f"Not converged: the best validation of {', '.join(rising)} was the last one "
+            "(validation AUC still rising at the end of the budget); more iterations may "
+            "change the ranking.",
+        ]
+    return lines
+
+
+def _budget_line(config: dict[str, Any]) -> str:
+    """The budget of one run, from its ``config.json``."""
+    return (
+        f"Budget per run: {config.get('iterations')} meta-training iterations "
+        f"(validation every {config.get('eval_every')}), chain length L = "
+        f"{config.get('length')}, K = {config.get('k')} trajectories of H = "
+        f"{config.get('horizon')} rounds per joint policy, {config.get('chains')} chains per "
+        f"batch, outer learning rates {config.get('actor_lr')} / {config.get('critic_lr')}."
+    )
 
 
 def compare(env_dir: str | Path, methods: Sequence[str] | None = None) -> list[Path]:
@@ -669,7 +767,9 @@ def compare(env_dir: str | Path, methods: Sequence[str] | None = None) -> list[P
         writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()
         writer.writerows(summary)
-    paths[1].write_text(summary_markdown(summary))
+    configs = sorted(env_dir.glob("*/seed*/config.json"), key=seed_number)
+    config = json.loads(configs[0].read_text()) if configs else None
+    paths[1].write_text(summary_markdown(summary, env_dir.name, config))
     plot_adaptation(results, paths[2], env_dir.name)
     plot_dynamics(results, paths[3], env_dir.name)
     return paths
@@ -721,7 +821,9 @@ def plot_adaptation(results: dict[str, list[dict[str, Any]]], path: Path, title:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("meta-agent's average reward per round")
     axes[0].legend(fontsize="small")
-    fig.suptitle(f"{title}: meta-test, mean and 95% CI over seeds")
+    most = max(len(seeds) for seeds in results.values())
+    drawn = "one seed, no interval" if most < 2 else "mean and 95% t interval over seeds"
+    fig.suptitle(f"{title}: meta-test reward along the chain ({drawn})")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
 
@@ -747,7 +849,9 @@ def plot_dynamics(results: dict[str, list[dict[str, Any]]], path: Path, title: s
         row[1].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     for ax in axes[-1]:
         ax.set_xlabel("joint policy")
-    fig.suptitle(f"{title}: action probabilities during meta-test, mean over seeds")
+    most = max(len(seeds) for seeds in results.values())
+    drawn = "one seed" if most < 2 else "mean over seeds"
+    fig.suptitle(f"{title}: action probabilities during meta-test ({drawn})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -138,6 +138,43 @@ class EpisodeReplay:
         fields.update({name: buffer[index] for name, buffer in self.store.items()})
         return Episodes(**fields)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The filled slots as tensors (copies; numpy fields are named in ``"numpy"``), so
+        a checkpoint loads under ``torch.load(weights_only=True)``."""
+        store = None
+        if self.store is not None:
+            store = {
+                name: torch.from_numpy(buffer[: self.size].copy())
+                if isinstance(buffer, np.ndarray)
+                else buffer[: self.size].clone()
+                for name, buffer in self.store.items()
+            }
+        numpy = sorted(k for k, v in (self.store or {}).items() if isinstance(v, np.ndarray))
+        return {"capacity": self.capacity, "size": self.size, "next": self.next,
+                "store": store, "numpy": numpy}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` (the slots past ``size`` are zeros).
+
+        Raises
+        ------
+        ValueError
+            If the capacity differs from this replay's.
+        """
+        if state["capacity"] != self.capacity:
+            raise ValueError(f"replay capacity {state['capacity']} != {self.capacity}")
+        self.size, self.next, self.store = int(state["size"]), int(state["next"]), None
+        if state["store"] is None:
+            return
+        self.store = {}
+        for name, filled in state["store"].items():
+            as_numpy = name in state["numpy"]
+            value = filled.numpy() if as_numpy else filled
+            zeros = np.zeros if as_numpy else torch.zeros
+            buffer = zeros((self.capacity, *value.shape[1:]), dtype=value.dtype)
+            buffer[: self.size] = value
+            self.store[name] = buffer
+
 
 class MixingLearner:
     """VDN / QMIX / MNMPG on a Skirmish map; MNMPG also implements the exercise-move
@@ -333,7 +370,7 @@ class MixingLearner:
         replay, counters and random states (deep copies)."""
         state = {
             **self.snapshot(),
-            "replay": copy.deepcopy(vars(self.replay)),
+            "replay": self.replay.state_dict(),
             "counters": (self.env_steps, self.episodes_seen, self.last_target_update,
                          self._next_seed, self._last_meta),
             "rng": copy.deepcopy(self.rng.bit_generator.state),
@@ -346,7 +383,7 @@ class MixingLearner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a :meth:`state_dict`."""
         self.restore(state)
-        vars(self.replay).update(copy.deepcopy(state["replay"]))
+        self.replay.load_state_dict(state["replay"])
         (self.env_steps, self.episodes_seen, self.last_target_update, self._next_seed,
          self._last_meta) = state["counters"]  # fmt: skip
         self.rng.bit_generator.state = copy.deepcopy(state["rng"])

@@ -11,6 +11,7 @@ writes one run directory per (method, seed)::
                         rate since the last test, TD loss, meta-reward, epsilon, wall-clock
         tb/             the same rows for TensorBoard
         checkpoint.pt   networks, optimisers, replay and random states, after every test
+        checkpoint.pt.sha256  its SHA-256, checked before a resume loads it (weights-only)
         win_rate.png    the test win rate curve
 
 ``<label>`` is the method unless ``--label`` names an ablation (``mnmpg_no_grad`` ...).
@@ -88,6 +89,9 @@ def run(
     ------
     ConfigMismatchError
         If the directory holds a run with another config (the budget may grow).
+    CheckpointError
+        If its ``checkpoint.pt`` fails verification (see
+        :func:`~baselines._runs.read_checkpoint`); raised before anything is trained.
     """
     from tqdm import tqdm
 
@@ -99,10 +103,10 @@ def run(
     check_saved_config(
         run_dir / "config.json", config, {"env_steps"}, "use another --out or --label"
     )
+    saved = read_checkpoint(run_dir / "checkpoint.pt", config, budget={"env_steps"})
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     learner = MixingLearner(args)
-    saved = read_checkpoint(run_dir / "checkpoint.pt")
     rows: list[dict[str, float]] = []
     next_test, wall = 0, 0.0
     if saved is not None:
@@ -140,7 +144,7 @@ def run(
             next_test = learner.env_steps + eval_every
             payload = {"learner": learner.state_dict(), "rows": rows, "next_test": next_test,
                        "wall": row["wall_s"]}  # fmt: skip
-            save_checkpoint(run_dir / "checkpoint.pt", payload)
+            save_checkpoint(run_dir / "checkpoint.pt", payload, config)
             if learner.env_steps >= env_steps:
                 break
         before = learner.env_steps

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from metaenvs.core import BatchedCore, CoreState
-from metaenvs.faces._common import check_render_mode, render_copies
+from metaenvs._rng import check_seed
+from metaenvs.core import BatchedCore, CoreState, check_agent_action
+from metaenvs.faces._common import check_render_mode, check_reset_options, render_copies
 
 
 class BatchedParallelEnv(ParallelEnv):
@@ -61,9 +63,10 @@ class BatchedParallelEnv(ParallelEnv):
             # the mask of an agent that has left: only action 0 (no-op)
             self._gone_mask = np.zeros(n_actions, dtype=np.int8)
             self._gone_mask[0] = 1
-        self.observation_spaces = {a: obs_space for a in self.possible_agents}
+        # one space object per agent and per env: seeding one samples no other's numbers
+        self.observation_spaces = {a: copy.deepcopy(obs_space) for a in self.possible_agents}
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
-        self.action_spaces = {a: core.action_space for a in self.possible_agents}
+        self.action_spaces = {a: copy.deepcopy(core.action_space) for a in self.possible_agents}
         self._state: CoreState | None = None
 
     def observation_space(self, agent: str) -> gymnasium.Space:
@@ -79,6 +82,24 @@ class BatchedParallelEnv(ParallelEnv):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        """Start an episode; without a seed the copy's random stream continues.
+
+        Parameters
+        ----------
+        seed : int or None
+            An int in ``[0, 2**64)`` (see :func:`metaenvs._rng.check_seed`).
+        options : mapping or None
+            No options are supported.  Non-empty options are ignored with a
+            ``UserWarning`` naming them, not rejected: PettingZoo's own API test resets
+            with ``options={"options": 1}`` and must pass.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad seed or options that are not a mapping, before anything changes.
+        """
+        seed = check_seed(seed)
+        check_reset_options(options, type(self).__name__, warn_only=True)
         if seed is None and self._state is not None:
             # continue the copy's random stream, so the face follows the core: after an
             # episode end the kernel's auto-reset has already started the next episode
@@ -108,11 +129,13 @@ class BatchedParallelEnv(ParallelEnv):
             )
         agents = self.agents
         slots = [self._index[a] for a in agents]
-        live = np.stack([np.asarray(actions[a]) for a in agents])
+        # each agent's action is checked on its own (stacking first would upcast a bool
+        # with an int, or fail on shapes without naming the agent)
+        space = self.core.action_space
+        live = np.stack([check_agent_action(space, actions[a], a) for a in agents])
         if len(agents) == len(self.possible_agents):
             joint = live[None]
-        else:  # the slots of agents that have left get action 0 (no-op); the dtype is the
-            # one sent, so the core's checks see what the caller sent
+        else:  # the slots of agents that have left get action 0 (no-op)
             joint = np.zeros((1, len(self.possible_agents), *live.shape[1:]), dtype=live.dtype)
             joint[0, slots] = live
         result = self.core.step(self._state, joint)

@@ -18,6 +18,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvWrapper,
 )
 
+from metaenvs._rng import SEED_BOUND, check_seed, seeds_for_batch
 from metaenvs.core import BatchedCore, CoreState, check_batch_size
 from metaenvs.faces._common import check_render_mode
 
@@ -32,7 +33,7 @@ class SB3VecEnv(VecEnv):
     or ``(B*N, *act_shape)``.  Finished copies restart in the kernel; their slots'
     infos carry ``terminal_observation`` and ``TimeLimit.truncated`` as SB3 expects.
     ``seed(s)`` (called by ``PPO(..., seed=s)``) applies at the next ``reset()`` and
-    gives copy ``b`` the seed ``s + b``.
+    gives copy ``b`` the seed ``(s + b) mod 2**64`` (``s`` an int in ``[0, 2**64)``).
 
     Infos of slots that did not finish are one shared read-only empty mapping, so the
     per-step Python work is a list copy, not B*N new dicts.
@@ -70,10 +71,29 @@ class SB3VecEnv(VecEnv):
 
     # -- seeding and reset ---------------------------------------------------------
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        """Seed the next ``reset()``: copy ``b`` gets ``(seed + b) mod 2**64``.
+
+        Parameters
+        ----------
+        seed : int or None
+            An int in ``[0, 2**64)`` (see :func:`metaenvs._rng.check_seed`); None draws
+            one from NumPy's global generator, as SB3's own vector envs do.
+
+        Returns
+        -------
+        list of int
+            The per-copy seeds.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad seed (a float such as 1.5 included), before anything changes.
+        """
+        seed = check_seed(seed)
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
-        self._pending_seed = int(seed)
-        return [seed + b for b in range(self.num_copies)]
+        self._pending_seed = seed
+        return seeds_for_batch(self.num_copies, seed).tolist()
 
     def reset(self) -> np.ndarray:
         seed, self._pending_seed = self._pending_seed, None
@@ -171,8 +191,28 @@ class SeedableSuperSuitVecEnv(VecEnvWrapper):
         self._pending_seed: int | None = None
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        """Seed the next ``reset()`` with an int in ``[0, 2**64)`` or None.
+
+        SuperSuit gives its i-th sub-env the seed ``seed + i`` without wrapping around,
+        so a seed that would pass ``2**64`` there is rejected here, before anything
+        changes.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad seed (see :func:`metaenvs._rng.check_seed`) or one too close to
+            ``2**64`` for SuperSuit.
+        """
+        seed = check_seed(seed)
+        if seed is not None and seed + self.num_envs - 1 >= SEED_BOUND:
+            raise ValueError(
+                f"seed {seed} is too close to 2**64: SuperSuit seeds its sub-envs with "
+                f"seed + i (up to {self.num_envs - 1}) without wrapping around"
+            )
         self._pending_seed = seed
-        return [None if seed is None else seed + i for i in range(self.num_envs)]
+        if seed is None:
+            return [None] * self.num_envs
+        return seeds_for_batch(self.num_envs, seed).tolist()
 
     def reset(self) -> np.ndarray:
         seed, self._pending_seed = self._pending_seed, None

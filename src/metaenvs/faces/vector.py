@@ -11,6 +11,7 @@ from gymnasium.vector.utils import batch_space
 from metaenvs.core import BatchedCore, CoreState, StepResult, check_batch_size
 from metaenvs.faces._common import (
     check_render_mode,
+    check_reset_options,
     render_copies,
     stacked_action_space,
     stacked_observation_space,
@@ -80,9 +81,21 @@ class BatchedVectorEnv(VectorEnv):
         """Reset all copies; an int seed gives copy ``b`` the seed ``seed + b``.
 
         Without a seed, every copy continues its own random stream (as auto-reset does).
+
+        Parameters
+        ----------
+        seed : int, sequence of B ints or None
+            An int in ``[0, 2**64)`` (copy ``b`` gets ``(seed + b) mod 2**64``) or one
+            such int per copy (see :func:`metaenvs._rng.check_seed`).
+        options : None or {}
+            No options are supported; others raise ``ValueError``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad seed or non-empty options, before anything changes.
         """
-        if options:
-            raise ValueError(f"reset options are not supported, got {sorted(options)}")
+        check_reset_options(options, type(self).__name__)
         if seed is None and self._state is not None:
             self._state = self.core.restart(self._state)
         else:
