@@ -35,10 +35,10 @@ from baselines._runs import (  # noqa: E402
 )
 from baselines.comm import runner as comm_runner  # noqa: E402
 from baselines.comm.learner import CommArgs, CommLearner  # noqa: E402
+from baselines.mnmpg import runner as qmix_runner  # noqa: E402
+from baselines.mnmpg.learner import MixArgs, MixingLearner  # noqa: E402
 from baselines.peers import runner as peers_runner  # noqa: E402
 from baselines.peers.learner import PeerArgs, PeerMetaLearner  # noqa: E402
-from baselines.qmix import runner as qmix_runner  # noqa: E402
-from baselines.qmix.learner import MixArgs, MixingLearner  # noqa: E402
 
 
 # -- a crafted pickle --------------------------------------------------------------------

@@ -7,10 +7,11 @@ import pytest
 import metaenvs
 import metaenvs.testing as mt
 from meta_wrappers.comm import CommConfig, CommCore, make_comm_core, make_comm_env, make_comm_vec
+from metaenvs.core import NeighbourStructure
 from metaenvs.faces.parallel import BatchedParallelEnv
 
 PARTICLE_IDS = [
-    s.id for s in metaenvs.registered_specs() if hasattr(s.core_class(), "neighbours_in")
+    s.id for s in metaenvs.registered_specs() if issubclass(s.core_class(), NeighbourStructure)
 ]
 
 
@@ -185,6 +186,22 @@ def test_user_rule_and_its_errors():
     bad = make_comm_core("navigation_N3_l3", topology=lambda o, i, r: np.ones(3))
     with pytest.raises(ValueError, match="bool mask of shape"):
         bad.reset(2, 0)
+
+
+@pytest.mark.parametrize("kwargs", [dict(topology="learned"), dict(timing="next_step")])
+def test_final_state_is_the_inner_cores(kwargs):
+    """The wrapped core's final global state is the inner one: for a particle task, the
+    finished episodes' own observations side by side (the messages are not state)."""
+    core = make_comm_core("navigation_N3_l3", env_kwargs={"horizon": 3}, **kwargs)
+    state = core.reset(2, 0)
+    rng = np.random.default_rng(0)
+    done = np.zeros(2, dtype=bool)
+    while not done.any():
+        r = core.step(state, core.sample_actions(2, rng))
+        done = r.terminated | r.truncated
+        assert r.final_mask is None and r.final_state.shape == (2, 3 * core.obs_size)
+    own = core.split_observation(r.final_obs)["own"]
+    np.testing.assert_array_equal(r.final_state[done], own[done].reshape(int(done.sum()), -1))
 
 
 def test_bandwidth_and_message_cost():

@@ -27,6 +27,37 @@ def test_vector_face_layout_and_same_step_autoreset():
     np.testing.assert_array_equal(rew, [[1.5, -1.5]] * 3)
 
 
+def test_vector_face_infos_carry_the_final_state_and_masks():
+    venv = metaenvs.make_vec("skirmish_3m", num_envs=4, time_limit=3)
+    core = venv.core
+    obs, infos = venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        before = venv.state.copy()
+        actions = core.random_legal_actions(venv.state, rng)
+        obs, rew, term, trunc, infos = venv.step(actions)
+    done = term | trunc
+    assert done.all()
+    for key in ("final_obs", "final_state", "final_action_mask"):
+        np.testing.assert_array_equal(infos[f"_{key}"], done)
+    assert infos["final_state"].shape == (4, *core.global_state_space.shape)
+    assert infos["final_action_mask"].shape == (4, core.n_agents, core.n_actions)
+    # the same step on a core with a longer time limit shows them as its current ones
+    longer = metaenvs.make_core("skirmish_3m", time_limit=10)
+    r = longer.step(before, actions)
+    assert not (r.terminated | r.truncated)[trunc].any()
+    np.testing.assert_array_equal(infos["final_state"][trunc], longer.global_state(before)[trunc])
+    np.testing.assert_array_equal(
+        infos["final_action_mask"][trunc], longer.action_mask(before)[trunc]
+    )
+    # a core without masks: the final state only
+    venv = metaenvs.make_vec("ipd", num_envs=2, horizon=1)
+    venv.reset(seed=0)
+    *_, infos = venv.step(np.zeros((2, 2), dtype=np.int64))
+    assert infos["_final_state"].all() and "final_action_mask" not in infos
+    np.testing.assert_array_equal(infos["final_state"], infos["final_obs"][:, 0])
+
+
 def test_parallel_face_episode_end_and_errors():
     env = metaenvs.make("rps", horizon=2)
     with pytest.raises(RuntimeError, match="reset"):

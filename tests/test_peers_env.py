@@ -185,7 +185,7 @@ def test_out_of_distribution_test_personas_are_more_extreme(game):
 
 def test_population_bad_arguments_raise():
     pop = make_population("ipd")
-    with pytest.raises(ValueError, match="no persona population"):
+    with pytest.raises(ValueError, match="unknown game .chess.*Valid: ipd, rps, rps_3p, rps_4p"):
         make_population("chess")
     with pytest.raises(ValueError, match="split"):
         pop.split("tset")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from metaenvs._rng import next_uniform
+from metaenvs.games.matrix import move_one_hot, play_round
+from metaenvs.rng import next_uniform
 
 BASELINE_REG = 1e-5
 """Ridge term of the linear feature baseline's normal equations (Duan et al. 2016)."""
@@ -323,29 +324,27 @@ def step_chains(
     """Play one round in slots ``slot0 .. slot0 + W`` of every chain and record it.
 
     Peers sample from ``softmax(logits[c, p, state])`` with chain c's stream, slot by
-    slot, so chain c's draws do not depend on how many chains run beside it.
+    slot, so chain c's draws do not depend on how many chains run beside it.  The round
+    itself (payoffs, next state) is the matrix game's own rule,
+    :func:`metaenvs.games.matrix.play_round`.
     The caller advances ``t`` handling (end of trajectory, updates) in Python.
     """
     n_chains, width = meta_actions.shape
     n_peers = logits.shape[1]
-    n_agents = n_peers + 1
     for c in range(n_chains):
         tc = t[c]
         for w in range(width):
             k = slot0 + w
             s = game_state[c, k]
             hist_states[c, k, tc] = s
-            idx = meta_actions[c, w]
             hist_actions[c, k, tc, 0] = meta_actions[c, w]
             for p in range(n_peers):
                 a = _sample_softmax(logits[c, p, s], next_uniform(rng, c))
                 peer_actions[c, w, p] = a
                 hist_actions[c, k, tc, p + 1] = a
-                idx = idx * n_actions + a
-            for i in range(n_agents):
-                hist_rewards[c, k, tc, i] = payoff_flat[idx, i]
-            reward[c, w] = payoff_flat[idx, 0]
-            obs[c, k, s] = 0.0
-            game_state[c, k] = idx + 1
-            obs[c, k, idx + 1] = 1.0
+            # the matrix game's rule on the joint action just recorded
+            new = play_round(hist_actions[c, k, tc], payoff_flat, n_actions, hist_rewards[c, k, tc])
+            reward[c, w] = hist_rewards[c, k, tc, 0]
+            game_state[c, k] = new
+            move_one_hot(obs[c, k], s, new)
         t[c] = tc + 1

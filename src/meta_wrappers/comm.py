@@ -1,9 +1,10 @@
 """Communication topology: each agent chooses which neighbours' observations it receives.
 
 Paper: comm-topology-meta-gradient.  Any core that declares a neighbour structure
-(``neighbour_slots`` d and ``neighbours_in(obs)``, as every particle task does) can be
-wrapped.  :class:`CommCore` is itself a batched core, so every face (PettingZoo,
-Gymnasium vector, SB3), the conformance suite and SuperSuit work on it unchanged.
+(inherits :class:`metaenvs.core.NeighbourStructure`: ``neighbour_slots`` d and
+``neighbours_in(obs)``, as every particle task does) can be wrapped.  :class:`CommCore` is
+itself a batched core, so every face (PettingZoo, Gymnasium vector, SB3), the conformance
+suite and SuperSuit work on it unchanged.
 
 Observation of agent i (float32, one row)::
 
@@ -55,7 +56,7 @@ from gymnasium import spaces
 import metaenvs
 from meta_wrappers import _comm_kernels as ck
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.core import BatchedCore, CoreState, NeighbourStructure, StepResult
 from metaenvs.faces.parallel import BatchedParallelEnv
 from metaenvs.faces.vector import BatchedVectorEnv
 
@@ -156,10 +157,17 @@ class CommCore(BatchedCore):
     Parameters
     ----------
     inner : BatchedCore
-        A core with a neighbour structure (``neighbour_slots`` and ``neighbours_in``)
-        and a 1-D observation space.
+        A core that declares a :class:`~metaenvs.core.NeighbourStructure`, with a 1-D
+        observation space.
     config : CommConfig
         Topology, timing, rule parameters and message cost.
+
+    Raises
+    ------
+    TypeError
+        If ``inner`` is not a :class:`~metaenvs.core.NeighbourStructure`.
+    ValueError
+        If its observations are not 1-D.
 
     Examples
     --------
@@ -175,10 +183,11 @@ class CommCore(BatchedCore):
 
     def __init__(self, inner: BatchedCore, config: CommConfig) -> None:
         super().__init__(config)
-        if not (hasattr(inner, "neighbour_slots") and hasattr(inner, "neighbours_in")):
+        if not isinstance(inner, NeighbourStructure):
             raise TypeError(
-                f"{type(inner).__name__} declares no neighbour structure "
-                "(neighbour_slots and neighbours_in): it cannot be wrapped"
+                f"{type(inner).__name__} declares no neighbour structure: the communication "
+                "wrapper needs a core that implements the metaenvs.core.NeighbourStructure "
+                "protocol (neighbour_slots and neighbours_in)"
             )
         if len(inner.observation_space.shape) != 1:
             raise ValueError("the communication wrapper needs 1-D observations")
@@ -252,7 +261,7 @@ class CommCore(BatchedCore):
 
     # -- state -------------------------------------------------------------------------
     def _init_state(self, batch: int, rng: np.ndarray) -> CommState:
-        inner = self.inner._init_state(batch, rng)
+        inner = self.inner.start(batch, rng)
         n, d = self.n_agents, self.d
         state = CommState(
             t=inner.t,
@@ -315,13 +324,13 @@ class CommCore(BatchedCore):
             ck.send(self.inner.observe(state.inner), self._ids(state), mask, state.sent,
                     state.sent_ids, state.messages)  # fmt: skip
             cost = state.messages.copy()
-            result = self.inner._step(state.inner, moves)
+            result = self.inner.step_validated(state.inner, moves)
             done = result.terminated | result.truncated
             self._observe(state, result.obs, ~done, state.obs)
             self._observe(state, result.final_obs, done, state.final_obs)
         else:  # a rule answers every new observation at once
             cost = state.messages.copy()  # the messages of the observation acted on
-            result = self.inner._step(state.inner, moves)
+            result = self.inner.step_validated(state.inner, moves)
             done = result.terminated | result.truncated
             if done.any():
                 self._answer_rule(state, result.final_obs, state.final_obs, done)
@@ -339,7 +348,7 @@ class CommCore(BatchedCore):
         state.phase[:] = 1
 
     def _act(self, state: CommState, moves: np.ndarray) -> StepResult:
-        result = self.inner._step(state.inner, moves)
+        result = self.inner.step_validated(state.inner, moves)
         nothing = np.zeros(state.batch, dtype=np.bool_)
         self._observe(state, result.obs, nothing, state.obs, phase=0)
         self._observe(state, result.final_obs, nothing, state.final_obs, phase=0)
@@ -430,6 +439,14 @@ class CommCore(BatchedCore):
     @property
     def global_state_space(self) -> spaces.Box:
         return self.inner.global_state_space
+
+    def final_global_state(self, state: CommState) -> np.ndarray:
+        """The inner core's final global states (the messages are not part of the state)."""
+        return self.inner.final_global_state(state.inner)
+
+    def final_action_mask(self, state: CommState) -> np.ndarray | None:
+        """The inner core's final masks (None: the wrapped cores have no masks)."""
+        return self.inner.final_action_mask(state.inner)
 
     def render_copy(self, state: CommState, index: int = 0) -> np.ndarray:
         """The inner picture with the last answered requests drawn as links."""

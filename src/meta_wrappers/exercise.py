@@ -42,9 +42,9 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from metaenvs._rng import check_seed
 from metaenvs.config import check_int
-from metaenvs.faces._common import check_reset_options
+from metaenvs.faces import check_reset_options
+from metaenvs.rng import check_seed
 
 __all__ = ["InnerLearner", "ExerciseMoveEnv", "BanditEpisodes", "BanditInnerLearner"]
 
@@ -263,7 +263,7 @@ class ExerciseMoveEnv(gymnasium.Env):
         Parameters
         ----------
         seed : int or None
-            An int in ``[0, 2**64)`` (see :func:`metaenvs._rng.check_seed`), handed to
+            An int in ``[0, 2**64)`` (see :func:`metaenvs.rng.check_seed`), handed to
             the learner as a Python int; None continues the learner's stream.
         options : None or {}
             No options are supported; others raise ``ValueError``.

@@ -12,10 +12,10 @@ import numpy as np
 
 import metaenvs
 from meta_wrappers.policies import PeerPolicy, RandomPolicy, named_peer
-from metaenvs._rng import check_seed
 from metaenvs.core import BatchedCore, CoreState, check_agent_action, check_masked_actions
-from metaenvs.faces._common import check_reset_options, render_copies
+from metaenvs.faces import check_reset_options, render_copies
 from metaenvs.games.matrix import MatrixGameCore
+from metaenvs.rng import check_seed
 
 
 class FocalEnv(gymnasium.Env):
@@ -74,7 +74,7 @@ class FocalEnv(gymnasium.Env):
         Parameters
         ----------
         seed : int or None
-            An int in ``[0, 2**64)`` (see :func:`metaenvs._rng.check_seed`); it seeds
+            An int in ``[0, 2**64)`` (see :func:`metaenvs.rng.check_seed`); it seeds
             ``np_random``, which seeds the game and drives the peers.
         options : None or {}
             No options are supported; others raise ``ValueError``.

@@ -50,14 +50,14 @@ from gymnasium import spaces
 import metaenvs
 from meta_wrappers._peer_kernels import draw_personas, mlp_table, step_chains, update_peers
 from meta_wrappers.personas import DISTRIBUTIONS, SPLITS, Population, make_population
-from metaenvs._rng import check_seed, seed_streams, seeds_for_batch
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
 from metaenvs.core import check_actions, check_agent_action, check_batch_size
-from metaenvs.faces._common import check_reset_options
+from metaenvs.faces import check_reset_options
+from metaenvs.games.matrix_profiles import PROFILES, matrix_profile
+from metaenvs.rng import check_seed, seed_streams, seeds_for_batch
 
-PAPER_GAMMA = {"ipd": 0.96, "rps": 0.90, "rps_3p": 0.90, "rps_4p": 0.90}
-"""Discount gamma per game (the paper's Tables 3 and 4); the horizon is the registered id's."""
-GAMES = tuple(PAPER_GAMMA)
+GAMES = tuple(PROFILES)
+"""The games a chain can play: those with a profile (:mod:`metaenvs.games.matrix_profiles`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +71,9 @@ class PeerChainConfig(EnvConfig):
     length: int = 7
     """Chain length L: peers update L times, so a chain has L + 1 joint policies."""
     horizon: int | None = None
-    """Rounds per trajectory H; None takes the paper's (IPD 150, RPS 50)."""
+    """Rounds per trajectory H; None takes the game profile's (the paper's: IPD 150, RPS 50)."""
     gamma: float | None = None
-    """Discount of the peers' returns; None takes the paper's (IPD 0.96, RPS 0.9)."""
+    """Discount of the peers' returns; None takes the game profile's (IPD 0.96, RPS 0.9)."""
     peer_lr: float = 1.0
     """Peers' inner learning rate (the released code's 1.0)."""
     peer_model: str = "tabular"
@@ -90,13 +90,11 @@ class PeerChainConfig(EnvConfig):
     """False freezes the peers (K = infinity): no updates, and a chain is one joint policy."""
 
     def __post_init__(self) -> None:
-        check_choice("game", self.game, GAMES)
+        profile = matrix_profile(self.game)  # raises for a game without a profile
         check_int("k", self.k, 1)
         check_int("length", self.length, 0)
-        horizon = self.horizon
-        if horizon is None:  # the game's registered horizon (IPD 150, RPS 50: the paper's)
-            horizon = metaenvs.registry.spec(self.game).defaults["horizon"]
-        gamma = PAPER_GAMMA[self.game] if self.gamma is None else self.gamma
+        horizon = profile.horizon if self.horizon is None else self.horizon
+        gamma = profile.gamma if self.gamma is None else self.gamma
         object.__setattr__(self, "horizon", check_int("horizon", horizon, 1))
         check_float("gamma", gamma, 0.0)
         if gamma > 1.0:
@@ -282,7 +280,7 @@ class PeerChain:
             C.
         seed : int, sequence of C ints or None
             Ints in ``[0, 2**64)``; ``seed + c`` wraps around modulo ``2**64`` (see
-            :mod:`metaenvs._rng`).
+            :mod:`metaenvs.rng`).
         personas : array_like, optional
             ``(C, P)`` persona ids the first chains start from (any ids of the
             population, e.g. every persona of a split once for an evaluation); by
@@ -473,7 +471,7 @@ class PeerChainEnv(gymnasium.Env):
         Parameters
         ----------
         seed : int or None
-            An int in ``[0, 2**64)`` (see :func:`metaenvs._rng.check_seed`); None
+            An int in ``[0, 2**64)`` (see :func:`metaenvs.rng.check_seed`); None
             continues the chain.
         options : None or {}
             No options are supported; others raise ``ValueError``.

@@ -20,6 +20,11 @@ Splits are stratified by kind (every kind has the same share of each split):
   validation are drawn at random from the rest.  Test personas therefore lie outside
   the training range of mean preference, with the same split sizes.
 
+These numbers (kinds, ranges, counts, split sizes) are each game's
+:class:`~metaenvs.games.matrix_profiles.PersonaSpec` in its profile
+(:mod:`metaenvs.games.matrix_profiles`); this module only knows how to draw them
+(:data:`SAMPLERS`), not which game wants what.
+
 Everything is a pure function of the seed (NumPy's PCG64), so a population is
 regenerated on demand instead of being stored; :meth:`Population.save` writes one to
 an ``.npz`` file for tools that want the numbers.
@@ -32,6 +37,9 @@ import functools
 from pathlib import Path
 
 import numpy as np
+
+import metaenvs
+from metaenvs.games.matrix_profiles import PersonaSpec, matrix_profile
 
 SPLITS = ("train", "val", "test")
 DISTRIBUTIONS = ("in", "out")
@@ -104,24 +112,70 @@ class Population:
         np.savez(path, **arrays)
 
 
-def ipd_probs(rng: np.random.Generator, n_each: int, n_states: int = 5) -> np.ndarray:
-    """``(2 n_each, S, 2)``: cooperating personas first, then defecting ones."""
-    coop = rng.uniform(0.5, 1.0, size=(n_each, n_states))
-    defect = rng.uniform(0.0, 0.5, size=(n_each, n_states))
-    p_coop = np.concatenate([coop, defect])
-    return np.stack([p_coop, 1.0 - p_coop], axis=-1)
+def first_action_probs(
+    rng: np.random.Generator, spec: PersonaSpec, n_states: int, n_actions: int
+) -> np.ndarray:
+    """The ``"first_action_range"`` sampler: ``(K n, S, 2)`` personas, kind by kind.
+
+    A persona of kind j draws ``P(action 0)`` uniformly from ``spec.ranges[j]`` in every
+    state; action 1 takes the rest (IPD: cooperating, then defecting personas).
+
+    Parameters
+    ----------
+    rng : np.random.Generator
+        Source of the draws (advanced).
+    spec : PersonaSpec
+        The game's persona spec (K kinds, ``n = spec.per_kind``).
+    n_states, n_actions : int
+        The game's S and A (A must be 2).
+
+    Returns
+    -------
+    np.ndarray
+        ``(K n, S, 2)`` float64 action probabilities.
+    """
+    if n_actions != 2:
+        raise ValueError(f"the first_action_range sampler needs 2 actions, got {n_actions}")
+    size = (spec.per_kind, n_states)
+    p_first = np.concatenate([rng.uniform(low, high, size=size) for low, high in spec.ranges])
+    return np.stack([p_first, 1.0 - p_first], axis=-1)
 
 
-def rps_probs(rng: np.random.Generator, n_each: int, n_states: int) -> np.ndarray:
-    """``(3 n_each, S, 3)``: rock, paper, then scissors personas (module docstring)."""
-    out = np.empty((3 * n_each, n_states, 3))
-    for preferred in range(3):
-        block = out[preferred * n_each : (preferred + 1) * n_each]
+def preferred_action_probs(
+    rng: np.random.Generator, spec: PersonaSpec, n_states: int, n_actions: int
+) -> np.ndarray:
+    """The ``"preferred_action"`` sampler: ``(K n, S, 3)`` personas, kind by kind.
+
+    A persona of kind j draws its preferred action's probability uniformly from
+    ``spec.ranges[j]`` in every state and splits the rest uniformly between the two
+    other actions, redrawn until the preferred one is the largest (RPS: rock, paper,
+    then scissors personas).
+
+    Parameters
+    ----------
+    rng : np.random.Generator
+        Source of the draws (advanced).
+    spec : PersonaSpec
+        The game's persona spec (K kinds, ``n = spec.per_kind``).
+    n_states, n_actions : int
+        The game's S and A (A must be 3).
+
+    Returns
+    -------
+    np.ndarray
+        ``(K n, S, 3)`` float64 action probabilities.
+    """
+    if n_actions != 3:
+        raise ValueError(f"the preferred_action sampler needs 3 actions, got {n_actions}")
+    n_each = spec.per_kind
+    out = np.empty((len(spec.kinds) * n_each, n_states, 3))
+    for kind, (preferred, (low, high)) in enumerate(zip(spec.preferred, spec.ranges)):
+        block = out[kind * n_each : (kind + 1) * n_each]
         todo = np.ones((n_each, n_states), dtype=bool)
         others = [a for a in range(3) if a != preferred]
         while todo.any():
             count = int(todo.sum())
-            top = rng.uniform(1.0 / 3.0, 1.0, size=count)
+            top = rng.uniform(low, high, size=count)
             share = rng.uniform(0.0, 1.0, size=count)
             rest = 1.0 - top
             row = np.empty((count, 3))
@@ -131,6 +185,10 @@ def rps_probs(rng: np.random.Generator, n_each: int, n_states: int) -> np.ndarra
             block[todo] = row
             todo[todo] = row[:, others].max(axis=1) >= top
     return out
+
+
+SAMPLERS = {"first_action_range": first_action_probs, "preferred_action": preferred_action_probs}
+"""The persona samplers by :attr:`~metaenvs.games.matrix_profiles.PersonaSpec.sampler` name."""
 
 
 def _stratified_splits(
@@ -166,10 +224,17 @@ def make_population(game: str, seed: int = 0) -> Population:
 
     Parameters
     ----------
-    game : {"ipd", "rps", "rps_3p", "rps_4p"}
-        The matrix game; N-player RPS personas are tables over that game's states.
+    game : str
+        A matrix game with a profile (:func:`metaenvs.games.matrix_profiles.matrix_profile`:
+        ``"ipd"``, ``"rps"``, ``"rps_3p"``, ``"rps_4p"``); personas are tables over that
+        game's states.
     seed : int
         Seed of the draw and of the splits.
+
+    Raises
+    ------
+    ValueError
+        For a game without a profile (the message names the known games).
 
     Examples
     --------
@@ -177,23 +242,15 @@ def make_population(game: str, seed: int = 0) -> Population:
     >>> pop.probs.shape, len(pop.split("train")), len(pop.split("test", "out"))
     ((480, 5, 2), 400, 40)
     """
+    spec = matrix_profile(game).personas
+    rules = metaenvs.make_core(game).config
     rng = np.random.default_rng(seed)
-    if game == "ipd":
-        probs = ipd_probs(rng, 240)
-        kinds = np.repeat(["cooperating", "defecting"], 240)
-        preferred = np.where(kinds == "cooperating", 0, 1)
-        sizes = {"train": 400, "val": 40, "test": 40}
-    elif game in ("rps", "rps_3p", "rps_4p"):
-        n_players = {"rps": 2, "rps_3p": 3, "rps_4p": 4}[game]
-        probs = rps_probs(rng, 240, 3**n_players + 1)
-        kinds = np.repeat(["rock", "paper", "scissors"], 240)
-        preferred = np.repeat([0, 1, 2], 240)
-        sizes = {"train": 600, "val": 60, "test": 60}
-    else:
-        raise ValueError(f"no persona population for {game!r}; known: ipd, rps, rps_3p, rps_4p")
+    probs = SAMPLERS[spec.sampler](rng, spec, rules.n_states, rules.n_actions)
+    kinds = np.repeat(spec.kinds, spec.per_kind)
+    preferred = np.repeat(spec.preferred, spec.per_kind)
     score = probs[np.arange(len(probs)), :, preferred].mean(axis=1)
     probs.setflags(write=False)
-    splits = _stratified_splits(rng, score, kinds, sizes)
+    splits = _stratified_splits(rng, score, kinds, spec.splits)
     return Population(game, probs, tuple(kinds.tolist()), seed, splits)
 
 

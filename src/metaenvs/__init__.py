@@ -13,7 +13,7 @@
 from metaenvs import _numba_setup  # noqa: F401
 from metaenvs._builtin import register_builtin
 from metaenvs.config import EnvConfig
-from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.core import BatchedCore, CoreState, NeighbourStructure, StepResult
 from metaenvs.registry import (
     EnvSpec,
     UnknownEnvError,
@@ -34,6 +34,7 @@ __all__ = [
     "CoreState",
     "EnvConfig",
     "EnvSpec",
+    "NeighbourStructure",
     "StepResult",
     "UnknownEnvError",
     "list_envs",

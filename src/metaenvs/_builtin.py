@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from metaenvs.games.matrix import IPD_ACTIONS, RPS_ACTIONS, ipd_payoffs, rps_payoffs
+from metaenvs.games.matrix_profiles import matrix_profile
 from metaenvs.registry import register
 
 _MATRIX = "metaenvs.games.matrix:MatrixGameCore"
@@ -34,7 +35,7 @@ def register_matrix_games() -> None:
         _MATRIX,
         "Iterated prisoner's dilemma, Table 1 payoffs, horizon 150 (meta-mapg)",
         family="matrix_games",
-        defaults={"horizon": 150},
+        defaults={"horizon": matrix_profile("ipd").horizon},
         fixed={"payoffs": ipd_payoffs(), "action_names": IPD_ACTIONS},
         views=_PEERS,
     )
@@ -46,7 +47,7 @@ def register_matrix_games() -> None:
             + ("" if n == 2 else "(mean of pairwise) ")
             + "horizon 50 (meta-mapg)",
             family="matrix_games",
-            defaults={"horizon": 50},
+            defaults={"horizon": matrix_profile(name).horizon},
             fixed={"payoffs": rps_payoffs(n), "action_names": RPS_ACTIONS},
             views=_PEERS,
         )

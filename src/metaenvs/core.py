@@ -6,10 +6,21 @@ whole batch, then hands the arrays to the kernels, which advance every copy, com
 rewards and observations, and reset finished copies in place (auto-reset).
 
 Every face (PettingZoo, Gymnasium vector, SB3) is written once against this protocol.
+
+The public protocol (what faces, wrappers and learners call): :meth:`BatchedCore.reset`,
+:meth:`~BatchedCore.restart`, :meth:`~BatchedCore.start`, :meth:`~BatchedCore.step`,
+:meth:`~BatchedCore.step_validated`, :meth:`~BatchedCore.observe`,
+:meth:`~BatchedCore.action_mask`, :meth:`~BatchedCore.alive`,
+:meth:`~BatchedCore.global_state`, :meth:`~BatchedCore.final_global_state`,
+:meth:`~BatchedCore.final_action_mask` and :meth:`~BatchedCore.render_copy`.  A core
+implements the private hooks ``_init_state`` and ``_step`` behind them; nothing outside
+:mod:`metaenvs` calls a hook.  Optional capabilities are declared by inheriting a mixin,
+such as :class:`NeighbourStructure`, and checked with ``isinstance``.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, NamedTuple
@@ -109,7 +120,7 @@ class CoreState:
     t : np.ndarray
         ``(B,)`` int64, steps taken in the current episode of each copy.
     rng : np.ndarray
-        ``(B,)`` uint64, one random stream per copy (see :mod:`metaenvs._rng`).
+        ``(B,)`` uint64, one random stream per copy (see :mod:`metaenvs.rng`).
     obs : np.ndarray
         ``(B, N, *obs_shape)``, the current observations.
     reward : np.ndarray
@@ -166,6 +177,16 @@ class StepResult(NamedTuple):
         last observation of the finished episode, other rows are unspecified.
     info : dict[str, np.ndarray]
         Extra per-copy arrays ``(B, ...)`` a game reports (may be empty).
+    final_state : np.ndarray or None
+        ``(B, *state_shape)``, the :meth:`~BatchedCore.global_state` of the finished
+        episodes' last step, in the rows of ``final_obs`` (other rows unspecified).
+        :meth:`BatchedCore.step` always fills it (from
+        :meth:`~BatchedCore.final_global_state`); None only in what a core's ``_step``
+        hook returns, before the base class fills it.
+    final_mask : np.ndarray or None
+        ``(B, N, n_actions)`` int8, the :meth:`~BatchedCore.action_mask` of the finished
+        episodes' last observation, in the rows of ``final_obs``; None for a core
+        without masks (``masked_actions`` False).
     """
 
     obs: np.ndarray
@@ -174,14 +195,19 @@ class StepResult(NamedTuple):
     truncated: np.ndarray
     final_obs: np.ndarray
     info: dict[str, np.ndarray]
+    final_state: np.ndarray | None = None
+    final_mask: np.ndarray | None = None
 
 
 class BatchedCore(ABC):
     """Base of every environment core.
 
     Subclasses set ``config_cls``, build ``observation_space`` and ``action_space``
-    (per agent, shared by all agents) from the config, and implement :meth:`_init_state`,
-    :meth:`_step` and :meth:`render_copy`.
+    (per agent, shared by all agents) from the config, and implement the hooks
+    :meth:`_init_state` and :meth:`_step`, and :meth:`render_copy`.  A core whose global
+    state is more than its observations also overrides :meth:`final_global_state`; a
+    core with masks, :meth:`final_action_mask`.  Callers use the public methods only
+    (:meth:`start` and :meth:`step_validated` are the hooks' public faces).
 
     Parameters
     ----------
@@ -244,7 +270,7 @@ class BatchedCore(ABC):
             Number of copies B.
         seed : int, sequence of B ints or None
             An int in ``[0, 2**64)`` (copy ``b`` gets ``(seed + b) mod 2**64``), one such
-            int per copy, or None for fresh entropy (see :mod:`metaenvs._rng`).
+            int per copy, or None for fresh entropy (see :mod:`metaenvs.rng`).
 
         Returns
         -------
@@ -254,10 +280,10 @@ class BatchedCore(ABC):
         Raises
         ------
         ValueError, TypeError
-            For a bad batch size or seed (see :func:`metaenvs._rng.check_seed`).
+            For a bad batch size or seed (see :func:`metaenvs.rng.check_seed`).
         """
         batch = check_batch_size(batch)
-        return self._init_state(batch, seed_streams(seeds_for_batch(batch, seed)))
+        return self.start(batch, seed_streams(seeds_for_batch(batch, seed)))
 
     def restart(self, state: CoreState) -> CoreState:
         """Fresh episodes in every copy of ``state``, continuing each copy's random stream.
@@ -265,7 +291,43 @@ class BatchedCore(ABC):
         The new episodes start exactly as auto-reset would have started them, so a face
         that resets without a seed follows the core's trajectory.
         """
-        return self._init_state(state.batch, state.rng.copy())
+        return self.start(state.batch, state.rng.copy())
+
+    def start(self, batch: int, streams: np.ndarray) -> CoreState:
+        """Fresh state for ``batch`` copies drawing from the given random streams.
+
+        What a wrapper calls to start the core it wraps on the streams it was given (its
+        own state then shares them); :meth:`reset` is ``start`` on streams made from
+        seeds.
+
+        Parameters
+        ----------
+        batch : int
+            Number of copies B.
+        streams : np.ndarray
+            ``(B,)`` uint64 stream states, one per copy (from
+            :func:`metaenvs.rng.seed_streams`, or a state's ``rng``).  The state takes
+            this array as its ``rng`` (not a copy) and advances it.
+
+        Returns
+        -------
+        CoreState
+            The batched state, its ``obs`` holding the first observations.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad batch size, or streams that are not a ``(B,)`` uint64 array.
+        """
+        batch = check_batch_size(batch)
+        if not isinstance(streams, np.ndarray) or streams.dtype != np.uint64:
+            raise TypeError(
+                f"streams must be a uint64 array (see metaenvs.rng.seed_streams), got "
+                f"{getattr(streams, 'dtype', type(streams).__name__)}"
+            )
+        if streams.shape != (batch,):
+            raise ValueError(f"streams must have shape {(batch,)} (B,), got {streams.shape}")
+        return self._init_state(batch, streams)
 
     def sample_actions(self, batch: int, rng: np.random.Generator) -> np.ndarray:
         """Uniformly random valid actions for ``batch`` copies: ``(B, N)`` or ``(B, N, *shape)``."""
@@ -313,7 +375,36 @@ class BatchedCore(ABC):
         actions = self.validate_actions(state.batch, actions)
         if self.masked_actions:
             check_masked_actions(self.action_mask(state), actions, self.agent_names)
-        return self._step(state, actions)
+        return self.step_validated(state, actions)
+
+    def step_validated(self, state: CoreState, actions: np.ndarray) -> StepResult:
+        """Advance every copy by one step with actions already checked: :meth:`step`
+        without its checks.
+
+        For wrappers that validated a larger action (the inner moves are part of it) and
+        must not pay for the check twice.  The actions must be what
+        :meth:`validate_actions` returns for them, and available under
+        :meth:`action_mask`; nothing is checked here.
+
+        Parameters
+        ----------
+        state : CoreState
+            Updated in place.
+        actions : np.ndarray
+            ``(B, N)`` int64 (discrete) or ``(B, N, *shape)`` of the action space's dtype.
+
+        Returns
+        -------
+        StepResult
+            With ``final_state`` and ``final_mask`` filled (see :class:`StepResult`).
+        """
+        result = self._step(state, actions)
+        if result.final_state is None:
+            result = result._replace(
+                final_state=self.final_global_state(state),
+                final_mask=self.final_action_mask(state),
+            )
+        return result
 
     def action_mask(self, state: CoreState) -> np.ndarray | None:
         """Available actions ``(B, N, n_actions)`` int8 (1 = available), or None if every
@@ -330,7 +421,11 @@ class BatchedCore(ABC):
 
     @abstractmethod
     def _step(self, state: CoreState, actions: np.ndarray) -> StepResult:
-        """Kernel call with actions already validated."""
+        """Kernel call with actions already validated.
+
+        May leave ``final_state`` and ``final_mask`` None: :meth:`step_validated` fills
+        them from :meth:`final_global_state` and :meth:`final_action_mask`.
+        """
 
     def global_state(self, state: CoreState) -> np.ndarray:
         """Global state ``(B, *state_shape)`` for centralised training.
@@ -339,6 +434,32 @@ class BatchedCore(ABC):
         """
         obs = self.observe(state)
         return obs.reshape(obs.shape[0], -1)
+
+    def final_global_state(self, state: CoreState) -> np.ndarray:
+        """Global states ``(B, *state_shape)`` of the episodes the last step finished.
+
+        Rows of copies with ``terminated | truncated`` at the last step hold the global
+        state at the end of the finished episode (what :meth:`global_state` showed
+        before the auto-reset); other rows are unspecified.
+
+        The default is :meth:`global_state` of ``state`` with its observations replaced
+        by ``state.final_obs``: right for every core whose global state is a function of
+        its observations (the default :meth:`global_state` included).  A core whose
+        global state holds more (Skirmish) overrides this, usually by reading a buffer
+        its kernel fills before the auto-reset.
+        """
+        final = copy.copy(state)
+        final.obs = state.final_obs
+        return self.global_state(final)
+
+    def final_action_mask(self, state: CoreState) -> np.ndarray | None:
+        """Action masks ``(B, N, n_actions)`` int8 of the finished episodes' last
+        observations (rows as in :meth:`final_global_state`), or None without masks.
+
+        The default is None; a core with ``masked_actions`` must override it
+        (:func:`metaenvs.testing.check_space_conformance` fails otherwise).
+        """
+        return None
 
     @property
     def global_state_space(self) -> spaces.Box:
@@ -365,6 +486,52 @@ class BatchedCore(ABC):
         with B or N.
         """
         return check_actions(self.action_space, actions, batch, self.agent_names)
+
+
+class NeighbourStructure(ABC):
+    """Declares that a core's agents have up to d neighbours each, at every step.
+
+    A core inherits this mixin (``class MyCore(BatchedCore, NeighbourStructure)``) to
+    declare its neighbour structure; every particle core does.  Wrappers that need the
+    structure (the communication topology of :mod:`meta_wrappers.comm`) check
+    ``isinstance(core, NeighbourStructure)`` and raise ``TypeError`` otherwise.  A class
+    that cannot inherit it may be declared with ``NeighbourStructure.register(cls)``.
+
+    The structure must be readable from an observation alone, so that a wrapper can read
+    it from any observation, the ``final_obs`` of a finished episode included.
+
+    Examples
+    --------
+    >>> import metaenvs
+    >>> from metaenvs.core import NeighbourStructure
+    >>> isinstance(metaenvs.make_core("navigation_N3_l3"), NeighbourStructure)
+    True
+    >>> isinstance(metaenvs.make_core("ipd"), NeighbourStructure)
+    False
+    """
+
+    @property
+    @abstractmethod
+    def neighbour_slots(self) -> int:
+        """d, the neighbour slots of every agent (some may be empty at a step)."""
+
+    @abstractmethod
+    def neighbours_in(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The neighbour structure an observation carries.
+
+        Parameters
+        ----------
+        obs : np.ndarray
+            Observations ``(..., *obs_shape)`` of the core (any leading axes).
+
+        Returns
+        -------
+        ids : np.ndarray
+            ``(..., d)`` int64, the agent slot in each neighbour slot, -1 when empty.
+        rel : np.ndarray
+            ``(..., d, 2)`` float, each neighbour's position relative to the agent (0
+            in empty slots).
+        """
 
 
 def check_actions(

@@ -17,6 +17,8 @@ config keywords) or a core you build yourself.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import pickle
 import warnings
 from collections.abc import Callable
@@ -102,7 +104,8 @@ def rollout(
 def copy_result(result: StepResult) -> StepResult:
     """A :class:`StepResult` that owns its arrays."""
     info = {k: v.copy() for k, v in result.info.items()}
-    return StepResult(*(a.copy() for a in result[:5]), info)
+    finals = (None if a is None else a.copy() for a in (result.final_state, result.final_mask))
+    return StepResult(*(a.copy() for a in result[:5]), info, *finals)
 
 
 # -- core checks -----------------------------------------------------------------------------
@@ -111,8 +114,9 @@ def check_space_conformance(
 ) -> None:
     """Observations, rewards and flags have the declared shapes, dtypes and bounds.
 
-    Also checks ``final_obs`` of finished copies and that a copy is never both
-    terminated and truncated.
+    Also checks ``final_obs`` of finished copies, the shapes of ``final_state``
+    ``(B, *state_shape)`` and ``final_mask`` (``(B, N, n_actions)`` int8 with masks, else
+    None), and that a copy is never both terminated and truncated.
     """
     core = _core(env, **kwargs)
     rng = np.random.default_rng(seed)
@@ -152,6 +156,21 @@ def check_space_conformance(
         done = r.terminated | r.truncated
         if done.any():
             check_obs(r.final_obs[done], "final_obs")
+        fs, fm = r.final_state, r.final_mask
+        _fail_unless(
+            isinstance(fs, np.ndarray) and fs.shape == (batch, *core.global_state_space.shape),
+            f"final_state must be a {(batch, *core.global_state_space.shape)} array "
+            f"(B, *state_shape), got {getattr(fs, 'shape', fs)!r}",
+        )
+        if core.masked_actions:
+            expected = (batch, n, int(core.action_space.n))
+            _fail_unless(
+                isinstance(fm, np.ndarray) and fm.shape == expected and fm.dtype == np.int8,
+                f"final_mask must be {expected} int8 (B, N, n_actions) for a core with masks, "
+                f"got {getattr(fm, 'shape', fm)!r} {getattr(fm, 'dtype', '')}",
+            )
+        else:
+            _fail_unless(fm is None, "final_mask must be None for a core without masks")
         for key, value in r.info.items():
             _fail_unless(value.shape[:1] == (batch,), f"info[{key!r}] has no batch axis")
         gstate = core.global_state(state)
@@ -330,7 +349,8 @@ def check_parallel_api(env_fn: Callable[[], BatchedParallelEnv], num_cycles: int
     from pettingzoo.test import api_test, parallel_api_test
     from pettingzoo.utils.conversions import parallel_to_aec
 
-    with warnings.catch_warnings():  # PettingZoo's tests pass options the faces do not take
+    # PettingZoo's tests pass options the faces do not take, and print on success
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.filterwarnings("ignore", message=".*ignores reset options", category=UserWarning)
         parallel_api_test(env_fn(), num_cycles=num_cycles)
         api_test(parallel_to_aec(env_fn()), num_cycles=num_cycles)

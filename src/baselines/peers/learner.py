@@ -65,6 +65,7 @@ from meta_wrappers.peers_torch import (
     peer_baselines,
     tabular_logprobs,
 )
+from metaenvs.games.matrix_profiles import matrix_profile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,12 +90,6 @@ METHODS: dict[str, Method] = {
     "lola_dice": Method("stationary", own=False, peer=None, inner="lola"),
     "reinforce": Method("stationary", own=False, peer=None),
 }
-
-PAPER_RATES = {
-    "ipd": {"inner_lr": 0.1, "actor_lr": 1e-4, "critic_lr": 1.5e-4},
-    "rps": {"inner_lr": 0.01, "actor_lr": 1e-5, "critic_lr": 1.5e-5},
-}
-"""The meta-agent's learning rates from Tables 3 and 4 (N-player RPS uses RPS's)."""
 
 
 @dataclasses.dataclass
@@ -159,7 +154,7 @@ class PeerArgs:
     def resolved(self) -> PeerArgs:
         """A copy with every None replaced by the paper's value for the game."""
         chain = PeerChainConfig(game=self.game, horizon=self.horizon, gamma=self.gamma)
-        rates = PAPER_RATES["ipd" if self.game == "ipd" else "rps"]
+        rates = matrix_profile(self.game).paper_rates  # Tables 3 and 4, one table per game
         fill = {"horizon": chain.horizon, "gamma": chain.gamma, **rates}
         changes = {k: v for k, v in fill.items() if getattr(self, k) is None}
         return dataclasses.replace(self, **changes)

@@ -32,7 +32,11 @@ class BatchedVectorEnv(VectorEnv):
     Finished copies restart inside the kernel in the same step
     (``metadata["autoreset_mode"] == AutoresetMode.SAME_STEP``): the returned observation
     is the first of the new episode and ``infos["final_obs"]`` ``(B, N, *obs_shape)``
-    holds the last one where ``infos["_final_obs"]`` is True.
+    holds the last one where ``infos["_final_obs"]`` is True.  On the same steps,
+    ``infos["final_state"]`` ``(B, *state_shape)`` holds the finished episodes' last
+    global state (:meth:`global_state` before the restart) and, with action masks,
+    ``infos["final_action_mask"]`` ``(B, N, n_actions)`` their last masks, each with its
+    ``_final_state`` / ``_final_action_mask`` flags (the same as ``_final_obs``).
 
     Parameters
     ----------
@@ -86,7 +90,7 @@ class BatchedVectorEnv(VectorEnv):
         ----------
         seed : int, sequence of B ints or None
             An int in ``[0, 2**64)`` (copy ``b`` gets ``(seed + b) mod 2**64``) or one
-            such int per copy (see :func:`metaenvs._rng.check_seed`).
+            such int per copy (see :func:`metaenvs.rng.check_seed`).
         options : None or {}
             No options are supported; others raise ``ValueError``.
 
@@ -117,12 +121,16 @@ class BatchedVectorEnv(VectorEnv):
         result = self.core.step(self._state, actions)
         done = result.terminated | result.truncated
         if self.copy:
-            result = StepResult(*(a.copy() for a in result[:5]), result.info)
+            result = StepResult(*(a.copy() for a in result[:4]), *result[4:])
         infos: dict[str, Any] = {k: v.copy() if self.copy else v for k, v in result.info.items()}
         infos.update(self._mask_info())
         if done.any():
-            infos["final_obs"] = result.final_obs
-            infos["_final_obs"] = done
+            finals = {"final_obs": result.final_obs, "final_state": result.final_state}
+            if result.final_mask is not None:
+                finals["final_action_mask"] = result.final_mask
+            for key, value in finals.items():
+                infos[key] = value.copy() if self.copy else value
+                infos[f"_{key}"] = done
         return result.obs, result.reward, result.terminated, result.truncated, infos
 
     @property

@@ -3,15 +3,18 @@
 Shapes (U units = N allies then the enemies; A actions; D observation width):
 
 - ``bufs = (t, rng, pos, hp, shield, cooldown, calm, alive, target, obs, reward, terminated,
-  truncated, final_obs, mask, won, dead_allies, dead_enemies, team_reward)``: ``t (B,)``,
-  ``rng (B,)``, ``pos (B, U, 2)``, ``hp, shield, cooldown, calm (B, U)`` float64 (``calm``:
-  seconds since the unit last took damage), ``alive (B, U)`` bool, ``target (B, U)`` int64
-  (unit hit or healed this step, -1), ``obs, final_obs (B, N, D)`` float32,
-  ``reward (B, N)`` float32, ``terminated, truncated, won (B,)`` bool, ``mask (B, N, A)``
-  int8, ``dead_allies, dead_enemies (B,)`` int64, ``team_reward (B,)`` float32;
+  truncated, final_obs, mask, won, dead_allies, dead_enemies, team_reward, final_state,
+  final_mask)``: ``t (B,)``, ``rng (B,)``, ``pos (B, U, 2)``, ``hp, shield, cooldown, calm
+  (B, U)`` float64 (``calm``: seconds since the unit last took damage), ``alive (B, U)``
+  bool, ``target (B, U)`` int64 (unit hit or healed this step, -1), ``obs, final_obs
+  (B, N, D)`` float32, ``reward (B, N)`` float32, ``terminated, truncated, won (B,)`` bool,
+  ``mask, final_mask (B, N, A)`` int8, ``dead_allies, dead_enemies (B,)`` int64,
+  ``team_reward (B,)`` float32, ``final_state (B, S)`` float32 (the global state of a
+  finished episode's last step, written with ``final_obs`` and ``final_mask``);
 - ``sim = (utype, team, table, grid, start)``: ``utype (U,)`` row of each unit in the
   unit ``table (T, C)`` (columns in :mod:`metaenvs.games.skirmish_units`), ``team (U,)``
-  0 or 1, ``grid (H, W)`` bool pathing, ``start (U, 2)`` formation;
+  0 or 1, ``grid (H, W)`` bool pathing (H, W: the map's height and width), ``start (U, 2)``
+  formation;
 - ``par``: the scalars listed in :data:`PARAMS`.
 
 Actions (per unit, relative to its team): 0 no-op, 1 stop, 2-5 move north / south / east /
@@ -446,34 +449,41 @@ def observe_copy(b, bufs, sim, par):
 
 @numba.njit(cache=True)
 def global_state(bufs, sim, par, width, height, out):
-    """Global states ``out (B, S)``: per ally hp, cooldown, x, y (centred, over half the
-    arena), shield, type; per enemy hp, x, y, shield, type; zeros for the dead."""
+    """Global states ``out (B, S)`` of every copy (see :func:`global_state_copy`)."""
+    for b in range(out.shape[0]):
+        global_state_copy(b, bufs, sim, par, width, height, out)
+
+
+@numba.njit(cache=True)
+def global_state_copy(b, bufs, sim, par, width, height, out):
+    """Global state ``out[b] (S,)`` of copy ``b``: per ally hp, cooldown, x, y (centred,
+    over half the ``width`` x ``height`` arena), shield, type; per enemy hp, x, y, shield,
+    type; zeros for the dead."""
     pos, hp, shield, cooldown, alive = bufs[2], bufs[3], bufs[4], bufs[5], bufs[7]
     utype, team, table = sim[0], sim[1], sim[2]
     n_allies, n_bits = int(par[0]), int(par[10])
     hx, hy = width / 2.0, height / 2.0
-    for b in range(pos.shape[0]):
-        at = 0
-        for u in range(team.shape[0]):
-            ally = u < n_allies
-            width_u = (5 if ally else 4) + n_bits
-            for k in range(width_u):
-                out[b, at + k] = 0.0
-            if alive[b, u]:
-                row = utype[u]
-                out[b, at] = hp[b, u] / table[row, HP]
-                k = at + 1
-                if ally:
-                    if table[row, COOLDOWN] > 0.0:
-                        out[b, k] = max(cooldown[b, u], 0.0) / table[row, COOLDOWN]
-                    k += 1
-                out[b, k] = (pos[b, u, 0] - hx) / hx
-                out[b, k + 1] = (pos[b, u, 1] - hy) / hy
-                if table[row, SHIELD] > 0.0:
-                    out[b, k + 2] = shield[b, u] / table[row, SHIELD]
-                if n_bits > 0:
-                    out[b, k + 3 + row] = 1.0
-            at += width_u
+    at = 0
+    for u in range(team.shape[0]):
+        ally = u < n_allies
+        width_u = (5 if ally else 4) + n_bits
+        for k in range(width_u):
+            out[b, at + k] = 0.0
+        if alive[b, u]:
+            row = utype[u]
+            out[b, at] = hp[b, u] / table[row, HP]
+            k = at + 1
+            if ally:
+                if table[row, COOLDOWN] > 0.0:
+                    out[b, k] = max(cooldown[b, u], 0.0) / table[row, COOLDOWN]
+                k += 1
+            out[b, k] = (pos[b, u, 0] - hx) / hx
+            out[b, k + 1] = (pos[b, u, 1] - hy) / hy
+            if table[row, SHIELD] > 0.0:
+                out[b, k + 2] = shield[b, u] / table[row, SHIELD]
+            if n_bits > 0:
+                out[b, k + 3 + row] = 1.0
+        at += width_u
 
 
 # -- episodes -------------------------------------------------------------------------------
@@ -509,11 +519,13 @@ def reset_skirmish(bufs, sim, par):
 @numba.njit(cache=True)
 def step_skirmish(bufs, sim, par, actions, lo, hi):
     """One step of copies ``lo..hi``: the allies act ``actions (B, N)``, the scripted AI
-    the enemies; combat; rewards, ends, observations and masks; finished copies restart."""
+    the enemies; combat; rewards, ends, observations and masks; a finished copy keeps its
+    last observation, masks and global state in ``final_*``, then restarts."""
     t, alive = bufs[0], bufs[7]
-    obs, reward, terminated, truncated, final_obs = bufs[9:14]
+    obs, reward, terminated, truncated, final_obs, mask = bufs[9:15]
     won, dead_allies, dead_enemies, team_reward = bufs[15], bufs[16], bufs[17], bufs[18]
-    team = sim[1]
+    final_state, final_mask = bufs[19], bufs[20]
+    team, grid = sim[1], sim[3]
     n_allies, time_limit, act_prob = int(par[0]), int(par[1]), par[6]
     reward_mode, scale, max_reward = int(par[7]), par[8], par[9]
     n_units = team.shape[0]
@@ -549,6 +561,9 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
         observe_copy(b, bufs, sim, par)
         if terminated[b] or truncated[b]:
             final_obs[b] = obs[b]
+            final_mask[b] = mask[b]
+            height, width = grid.shape
+            global_state_copy(b, bufs, sim, par, float(width), float(height), final_state)
             start_copy(b, bufs, sim, par)
 
 

@@ -29,6 +29,14 @@ to wrappers and policies that draw random numbers.
 Never terminated; truncated after ``horizon`` rounds (IPD 150, RPS 50 by default, as
 in the paper's Tables 3 and 4).
 
+## Rules in one place
+One round is :func:`play_round` (payoffs and next state of a joint action; a Numba
+function, with :func:`move_one_hot` for the observation).  The batched core and every
+wrapper that plays a matrix game inside its own kernel (the learning-peer chain of
+:mod:`meta_wrappers.peers`) call it, so the rules exist once.  What wrappers and learners
+know about a game besides its rules (discount, personas, learning rates) is its profile in
+:mod:`metaenvs.games.matrix_profiles`.
+
 ## Version History
 v0: first release.
 """
@@ -43,7 +51,9 @@ from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_int
 from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.games._matrix_kernels import move_one_hot as move_one_hot  # re-exported
 from metaenvs.games._matrix_kernels import one_hot_obs, step_matrix_game
+from metaenvs.games._matrix_kernels import play_round as play_round  # re-exported
 from metaenvs.render import AGENT_COLOURS, Canvas
 
 IPD_ACTIONS = ("cooperate", "defect")

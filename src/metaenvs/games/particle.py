@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult, step_copies
+from metaenvs.core import BatchedCore, CoreState, NeighbourStructure, StepResult, step_copies
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.render import AGENT_COLOURS, Canvas
 
@@ -159,8 +159,8 @@ class Entities:
         return int(self.size.shape[0])
 
 
-class ParticleCore(BatchedCore):
-    """Base of the particle tasks.
+class ParticleCore(BatchedCore, NeighbourStructure):
+    """Base of the particle tasks; declares a :class:`~metaenvs.core.NeighbourStructure`.
 
     A task builds ``self._agents``, ``self.entities``, ``self.neighbour_agents`` and
     ``self.observation_space`` in ``__init__``, names its Numba ``kernels``
@@ -194,7 +194,7 @@ class ParticleCore(BatchedCore):
 
     @property
     def neighbour_slots(self) -> int:
-        """d, the neighbour slots per agent."""
+        """d, the neighbour slots per agent (:class:`~metaenvs.core.NeighbourStructure`)."""
         return self.config.neighbour_slots(self.neighbour_agents - 1)
 
     def neighbours(self, state: ParticleState) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +211,8 @@ class ParticleCore(BatchedCore):
         positions ``(..., d, 2)``, read from ``obs (..., D)`` (which ends with them).
 
         Works on any observation, a finished episode's ``final_obs`` included; this is
-        what the communication-topology wrapper reads.
+        what the communication-topology wrapper reads
+        (:class:`~metaenvs.core.NeighbourStructure`).
         """
         d = self.neighbour_slots
         ids = obs[..., -d:].astype(np.int64)

@@ -135,6 +135,11 @@ class SkirmishState(CoreState):
     team_reward: np.ndarray
     dead_allies: np.ndarray
     dead_enemies: np.ndarray
+    final_state: np.ndarray
+    """``(B, S)`` float32, the global state at the end of the episodes the last step
+    finished (rows of the copies in ``terminated | truncated``)."""
+    final_mask: np.ndarray
+    """``(B, N, A)`` int8, the action masks of those episodes' last observations."""
 
     def buffers(self) -> tuple:
         """The kernels' ``bufs`` tuple."""
@@ -142,7 +147,7 @@ class SkirmishState(CoreState):
             self.t, self.rng, self.pos, self.hp, self.shield, self.cooldown, self.calm,
             self.alive, self.target, self.obs, self.reward, self.terminated, self.truncated,
             self.final_obs, self.mask, self.won, self.dead_allies, self.dead_enemies,
-            self.team_reward,
+            self.team_reward, self.final_state, self.final_mask,
         )  # fmt: skip
 
 
@@ -237,6 +242,8 @@ class SkirmishCore(BatchedCore):
             team_reward=np.zeros(batch, dtype=np.float32),
             dead_allies=np.zeros(batch, dtype=np.int64),
             dead_enemies=np.zeros(batch, dtype=np.int64),
+            final_state=np.zeros((batch, *self.state_space.shape), dtype=np.float32),
+            final_mask=np.zeros((batch, n, self.n_actions), dtype=np.int8),
             **self.output_buffers(batch),
         )
         sk.reset_skirmish(state.buffers(), self.sim, self.par)
@@ -259,6 +266,16 @@ class SkirmishCore(BatchedCore):
     def action_mask(self, state: SkirmishState) -> np.ndarray:
         """Available actions ``(B, N, A)`` int8 (1 = available), for the current observation."""
         return state.mask
+
+    def final_action_mask(self, state: SkirmishState) -> np.ndarray:
+        """Masks ``(B, N, A)`` int8 of the last observations of the episodes the last step
+        finished (the kernel keeps them before the auto-reset)."""
+        return state.final_mask
+
+    def final_global_state(self, state: SkirmishState) -> np.ndarray:
+        """Global states ``(B, S)`` at the end of the episodes the last step finished (the
+        kernel keeps them before the auto-reset)."""
+        return state.final_state
 
     def alive(self, state: SkirmishState) -> np.ndarray:
         """``(B, N)`` bool, which agents are alive."""

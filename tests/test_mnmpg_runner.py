@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("torch")
 
 from baselines._runs import ConfigMismatchError  # noqa: E402
-from baselines.qmix import runner  # noqa: E402
-from baselines.qmix.learner import MixArgs  # noqa: E402
+from baselines.mnmpg import runner  # noqa: E402
+from baselines.mnmpg.learner import MixArgs  # noqa: E402
 
 TINY = {"n_envs": 4, "batch_size": 4, "meta_interval": 100, "epsilon_anneal_steps": 500}
 

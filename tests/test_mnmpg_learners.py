@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from baselines.qmix.episodes import make_runner_core, run_episodes  # noqa: E402
-from baselines.qmix.learner import MixArgs, MixingLearner  # noqa: E402
-from baselines.qmix.nets import MNMPGMixer, QMixer, RNNAgent, VDNMixer  # noqa: E402
+from baselines.mnmpg.episodes import make_runner_core, run_episodes  # noqa: E402
+from baselines.mnmpg.learner import MixArgs, MixingLearner  # noqa: E402
+from baselines.mnmpg.nets import MNMPGMixer, QMixer, RNNAgent, VDNMixer  # noqa: E402
 
 TINY = {"n_envs": 4, "batch_size": 4, "meta_interval": 50, "map_name": "3m"}
 
@@ -63,7 +63,7 @@ def test_runner_episodes_are_consistent_with_the_core():
     n, a, d = core.n_agents, core.action_space.n, core.observation_space.shape[0]
     agent = RNNAgent(d + a + n, a)
     ep = run_episodes(core, agent, 16, 1.0, seed=5)
-    t_max = core.time_limit - 1
+    t_max = core.time_limit
     assert ep.actions.shape == (16, t_max, n) and ep.obs.shape[1] == t_max + 1
     lengths = ep.filled.sum(1)
     # filled steps are a prefix; an episode is terminated at its last step or truncated at T
@@ -77,6 +77,35 @@ def test_runner_episodes_are_consistent_with_the_core():
     np.testing.assert_allclose(ep.returns, ep.reward.sum(1).numpy(), rtol=1e-6)
     again = run_episodes(core, agent, 16, 1.0, seed=5)
     assert torch.equal(ep.actions, again.actions) and torch.equal(ep.obs, again.obs)
+
+
+def test_runner_reads_the_last_step_from_the_finals_at_the_real_time_limit():
+    """Episodes cut at T (the core's own time limit) end with the observation, state and
+    masks that a core with a longer limit shows at T; a battle that ends keeps its end."""
+    limit = 6
+    core = make_runner_core("3m", time_limit=limit)
+    longer = make_runner_core("3m", time_limit=limit + 30)
+    n, a, d = core.n_agents, core.action_space.n, core.observation_space.shape[0]
+    torch.manual_seed(0)
+    agent = RNNAgent(d + a + n, a)
+    ep = run_episodes(core, agent, 12, 0.5, seed=9)
+    ref = run_episodes(longer, agent, 12, 0.5, seed=9)
+    assert ep.actions.shape[1] == limit and ep.obs.shape[1] == limit + 1
+    truncated = ep.filled.sum(1).eq(limit) & ep.terminated.sum(1).eq(0)
+    assert truncated.any()
+    for name in ("obs", "state", "avail"):
+        torch.testing.assert_close(getattr(ep, name), getattr(ref, name)[:, : limit + 1])
+    for name in ("actions", "reward", "terminated", "filled"):
+        torch.testing.assert_close(getattr(ep, name), getattr(ref, name)[:, :limit])
+    # the last recorded state of a truncated episode is the battle's, not zeros
+    assert ep.state[truncated, limit].abs().sum(-1).gt(0).all()
+    assert ep.avail[truncated, limit].any(-1).all()
+    # a battle that ended has its final state and masks at its end, zeros after
+    ended = ep.terminated.sum(1).gt(0)
+    for e in np.flatnonzero(ended.numpy()):
+        k = int(ep.filled[e].sum())
+        assert ep.state[e, k].abs().sum() > 0 and not ep.state[e, k + 1 :].any()
+        assert ep.avail[e, k].any() and not ep.avail[e, k + 1 :].any()
 
 
 @pytest.mark.parametrize("method", ["vdn", "qmix", "mnmpg"])
@@ -170,7 +199,7 @@ def test_meta_step_follows_equation_5():
 
 
 def test_replay_keeps_the_last_capacity_episodes():
-    from baselines.qmix.learner import EpisodeReplay
+    from baselines.mnmpg.learner import EpisodeReplay
 
     learner = MixingLearner(MixArgs(method="qmix", **TINY))
     batches = [learner._play(4) for _ in range(3)] + [learner._play(9)]
@@ -202,3 +231,28 @@ def test_mnmpg_is_an_inner_learner_of_the_exercise_wrapper():
     d0 = learner._last_d0
     steps = int(d0.filled.sum()) + 1
     assert torch.isfinite(d0.z[0, :steps]).all() and not d0.z[0, steps:].any()
+
+
+def test_replay_state_is_packed_losslessly_and_compactly():
+    import io
+
+    import numpy as np
+    import torch
+
+    from baselines.mnmpg.learner import EpisodeReplay, MixArgs, MixingLearner
+
+    learner = MixingLearner(MixArgs(method="qmix", map_name="3m", seed=0, n_envs=8))
+    learner.replay.add(learner.gather(epsilon=1.0))
+    state = learner.replay.state_dict()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    raw = sum(np.asarray(b[: len(learner.replay)]).nbytes for b in learner.replay.store.values())
+    assert buffer.getbuffer().nbytes < raw / 4  # padding, dead units and masks compress
+    buffer.seek(0)
+    again = EpisodeReplay(learner.replay.capacity)
+    again.load_state_dict(torch.load(buffer, weights_only=True))
+    assert (again.size, again.next) == (learner.replay.size, learner.replay.next)
+    for name, original in learner.replay.store.items():
+        restored = again.store[name]
+        assert type(restored) is type(original) and restored.dtype == original.dtype
+        assert np.array_equal(np.asarray(restored), np.asarray(original))

@@ -4,9 +4,10 @@
 acting epsilon-greedily on their masked utilities, and returns them as an :class:`Episodes`
 batch of fixed length T (the map's time limit), padded after each episode's end.
 
-The runner owns the time limit: its core is built with one step more, so that an episode
-cut at T steps is *truncated* with its last observation, state and masks still readable
-(the learners bootstrap there), while a battle that ends is *terminated* (no bootstrap).
+The core keeps the map's time limit T: an episode cut at T steps is *truncated* (the
+learners bootstrap there) and a battle that ends is *terminated* (no bootstrap).  Either
+way the core restarts the copy in the same step, so the episode's last observation, global
+state and masks are read from the step's ``final_obs``, ``final_state`` and ``final_mask``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import numpy as np
 import torch
 
 import metaenvs
-from baselines.qmix.nets import RNNAgent
-from metaenvs.core import sample_available
-from metaenvs.games.skirmish_maps import get_map
+from baselines.mnmpg.nets import RNNAgent
+from metaenvs.core import StepResult, sample_available
 
 
 @dataclasses.dataclass
@@ -70,9 +70,12 @@ class Episodes:
 
 
 def make_runner_core(map_name: str, **kwargs):
-    """The Skirmish core the runner uses: the map's time limit plus one step (see above)."""
-    limit = get_map(map_name).time_limit
-    return metaenvs.make_core("skirmish", map_name=map_name, time_limit=limit + 1, **kwargs)
+    """The Skirmish core of ``map_name`` the runner plays (the map's own time limit T).
+
+    ``kwargs`` are more :class:`~metaenvs.games.skirmish.SkirmishConfig` keywords (e.g.
+    ``difficulty``).
+    """
+    return metaenvs.make_core("skirmish", map_name=map_name, **kwargs)
 
 
 def agent_inputs(obs: torch.Tensor, last_actions: torch.Tensor, n_actions: int) -> torch.Tensor:
@@ -88,11 +91,16 @@ class LockstepEpisodes:
 
     Call :meth:`record` (returns the global states ``s_t``), optionally :meth:`record_z`,
     then :meth:`step`, until :attr:`finished`; then :meth:`episodes`.
+
+    An episode is recorded up to and including the observation, global state and masks
+    its last step led to: a battle that ends at step k < T leaves ``obs``, ``state`` and
+    ``avail`` at k filled (``z`` stays zero there), a truncated one is recorded at T
+    like any running step.
     """
 
     def __init__(self, core, agent: RNNAgent, n_episodes: int, epsilon: float, seed: int):
         self.core, self.agent, self.epsilon = core, agent, epsilon
-        self.t_max = core.time_limit - 1
+        self.t_max = core.time_limit
         e, n, a = n_episodes, core.n_agents, int(core.action_space.n)
         self.e, self.n, self.a = e, n, a
         self.rng = np.random.default_rng(seed)
@@ -110,6 +118,7 @@ class LockstepEpisodes:
         self.won = np.zeros(e, np.bool_)
         self.h = agent.initial_state(e * n)
         self.last = torch.zeros(e, n, dtype=torch.long)
+        self.result: StepResult | None = None
         self.t = 0
 
     @property
@@ -117,12 +126,28 @@ class LockstepEpisodes:
         """Every episode has ended (terminated, or truncated at T steps)."""
         return self.t >= self.t_max or not self.active.any()
 
+    def now(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Observations ``(E, N, D)``, global states ``(E, S)`` and masks ``(E, N, A)`` the
+        episodes are at: for a copy the last step finished (the core restarted it), the
+        step's final ones."""
+        obs = self.core.observe(self.state)
+        gstate = self.core.global_state(self.state)
+        mask = self.core.action_mask(self.state)
+        r = self.result
+        done = None if r is None else r.terminated | r.truncated
+        if done is not None and done.any():
+            obs = np.where(done[:, None, None], r.final_obs, obs)
+            gstate = np.where(done[:, None], r.final_state, gstate)
+            mask = np.where(done[:, None, None], r.final_mask, mask)
+        return obs, gstate, mask
+
     def record(self) -> np.ndarray:
         """Record ``obs_t``, ``s_t`` and the masks of the running episodes; ``s_t (E, S)``."""
         idx, t = np.flatnonzero(self.active), self.t
-        self.obs[idx, t] = self.core.observe(self.state)[idx]
-        self.gstate[idx, t] = self.core.global_state(self.state)[idx]
-        self.avail[idx, t] = self.core.action_mask(self.state)[idx]
+        obs, gstate, mask = self.now()
+        self.obs[idx, t] = obs[idx]
+        self.gstate[idx, t] = gstate[idx]
+        self.avail[idx, t] = mask[idx]
         return self.gstate[:, t]
 
     def record_z(self, z: np.ndarray) -> None:
@@ -143,7 +168,7 @@ class LockstepEpisodes:
         greedy = q.argmax(dim=-1).numpy()
         explore = self.rng.random((e, n)) < self.epsilon
         chosen = np.where(explore, sample_available(mask, self.rng.random((e, n))), greedy)
-        result = self.core.step(self.state, chosen)
+        self.result = result = self.core.step(self.state, chosen)
         idx = np.flatnonzero(self.active)
         self.actions[idx, t] = chosen[idx]
         self.reward[idx, t] = result.info["team_reward"][idx]
@@ -151,8 +176,10 @@ class LockstepEpisodes:
         ended = self.active & result.terminated
         self.terminated[ended, t] = 1.0
         self.won |= ended & result.info["battle_won"]
-        # a finished battle restarted in the core: keep its last observation, stop recording
+        # a battle that ended restarted in the core: keep where it ended, stop recording
         self.obs[ended, t + 1] = result.final_obs[ended]
+        self.gstate[ended, t + 1] = result.final_state[ended]
+        self.avail[ended, t + 1] = result.final_mask[ended]
         self.active &= ~ended
         self.last = torch.from_numpy(chosen)
         self.t += 1
@@ -186,7 +213,7 @@ def run_episodes(
     Parameters
     ----------
     core : SkirmishCore
-        Built by :func:`make_runner_core` (its time limit is one step past T).
+        Built by :func:`make_runner_core`; its time limit is the episodes' length T.
     agent : RNNAgent
         The utility network, shared by the agents.
     epsilon : float

@@ -95,7 +95,7 @@ def run(
     """
     from tqdm import tqdm
 
-    from baselines.qmix.learner import MixingLearner
+    from baselines.mnmpg.learner import MixingLearner
 
     run_dir = run_directory(out, args, label)
     config = {**dataclasses.asdict(args), "env_steps": env_steps, "eval_every": eval_every,
@@ -267,7 +267,7 @@ def parse_overrides(base: Any, items: Sequence[str]) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     """``train`` and ``compare`` subcommands."""
     parser = argparse.ArgumentParser(
-        prog="baselines.qmix.runner", description="VDN / QMIX / MNMPG on Skirmish maps."
+        prog="baselines.mnmpg.runner", description="VDN / QMIX / MNMPG on Skirmish maps."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("train", help="train methods x seeds on one map, one after the other")
@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 if there is nothing to compare, 2 for bad usage or a run directory
         holding another config.
     """
-    from baselines.qmix.learner import MixArgs
+    from baselines.mnmpg.learner import MixArgs
 
     parser = build_parser()
     ns = parser.parse_args(argv)

@@ -3,7 +3,7 @@
 Read top to bottom as the paper's Algorithm 1:
 
 1. :meth:`MixingLearner.collect` plays ``n_envs`` episodes in lockstep (epsilon-greedy on the
-   recurrent utilities, :func:`~baselines.qmix.episodes.run_episodes`) into the replay;
+   recurrent utilities, :func:`~baselines.mnmpg.episodes.run_episodes`) into the replay;
 2. :meth:`MixingLearner.train_step` samples ``batch_size`` episodes and takes one RMSprop
    step on the TD loss of ``Q_tot`` (double Q-learning with target networks, equation 6);
 3. MNMPG only, every ``meta_interval`` env steps: one meta-episode through the exercise-move
@@ -22,20 +22,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import zlib
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from baselines.qmix.episodes import (
+from baselines.mnmpg.episodes import (
     Episodes,
     LockstepEpisodes,
     agent_inputs,
     make_runner_core,
     run_episodes,
 )
-from baselines.qmix.nets import Hierarchy, MNMPGMixer, QMixer, RNNAgent, VDNMixer
+from baselines.mnmpg.nets import Hierarchy, MNMPGMixer, QMixer, RNNAgent, VDNMixer
 
 METHODS = ("vdn", "qmix", "mnmpg")
 
@@ -139,16 +140,13 @@ class EpisodeReplay:
         return Episodes(**fields)
 
     def state_dict(self) -> dict[str, Any]:
-        """The filled slots as tensors (copies; numpy fields are named in ``"numpy"``), so
-        a checkpoint loads under ``torch.load(weights_only=True)``."""
+        """The filled slots, each field packed losslessly (:func:`pack_array`), so that a
+        checkpoint is compact (padding after a battle's end, dead units and masks compress
+        well) and loads under ``torch.load(weights_only=True)``; numpy fields are named in
+        ``"numpy"``."""
         store = None
         if self.store is not None:
-            store = {
-                name: torch.from_numpy(buffer[: self.size].copy())
-                if isinstance(buffer, np.ndarray)
-                else buffer[: self.size].clone()
-                for name, buffer in self.store.items()
-            }
+            store = {name: pack_array(buffer[: self.size]) for name, buffer in self.store.items()}
         numpy = sorted(k for k, v in (self.store or {}).items() if isinstance(v, np.ndarray))
         return {"capacity": self.capacity, "size": self.size, "next": self.next,
                 "store": store, "numpy": numpy}  # fmt: skip
@@ -167,13 +165,32 @@ class EpisodeReplay:
         if state["store"] is None:
             return
         self.store = {}
-        for name, filled in state["store"].items():
-            as_numpy = name in state["numpy"]
-            value = filled.numpy() if as_numpy else filled
-            zeros = np.zeros if as_numpy else torch.zeros
-            buffer = zeros((self.capacity, *value.shape[1:]), dtype=value.dtype)
-            buffer[: self.size] = value
-            self.store[name] = buffer
+        for name, packed in state["store"].items():
+            filled = unpack_array(packed)
+            buffer = np.zeros((self.capacity, *filled.shape[1:]), dtype=filled.dtype)
+            buffer[: self.size] = filled
+            self.store[name] = buffer if name in state["numpy"] else torch.from_numpy(buffer)
+
+
+def pack_array(array: np.ndarray | torch.Tensor) -> dict[str, Any]:
+    """``array`` as zlib-compressed bytes in a uint8 tensor, with its shape and dtype.
+
+    Lossless (a resumed run replays exactly) and loadable with ``weights_only=True``.
+    """
+    values = array.numpy() if isinstance(array, torch.Tensor) else array
+    values = np.ascontiguousarray(values)
+    data = zlib.compress(values.tobytes(), 1)
+    return {
+        "zlib": torch.frombuffer(bytearray(data), dtype=torch.uint8),
+        "shape": list(values.shape),
+        "dtype": values.dtype.str,
+    }
+
+
+def unpack_array(packed: dict[str, Any]) -> np.ndarray:
+    """The array :func:`pack_array` packed (a writable copy)."""
+    raw = zlib.decompress(packed["zlib"].numpy().tobytes())
+    return np.frombuffer(raw, dtype=np.dtype(packed["dtype"])).reshape(packed["shape"]).copy()
 
 
 class MixingLearner:

@@ -1,0 +1,85 @@
+"""Short experiment runs reproduce the metrics recorded before a refactor, for one seed.
+
+``tests/data/golden_runs`` holds ``metrics.csv`` (and the peers' ``test.json``) of short
+runs made by the runners at commit aa377dc (before the experiment framework of issue 15),
+with the commands below.  Any change to a runner, learner or env that alters a learning
+curve for a fixed seed fails here; regenerate the files only for an intended change of
+results, and say so in the commit.
+"""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+GOLDEN = Path(__file__).parent / "data" / "golden_runs"
+TIMING = {"wall_s", "env_steps_per_s", "test_s"}
+"""Columns and keys that measure time: not compared."""
+
+
+def rows(path: Path) -> list[dict[str, float]]:
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def same(a: float, b: float, rel: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
+
+
+def compare_tree(out: Path, golden: Path, rel: float) -> None:
+    files = sorted(p.relative_to(golden) for p in golden.rglob("*") if p.is_file())
+    assert files, "no golden files"
+    for name in files:
+        if name.suffix == ".csv":
+            got, want = rows(out / name), rows(golden / name)
+            assert len(got) == len(want) and got[0].keys() == want[0].keys(), name
+            for i, (g, w) in enumerate(zip(got, want)):
+                for key in w.keys() - TIMING:
+                    assert same(g[key], w[key], rel), f"{name} row {i} {key}: {g[key]} != {w[key]}"
+        else:
+            got, want = (
+                json.loads((out / name).read_text()),
+                json.loads((golden / name).read_text()),
+            )
+            for key in want.keys() - TIMING:
+                flat_got, flat_want = _flat(got[key]), _flat(want[key])
+                if all(isinstance(x, (int, float)) for x in flat_want):
+                    a, b = np.asarray(flat_got, float), np.asarray(flat_want, float)
+                    assert a.shape == b.shape and np.allclose(a, b, rtol=rel, atol=1e-9), key
+                else:
+                    assert got[key] == want[key], f"{name} {key}"
+
+
+def _flat(value):
+    """Nested lists and dicts of numbers as one flat list (dicts by sorted key)."""
+    if isinstance(value, dict):
+        return [x for k in sorted(value) for x in _flat(value[k])]
+    if isinstance(value, list):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
+def test_peers_runs_reproduce_their_golden_metrics(tmp_path):
+    from baselines.peers.runner import main
+
+    assert main(["train", "--game", "ipd", "--methods", "meta_mapg", "reinforce", "--seeds", "0",
+                 "--iterations", "3", "--eval-every", "1", "--out", str(tmp_path), "--no-progress",
+                 "--set", "k=2", "horizon=4", "length=1", "chains=2", "actor_lr=0.05",
+                 "critic_lr=0.05"]) == 0  # fmt: skip
+    compare_tree(tmp_path, GOLDEN / "peers", rel=1e-12)
+
+
+def test_comm_runs_reproduce_their_golden_metrics(tmp_path):
+    from baselines.comm.runner import main
+
+    assert main(["train", "--env", "navigation_N3_l3", "--methods", "meta", "none", "--seeds", "1",
+                 "--episodes", "48", "--eval-every", "16", "--out", str(tmp_path), "--no-progress",
+                 "--set", "envs=8", "--set", "eval_episodes=4", "--set",
+                 "warmup_episodes=8"]) == 0  # fmt: skip
+    # torch's float sums may differ in the last bits between runs (see test_comm_learners)
+    compare_tree(tmp_path, GOLDEN / "comm", rel=1e-5)
