@@ -18,7 +18,7 @@ Adding a game
 -------------
 Add its profile to :data:`PROFILES`, then register its id with its payoffs under the same
 name (``metaenvs._builtin`` takes the default horizon from the profile).
-``tests/test_game_tables.py`` checks that every profile matches a registered game (same
+``tests/metaenvs/test_game_tables.py`` checks that every profile matches a registered game (same
 horizon, a persona sampler that fits its action count) and that every registered game
 with a ``peers`` view has a profile.
 """

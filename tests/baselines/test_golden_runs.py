@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-GOLDEN = Path(__file__).parent / "data" / "golden_runs"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden_runs"
 TIMING = {"wall_s", "env_steps_per_s", "test_s"}
 """Columns and keys that measure time: not compared."""
 

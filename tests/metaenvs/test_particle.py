@@ -1,6 +1,6 @@
 """Behavioural tests of the particle tasks: navigation, predator-prey and push.
 
-The generic conformance suite (tests/test_conformance.py) runs every registered id with
+The generic conformance suite (tests/metaenvs/test_conformance.py) runs every registered id with
 its default keywords; here the non-default keywords, the neighbour structure, the
 observation layouts, the rewards, the prey modes and the config validation are checked
 against small numpy references computed from ``state.pos`` / ``state.vel``.

@@ -21,7 +21,7 @@ from metaenvs.games.matrix import MatrixGameCore
 from metaenvs.games.particle import ParticleCore
 from metaenvs.games.skirmish import SkirmishConfig, SkirmishCore
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 # -- declared capabilities -------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Behavioural tests of Skirmish, the SMAC-like micromanagement env.
 
-The generic conformance suite (tests/test_conformance.py) runs every registered id; here
+The generic conformance suite (tests/metaenvs/test_conformance.py) runs every registered id; here
 the rules of the docstrings are checked against small numpy references built from the
 state arrays, the unit table (:data:`UNITS`) and the maps' terrain strings: action masks,
 masked actions, batch determinism on the parallel kernel path, mirror symmetry, the

@@ -16,7 +16,7 @@ from meta_wrappers.exercise import (
     InnerLearner,
 )
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "wrappers" / "exercise.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "wrappers" / "exercise.md"
 
 
 class RecordingLearner(BanditInnerLearner):

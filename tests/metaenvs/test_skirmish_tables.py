@@ -10,7 +10,7 @@ from metaenvs.games import skirmish_units
 from metaenvs.games.skirmish_maps import MAPS
 from metaenvs.games.skirmish_units import UNITS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "skirmish.md"
 BUILT_IN = [
     "3m", "8m", "2s3z", "3s5z", "1c3s5z", "5m_vs_6m", "8m_vs_9m", "10m_vs_11m", "bane_vs_bane",
