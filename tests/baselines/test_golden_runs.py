@@ -1,8 +1,9 @@
 """Short experiment runs reproduce the metrics recorded before a refactor, for one seed.
 
 ``tests/data/golden_runs`` holds ``metrics.csv`` (and the peers' ``test.json``) of short
-runs made by the runners at commit aa377dc (before the experiment framework of issue 15),
-with the commands below.  Any change to a runner, learner or env that alters a learning
+runs made by the runners before the experiment framework of issue 15 (peers and comm at
+commit aa377dc, mnmpg at 84ac35d, after its episodes took the map's real time limit), with
+the commands below.  Any change to a runner, learner or env that alters a learning
 curve for a fixed seed fails here; regenerate the files only for an intended change of
 results, and say so in the commit.
 """
@@ -83,3 +84,13 @@ def test_comm_runs_reproduce_their_golden_metrics(tmp_path):
                  "warmup_episodes=8"]) == 0  # fmt: skip
     # torch's float sums may differ in the last bits between runs (see test_comm_learners)
     compare_tree(tmp_path, GOLDEN / "comm", rel=1e-5)
+
+
+def test_mnmpg_runs_reproduce_their_golden_metrics(tmp_path):
+    from baselines.mnmpg.runner import main
+
+    assert main(["train", "--map", "3m", "--methods", "qmix", "mnmpg", "--seeds", "0",
+                 "--env-steps", "600", "--eval-every", "200", "--eval-episodes", "4",
+                 "--out", str(tmp_path), "--no-progress", "--set", "n_envs=4", "batch_size=4",
+                 "meta_interval=8", "epsilon_anneal_steps=400"]) == 0  # fmt: skip
+    compare_tree(tmp_path, GOLDEN / "mnmpg", rel=1e-5)
