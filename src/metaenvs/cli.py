@@ -5,8 +5,8 @@
     metaenvs list                       # ids, Gymnasium ids, one-line descriptions
     metaenvs info ipd                   # agents, spaces, reward, keywords and defaults
     metaenvs bench ipd --batch 1 1024 65536 --seconds 0.5
-    metaenvs train comm --env navigation_N3_l3 --methods meta none --seeds 3
-    metaenvs compare comm --env navigation_N3_l3
+    metaenvs train comm --env navigation_N3_l3 --methods meta none --seeds 0 1 2
+    metaenvs compare comm runs/comm/navigation_N3_l3
 
 ``python -m metaenvs.cli`` does the same.  Importing this module imports
 ``metaenvs`` (NumPy, Numba, Gymnasium, PettingZoo) but not torch.  ``train`` and

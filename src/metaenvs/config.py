@@ -49,6 +49,34 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring of each field of a dataclass: the string literal on the line after it
+    (PEP 257), as the docs, ``metaenvs info`` and the experiments' ``--help`` show it.
+
+    Inherited fields are read from the class that defines them; a field without a
+    docstring is absent.
+    """
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
+        for node, nxt in zip(body, body[1:]):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[node.target.id] = inspect.cleandoc(nxt.value.value)
+    return docs
+
+
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
     """Base of every core's config: a frozen dataclass with a docstring per field."""
@@ -75,30 +103,8 @@ class EnvConfig:
 
     @classmethod
     def field_docs(cls) -> dict[str, str]:
-        """The docstring of each field: the string literal on the line after it (PEP 257).
-
-        Inherited fields are read from the class that defines them; a field without a
-        docstring is absent.
-        """
-        docs: dict[str, str] = {}
-        for klass in reversed(cls.__mro__):
-            if not dataclasses.is_dataclass(klass):
-                continue
-            try:
-                tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-            except (OSError, TypeError):
-                continue
-            body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
-            for node, nxt in zip(body, body[1:]):
-                if (
-                    isinstance(node, ast.AnnAssign)
-                    and isinstance(node.target, ast.Name)
-                    and isinstance(nxt, ast.Expr)
-                    and isinstance(nxt.value, ast.Constant)
-                    and isinstance(nxt.value.value, str)
-                ):
-                    docs[node.target.id] = inspect.cleandoc(nxt.value.value)
-        return docs
+        """The docstring of each field (see :func:`field_docs`)."""
+        return field_docs(cls)
 
     @classmethod
     def field_defaults(cls) -> dict[str, str]:

@@ -38,7 +38,7 @@ def compare_tree(out: Path, golden: Path, rel: float) -> None:
     for name in files:
         if name.suffix == ".csv":
             got, want = rows(out / name), rows(golden / name)
-            assert len(got) == len(want) and got[0].keys() == want[0].keys(), name
+            assert len(got) == len(want) and want[0].keys() <= got[0].keys(), name
             for i, (g, w) in enumerate(zip(got, want)):
                 for key in w.keys() - TIMING:
                     assert same(g[key], w[key], rel), f"{name} row {i} {key}: {g[key]} != {w[key]}"
@@ -66,31 +66,30 @@ def _flat(value):
 
 
 def test_peers_runs_reproduce_their_golden_metrics(tmp_path):
-    from baselines.peers.runner import main
+    from baselines.peers.experiment import main
 
     assert main(["train", "--game", "ipd", "--methods", "meta_mapg", "reinforce", "--seeds", "0",
                  "--iterations", "3", "--eval-every", "1", "--out", str(tmp_path), "--no-progress",
-                 "--set", "k=2", "horizon=4", "length=1", "chains=2", "actor_lr=0.05",
-                 "critic_lr=0.05"]) == 0  # fmt: skip
+                 "--k", "2", "--horizon", "4", "--length", "1", "--chains", "2",
+                 "--actor-lr", "0.05", "--critic-lr", "0.05"]) == 0  # fmt: skip
     compare_tree(tmp_path, GOLDEN / "peers", rel=1e-12)
 
 
 def test_comm_runs_reproduce_their_golden_metrics(tmp_path):
-    from baselines.comm.runner import main
+    from baselines.comm.experiment import main
 
-    assert main(["train", "--env", "navigation_N3_l3", "--methods", "meta", "none", "--seeds", "1",
+    assert main(["train", "--env", "navigation_N3_l3", "--methods", "meta", "none", "--seeds", "0",
                  "--episodes", "48", "--eval-every", "16", "--out", str(tmp_path), "--no-progress",
-                 "--set", "envs=8", "--set", "eval_episodes=4", "--set",
-                 "warmup_episodes=8"]) == 0  # fmt: skip
+                 "--envs", "8", "--eval-episodes", "4", "--warmup-episodes", "8"]) == 0  # fmt: skip
     # torch's float sums may differ in the last bits between runs (see test_comm_learners)
     compare_tree(tmp_path, GOLDEN / "comm", rel=1e-5)
 
 
 def test_mnmpg_runs_reproduce_their_golden_metrics(tmp_path):
-    from baselines.mnmpg.runner import main
+    from baselines.mnmpg.experiment import main
 
     assert main(["train", "--map", "3m", "--methods", "qmix", "mnmpg", "--seeds", "0",
                  "--env-steps", "600", "--eval-every", "200", "--eval-episodes", "4",
-                 "--out", str(tmp_path), "--no-progress", "--set", "n_envs=4", "batch_size=4",
-                 "meta_interval=8", "epsilon_anneal_steps=400"]) == 0  # fmt: skip
+                 "--out", str(tmp_path), "--no-progress", "--n-envs", "4", "--batch-size", "4",
+                 "--meta-interval", "8", "--epsilon-anneal-steps", "400"]) == 0  # fmt: skip
     compare_tree(tmp_path, GOLDEN / "mnmpg", rel=1e-5)

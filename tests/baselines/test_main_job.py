@@ -40,11 +40,12 @@ def test_quick_ipd_smoke_runs_reports_progress_and_summarises(tmp_path, capsys):
     for method in METHODS:
         result = json.loads((root / method / "seed0" / "test.json").read_text())
         assert len(result["reward"]) == 2 and result["game"] == "ipd"
-    rows = list(csv.DictReader(open(root / "summary.csv")))
+    rows = list(csv.DictReader(open(root / "test_summary.csv")))
     assert [r["method"] for r in rows] == list(METHODS)
-    for name in ("adaptation.png", "dynamics.png", "summary.md"):
+    for name in ("adaptation.png", "dynamics.png", "test_summary.md", "summary.md", "curves.png"):
         assert (root / name).stat().st_size > 0
-    summary = (root / "summary.md").read_text()
+    summary = (root / "test_summary.md").read_text()
+    assert summary in out  # the job prints it
     best = max(rows, key=lambda r: float(r["test_auc_mean"]))["method"]
     assert summary.startswith("# ipd: ")
     assert f"**Highest test AUC: {best}**" in summary
@@ -53,7 +54,7 @@ def test_quick_ipd_smoke_runs_reports_progress_and_summarises(tmp_path, capsys):
 
 
 def test_summary_names_a_leader_only_when_its_interval_clears_the_others():
-    from baselines.peers.runner import summary_markdown
+    from baselines.peers.experiment import summary_markdown
 
     def row(method, mean, ci, best=50):
         return {"method": method, "seeds": 5, "test_auc_mean": mean, "test_auc_ci95": ci,

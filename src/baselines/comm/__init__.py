@@ -1,2 +1,2 @@
 """Learning communication topology (comm-topology-meta-gradient): the shared CTDE learner
-with five ways to train the communication networks, and the experiment runner."""
+with five ways to train the communication networks, and its experiment (``experiment``)."""

@@ -44,6 +44,7 @@ class CommArgs:
     method: str = "meta"
     """How the communication networks learn: one of ``METHODS``."""
     seed: int = 0
+    """Seed of the run (networks, exploration, envs)."""
     episodes: int = 10_000
     """Training budget in episodes (the paper: 50,000)."""
     eval_every: int = 500
@@ -57,11 +58,17 @@ class CommArgs:
     warmup_episodes: int = 64
     """Episodes collected before the first critic and policy update."""
     gamma: float = 0.95
+    """Discount of the critic's TD target."""
     batch_size: int = 256
+    """Transitions per critic and policy update."""
     buffer_size: int = 1_000_000
+    """Transitions the replay keeps."""
     hidden: int = 128
+    """Width of the hidden layers of every network."""
     lr_critic: float = 1e-3
+    """Adam learning rate of the centralised critic."""
     lr_policy: float = 1e-3
+    """Adam learning rate of the policies."""
     lr_comm: float = 1e-3
     """RMSprop learning rate of the communication networks (every learning method)."""
     tau: float = 0.01
@@ -79,9 +86,11 @@ class CommArgs:
     beta: float = 0.01
     """Entropy regularisation of the meta-objective."""
     lr_baseline: float = 1e-3
+    """Adam learning rate of the value baseline V(o; phi) of the REINFORCE and meta methods."""
     n_step: int = 5
     """n of the baseline's n-step TD target (the paper does not give it)."""
     stgs_temperature: float = 1.0
+    """Temperature of the straight-through Gumbel-Softmax (``stgs``) relaxation."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -37,6 +37,7 @@ from baselines.mnmpg.episodes import (
     run_episodes,
 )
 from baselines.mnmpg.nets import Hierarchy, MNMPGMixer, QMixer, RNNAgent, VDNMixer
+from metaenvs.games.skirmish_maps import get_map
 
 METHODS = ("vdn", "qmix", "mnmpg")
 
@@ -91,15 +92,25 @@ class MixArgs:
     """Whether the mixer also reads the state (False: the ablation "w/o s")."""
     difficulty: str = "very_hard"
     """The enemy AI."""
+    env_steps: int = 200_000
+    """Budget of a run: env steps (the paper trains 2-10M)."""
+    eval_every: int = 10_000
+    """Env steps between tests (a test is due this many env steps after the previous one)."""
+    eval_episodes: int = 32
+    """Test battles (greedy policy, fixed seeds: every test of every run meets the same)."""
+    label: str = ""
+    """The run's folder instead of the method (ablations: ``mnmpg_no_grad`` ...)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        for name in ("n_envs", "batch_size", "buffer_size", "hierarchy_dim", "n_exercise"):
+        for name in ("n_envs", "batch_size", "buffer_size", "hierarchy_dim", "n_exercise",
+                     "env_steps", "eval_every", "eval_episodes"):  # fmt: skip
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if self.meta_lr < 0 or self.lr <= 0:
             raise ValueError("lr must be > 0 and meta_lr >= 0")
+        get_map(self.map_name)  # an unknown map raises here, naming the known ones
 
 
 class EpisodeReplay:

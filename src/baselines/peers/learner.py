@@ -142,6 +142,13 @@ class PeerArgs:
     """Hidden units of ``"mlp"`` peers."""
     seed: int = 0
     """Seed of the initial parameters, of every rollout and of PCGrad's order."""
+    iterations: int = 200
+    """Budget of a run: meta-training iterations (the paper trains to convergence)."""
+    eval_every: int = 20
+    """Iterations between validations (at every multiple, and after the last iteration)."""
+    eval_chains: int | None = None
+    """Validate on this many personas spread evenly over the split (so over its kinds):
+    faster, noisier model selection (None: all of them; the meta-test always uses all)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -150,6 +157,13 @@ class PeerArgs:
             raise ValueError(f"game must be one of {GAMES}, got {self.game!r}")
         if self.chains < 1 or self.k < 1 or self.lookahead < 1:
             raise ValueError("chains, k and lookahead must be >= 1")
+        if self.iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {self.iterations}")
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.eval_chains is not None and self.eval_chains < 1:
+            raise ValueError(f"eval_chains must be >= 1 or None, got {self.eval_chains}")
+        self.chain_config("train")  # the env's own checks (horizon, gamma, peer_model, ...)
 
     def resolved(self) -> PeerArgs:
         """A copy with every None replaced by the paper's value for the game."""

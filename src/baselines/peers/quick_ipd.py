@@ -8,7 +8,8 @@ thousands of iterations) to K = 8, H = 50, L = 4 and 150 iterations, with outer 
 rates of 1e-3 (the paper's 1e-4 for the policy, 1.5e-4 for the value function), so the
 four runs finish in a few minutes on 2 cores.  One seed by default: the summary says it
 allows no claim; ``--seeds 0 1 2 3 4`` gives 95% intervals.
-The paper's full settings are the defaults of ``metaenvs train peers``.
+The paper's full settings are the defaults of ``metaenvs train peers``
+(:mod:`baselines.peers.experiment`).
 
 Run::
 
@@ -17,13 +18,15 @@ Run::
 
 It prints a line per method and validation with an estimate of the time left, writes
 ``runs/peers_ipd/ipd/<method>/seed<S>/`` (metrics, checkpoints, plots, test results) and
-``runs/peers_ipd/ipd/{adaptation.png,dynamics.png,summary.md,summary.csv}``.  Rerunning
-resumes from the checkpoints.
+``runs/peers_ipd/ipd/`` (``test_summary.md``/``.csv`` on the test AUC, which it prints,
+``adaptation.png``, ``dynamics.png``, and the framework's ``summary.md``/``.csv`` and
+``curves.png`` on the validation AUC).  Rerunning resumes from the checkpoints.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -46,6 +49,8 @@ SETTINGS = {
 """The small budget's PeerArgs (everything else is the paper's)."""
 SMOKE = {"iterations": 2, "eval_every": 1, "set": {"k": 2, "horizon": 4, "length": 1, "chains": 2}}
 """``--smoke``: every step of the job at a toy budget (for CI and a first check)."""
+OWN_OPTIONS = ("game", "method", "seed", "iterations", "eval_every")
+"""PeerArgs fields the job sets itself (``--seeds``, ``--iterations`` ...), not ``--set``."""
 
 
 def _one_thread() -> None:
@@ -69,14 +74,44 @@ def train_one(
 ) -> str:
     """Train and test one method (run in a worker process with one thread).
 
-    Every validation is put on ``queue`` (a dict, see :func:`baselines.peers.runner.run`).
+    Every validation is put on ``queue`` (a dict: the row of ``metrics.csv`` and more, see
+    :func:`baselines.experiment.run`).
     """
+    from baselines.peers.experiment import run
     from baselines.peers.learner import PeerArgs
-    from baselines.peers.runner import run
 
-    args = PeerArgs(method=method, seed=seed, **{**SETTINGS, **overrides})
+    args = PeerArgs(method=method, seed=seed, iterations=iterations, eval_every=eval_every,
+                    **{**SETTINGS, **overrides})  # fmt: skip
     report = None if queue is None else queue.put
-    return str(run(args, out, iterations, eval_every, name="ipd", progress=False, report=report))
+    return str(run(args, out, progress=False, report=report))
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``{field: value}`` from ``key=value`` strings, each parsed by its PeerArgs field's type.
+
+    Raises
+    ------
+    ValueError
+        A malformed item, an unknown field (the message lists the valid ones), or a field
+        the job sets itself (:data:`OWN_OPTIONS`).
+    """
+    from baselines.experiment.cli import parse_field
+    from baselines.peers.learner import PeerArgs
+
+    fields = {f.name: f for f in dataclasses.fields(PeerArgs)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        if key in OWN_OPTIONS:
+            raise ValueError(f"{key} is set by the job (--seeds, --iterations, ...), not --set")
+        if key not in fields:
+            valid = ", ".join(n for n in fields if n not in OWN_OPTIONS)
+            raise ValueError(f"unknown field {key!r} in --set; valid fields: {valid}")
+        out[key] = parse_field(PeerArgs, fields[key], text)
+    return out
 
 
 def _minutes(seconds: float) -> str:
@@ -108,16 +143,18 @@ class Progress:
         return left * per_iteration / self.workers
 
     def line(self, msg: dict[str, Any]) -> str:
-        """Record one validation and return the line to print."""
+        """Record one validation (a report of :func:`baselines.experiment.run`) and return
+        the line to print."""
         job = (msg["method"], msg["seed"])
-        self.done[job], self.wall[job] = int(msg["iteration"]), float(msg["wall_s"])
+        iteration = int(msg["iteration"])
+        self.done[job], self.wall[job] = iteration, float(msg["wall_s"])
         eta = self.eta()
         left = "estimating" if eta is None else f"~{_minutes(eta)} left"
         return (
             f"[{_minutes(time.perf_counter() - self.start)}] {msg['method']:<10} "
-            f"seed {msg['seed']}  iteration {msg['iteration']:>4}/{msg['iterations']}  "
-            f"val AUC {msg['val_auc']:.3f}  (best {msg['best_val_auc']:.3f} at "
-            f"{msg['best_iteration']})  {left}"
+            f"seed {msg['seed']}  iteration {iteration:>4}/{msg['budget']}  "
+            f"val AUC {msg['val_auc']:.3f}  (best {msg['best']:.3f} at "
+            f"{int(msg['best_x'])})  {left}"
         )
 
 
@@ -156,11 +193,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         if value < low:
             parser.error(f"{option} must be >= {low}, got {value}")
+    from baselines.experiment import compare
+    from baselines.peers.experiment import EXPERIMENT
     from baselines.peers.learner import PeerArgs
-    from baselines.peers.runner import compare, parse_overrides
 
     try:
-        overrides = parse_overrides(PeerArgs(**SETTINGS), ns.set)
+        overrides = parse_overrides(ns.set)
+        PeerArgs(**{**SETTINGS, **overrides})  # checked before any worker starts
     except ValueError as err:
         parser.error(str(err))
     seeds = list(dict.fromkeys(ns.seeds))
@@ -194,8 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
         for future in futures:
             print(f"done: {future.result()}", flush=True)
-    paths = compare(root, ns.methods)
-    print((root / "summary.md").read_text())
+    paths = compare(EXPERIMENT, root, ns.methods)
+    print((root / "test_summary.md").read_text())
     print(f"total wall-clock {_minutes(time.perf_counter() - progress.start)}")
     print("wrote", *paths, sep="\n  ")
     return 0
