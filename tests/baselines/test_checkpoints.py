@@ -33,11 +33,11 @@ from baselines._runs import (  # noqa: E402
     read_checkpoint,
     save_checkpoint,
 )
-from baselines.comm.experiment import run as comm_run  # noqa: E402
+from baselines.comm.experiment import EXPERIMENT as COMM  # noqa: E402
 from baselines.comm.learner import CommArgs, CommLearner  # noqa: E402
-from baselines.mnmpg.experiment import run as mnmpg_run  # noqa: E402
+from baselines.mnmpg.experiment import EXPERIMENT as MNMPG  # noqa: E402
 from baselines.mnmpg.learner import MixArgs, MixingLearner  # noqa: E402
-from baselines.peers.experiment import run as peers_run  # noqa: E402
+from baselines.peers.experiment import EXPERIMENT as PEERS  # noqa: E402
 from baselines.peers.learner import PeerArgs, PeerMetaLearner  # noqa: E402
 
 
@@ -184,20 +184,20 @@ def _comm(out: Path, longer: bool, seed: int) -> Path:
     args = CommArgs(method="reinforce", seed=seed, episodes=8 if longer else 4, eval_every=2,
                     eval_episodes=1, envs=2, warmup_episodes=2, batch_size=32, hidden=16,
                     meta_k=2, buffer_size=5000)  # fmt: skip
-    return comm_run(args, out, progress=False)
+    return COMM.run(args, out, progress=False)
 
 
 def _peers(out: Path, longer: bool, seed: int) -> Path:
     args = PeerArgs(method="meta_pg", seed=seed, k=2, horizon=4, length=2, chains=2,
                     iterations=4 if longer else 2, eval_every=2)  # fmt: skip
-    return peers_run(args, out, progress=False)
+    return PEERS.run(args, out, progress=False)
 
 
 def _qmix(out: Path, longer: bool, seed: int) -> Path:
     args = MixArgs(method="mnmpg", seed=seed, n_envs=4, batch_size=4, meta_interval=100,
                    epsilon_anneal_steps=500, env_steps=400 if longer else 200, eval_every=200,
                    eval_episodes=4)  # fmt: skip
-    return mnmpg_run(args, out, progress=False)
+    return MNMPG.run(args, out, progress=False)
 
 
 KINDS = {

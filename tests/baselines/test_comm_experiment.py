@@ -103,7 +103,7 @@ def read_rows(path):
 
 
 def test_a_run_writes_config_metrics_tb_checkpoint_and_figure(tmp_path, fake):
-    run_dir = comm.run(FakeArgs(episodes=30, eval_every=10), tmp_path, progress=False)
+    run_dir = comm.EXPERIMENT.run(FakeArgs(episodes=30, eval_every=10), tmp_path, progress=False)
     assert run_dir == tmp_path / "navigation_N3_l3" / "meta" / "seed0"
     for name in ("config.json", "metrics.csv", "checkpoint.pt", "reward.png"):
         assert (run_dir / name).is_file(), name
@@ -125,12 +125,12 @@ def test_a_run_writes_config_metrics_tb_checkpoint_and_figure(tmp_path, fake):
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path, fake):
-    run_dir = comm.run(FakeArgs(episodes=20), tmp_path, progress=False)
+    run_dir = comm.EXPERIMENT.run(FakeArgs(episodes=20), tmp_path, progress=False)
     first = read_rows(run_dir / "metrics.csv")
     assert [int(r["episodes"]) for r in first] == [0, 12, 20]
     assert len(FakeLearner.iterations) == 5
 
-    comm.run(FakeArgs(episodes=40), tmp_path, progress=False)
+    comm.EXPERIMENT.run(FakeArgs(episodes=40), tmp_path, progress=False)
     rows = read_rows(run_dir / "metrics.csv")
     # the first 20 episodes are not redone: 5 more iterations, from episode 24 on
     assert [e for _, e in FakeLearner.iterations[5:]] == [24, 28, 32, 36, 40]
@@ -145,24 +145,26 @@ def test_resume_continues_from_the_checkpoint(tmp_path, fake):
 
     # a budget already reached: nothing is trained nor evaluated
     calls = len(FakeLearner.iterations), len(FakeLearner.eval_seeds)
-    comm.run(FakeArgs(episodes=40), tmp_path, progress=False)
+    comm.EXPERIMENT.run(FakeArgs(episodes=40), tmp_path, progress=False)
     assert (len(FakeLearner.iterations), len(FakeLearner.eval_seeds)) == calls
     assert read_rows(run_dir / "metrics.csv") == rows
 
 
 def test_resume_drops_rows_written_after_the_checkpoint(tmp_path, fake):
-    run_dir = comm.run(FakeArgs(episodes=20), tmp_path, progress=False)
+    run_dir = comm.EXPERIMENT.run(FakeArgs(episodes=20), tmp_path, progress=False)
     with open(run_dir / "metrics.csv", "a") as f:
         f.write("24,600,1.0,1,1,1,1,1\n")  # as if killed between the csv and the checkpoint
-    comm.run(FakeArgs(episodes=28), tmp_path, progress=False)
+    comm.EXPERIMENT.run(FakeArgs(episodes=28), tmp_path, progress=False)
     rows = read_rows(run_dir / "metrics.csv")
     assert [int(r["episodes"]) for r in rows] == [0, 12, 20, 28]
 
 
 def test_config_mismatch_raises_naming_the_fields(tmp_path, fake):
-    comm.run(FakeArgs(episodes=8), tmp_path, progress=False)
+    comm.EXPERIMENT.run(FakeArgs(episodes=8), tmp_path, progress=False)
     with pytest.raises(ConfigMismatchError, match=r"lr \(saved 0.001, now 0.01\)") as info:
-        comm.run(FakeArgs(episodes=16, lr=1e-2, eval_episodes=3), tmp_path, progress=False)
+        comm.EXPERIMENT.run(
+            FakeArgs(episodes=16, lr=1e-2, eval_episodes=3), tmp_path, progress=False
+        )
     assert "eval_episodes (saved 2, now 3)" in str(info.value)
     assert not re.search(r"(?<!eval_)episodes \(", str(info.value))  # a budget may change
     assert FakeLearner.iterations == [(0, 4), (0, 8)]
@@ -171,15 +173,15 @@ def test_config_mismatch_raises_naming_the_fields(tmp_path, fake):
 def test_without_tensorboard_the_run_warns_and_goes_on(tmp_path, monkeypatch, fake):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.warns(UserWarning, match="TensorBoard logging skipped"):
-        run_dir = comm.run(FakeArgs(episodes=8), tmp_path, progress=False)
+        run_dir = comm.EXPERIMENT.run(FakeArgs(episodes=8), tmp_path, progress=False)
     assert not (run_dir / "tb").exists()
     assert len(read_rows(run_dir / "metrics.csv")) == 2
 
 
 def test_compare_writes_the_summary_and_the_papers_figure_and_table(tmp_path, fake):
     for seed in (0, 1):
-        comm.run(FakeArgs(method="meta", seed=seed), tmp_path, progress=False)
-    comm.run(FakeArgs(method="none", seed=0, episodes=20), tmp_path, progress=False)
+        comm.EXPERIMENT.run(FakeArgs(method="meta", seed=seed), tmp_path, progress=False)
+    comm.EXPERIMENT.run(FakeArgs(method="none", seed=0, episodes=20), tmp_path, progress=False)
     env_dir = tmp_path / "navigation_N3_l3"
     paths = compare(fake, env_dir)
     names = ["summary.csv", "summary.md", "curves.png", "compare.png", "bandwidth.csv",

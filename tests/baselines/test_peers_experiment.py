@@ -472,9 +472,9 @@ def test_metaenvs_train_and_compare_peers_with_the_real_learner(tmp_path, capsys
 def test_a_resumed_real_run_matches_an_uninterrupted_one(tmp_path):
     torch.set_num_threads(1)
     args = PeerArgs(method="meta_pg", iterations=4, eval_every=2, **TINY)
-    whole = peers.run(args, tmp_path / "a", progress=False)
-    peers.run(dataclasses.replace(args, iterations=2), tmp_path / "b", progress=False)
-    resumed = peers.run(args, tmp_path / "b", progress=False)
+    whole = peers.EXPERIMENT.run(args, tmp_path / "a", progress=False)
+    peers.EXPERIMENT.run(dataclasses.replace(args, iterations=2), tmp_path / "b", progress=False)
+    resumed = peers.EXPERIMENT.run(args, tmp_path / "b", progress=False)
     a, b = (read_metrics(d / "metrics.csv") for d in (whole, resumed))
     assert list(a) == list(b)
     for column in a:

@@ -22,7 +22,6 @@ from baselines._runs import figure, write_rows
 from baselines.comm.learner import METHODS, CommArgs, CommLearner
 from baselines.experiment import Experiment, RunContext
 from baselines.experiment import main as experiment_main
-from baselines.experiment import run as experiment_run
 from baselines.experiment.report import RunResult, read_metrics
 
 EVAL_SEED0 = 10_000
@@ -180,11 +179,6 @@ EXPERIMENT = Experiment(
 def main(argv: Sequence[str] | None = None) -> int:
     """``metaenvs train comm ...`` / ``metaenvs compare comm DIR``."""
     return experiment_main(EXPERIMENT, argv)
-
-
-def run(args: CommArgs, out: Any, progress: bool = True) -> Any:
-    """Train one run (see :func:`baselines.experiment.run`)."""
-    return experiment_run(EXPERIMENT, args, out, progress=progress)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,25 @@ class Experiment:
             if field not in names:
                 raise ValueError(f"{self.args_cls.__name__} has no field {field!r}")
 
+    def run(
+        self,
+        args: Any,
+        out: str | Path,
+        name: str | None = None,
+        progress: bool = True,
+        report: Callable[[Metrics], None] | None = None,
+    ) -> Path:
+        """Train one run of this experiment (:func:`baselines.experiment.loop.run`)."""
+        from baselines.experiment.loop import run
+
+        return run(self, args, out, name=name, progress=progress, report=report)
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """This experiment's command line (:func:`baselines.experiment.cli.main`)."""
+        from baselines.experiment.cli import main
+
+        return main(self, argv)
+
     def columns(self, args: Any, learner: Any) -> tuple[str, ...]:
         """The header of ``metrics.csv``."""
         return (

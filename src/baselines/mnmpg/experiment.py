@@ -12,12 +12,10 @@ An ablation is a run with a ``--label``: ``--label mnmpg_no_grad --td-grad false
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from baselines._runs import figure
 from baselines.experiment import Experiment, RunContext
 from baselines.experiment import main as experiment_main
-from baselines.experiment import run as experiment_run
 from baselines.experiment.report import read_metrics
 from baselines.mnmpg.learner import METHODS, MixArgs, MixingLearner
 
@@ -88,11 +86,6 @@ EXPERIMENT = Experiment(
 def main(argv: Sequence[str] | None = None) -> int:
     """``metaenvs train mnmpg ...`` / ``metaenvs compare mnmpg DIR``."""
     return experiment_main(EXPERIMENT, argv)
-
-
-def run(args: MixArgs, out: Any, progress: bool = True) -> Any:
-    """Train one run (see :func:`baselines.experiment.run`)."""
-    return experiment_run(EXPERIMENT, args, out, progress=progress)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ import numpy as np
 from baselines._runs import figure, mean_ci95, write_rows
 from baselines.experiment import Experiment, RunContext
 from baselines.experiment import main as experiment_main
-from baselines.experiment import run as experiment_run
 from baselines.experiment.report import RunResult
 from baselines.peers.learner import METHODS, PeerArgs, PeerMetaLearner
 
@@ -479,17 +478,6 @@ EXPERIMENT = Experiment(
 def main(argv: Sequence[str] | None = None) -> int:
     """``metaenvs train peers ...`` / ``metaenvs compare peers DIR``."""
     return experiment_main(EXPERIMENT, argv)
-
-
-def run(
-    args: PeerArgs,
-    out: str | Path,
-    progress: bool = True,
-    report: Callable[[dict[str, Any]], None] | None = None,
-    name: str | None = None,
-) -> Path:
-    """Meta-train one run and meta-test its best state (see :func:`baselines.experiment.run`)."""
-    return experiment_run(EXPERIMENT, args, out, name=name, progress=progress, report=report)
 
 
 if __name__ == "__main__":

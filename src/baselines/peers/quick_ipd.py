@@ -77,13 +77,13 @@ def train_one(
     Every validation is put on ``queue`` (a dict: the row of ``metrics.csv`` and more, see
     :func:`baselines.experiment.run`).
     """
-    from baselines.peers.experiment import run
+    from baselines.peers.experiment import EXPERIMENT
     from baselines.peers.learner import PeerArgs
 
     args = PeerArgs(method=method, seed=seed, iterations=iterations, eval_every=eval_every,
                     **{**SETTINGS, **overrides})  # fmt: skip
     report = None if queue is None else queue.put
-    return str(run(args, out, progress=False, report=report))
+    return str(EXPERIMENT.run(args, out, progress=False, report=report))
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
