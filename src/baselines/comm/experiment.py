@@ -173,6 +173,7 @@ EXPERIMENT = Experiment(
     finish=plot_run,
     report_hook=report,
     final_rows=FINAL_ROWS,
+    tensorboard_x="env_steps",  # as the paper's curves
 )
 
 

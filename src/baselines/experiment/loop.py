@@ -118,7 +118,7 @@ def run(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         write_rows(run_dir / "metrics.csv", state.rows, loop.header)
-        purge = experiment.progress(learner) if state.rows else None
+        purge = experiment.tb_step(learner) if state.rows else None
         loop.writer = summary_writer(run_dir / "tb", purge_step=purge)
         loop.bar = _progress_bar(experiment, args, budget, learner, progress)
         try:
@@ -193,7 +193,7 @@ class _Loop:
         self.train_s += time.perf_counter() - tick
         for key in self.experiment.train_columns:
             self.window.setdefault(key, []).append(float(metrics.get(key, float("nan"))))
-        x = self.experiment.progress(self.learner)
+        x = self.experiment.tb_step(self.learner)
         for key, value in metrics.items():
             self.writer.add_scalar(f"train/{key}", float(value), x)
 
@@ -222,7 +222,7 @@ class _Loop:
                 "learner": copy.deepcopy(learner.state_dict()),
             }
         append_row(self.run_dir / "metrics.csv", row, self.header)
-        x = exp.progress(learner)
+        x = exp.tb_step(learner)
         for key, value in row.items():
             self.writer.add_scalar(f"eval/{key}", float(value), x)
         self.writer.flush()

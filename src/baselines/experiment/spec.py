@@ -116,6 +116,8 @@ class Experiment:
         Extra flags of a field, e.g. ``{"map_name": ("--map",)}``.
     score_bounds : tuple of float, optional
         The range of the score (a win rate: ``(0, 1)``); bands are clipped to it.
+    tensorboard_x : {"progress", "env_steps"}
+        The x axis of the TensorBoard events: the budget counter, or the env steps.
     """
 
     name: str
@@ -146,14 +148,25 @@ class Experiment:
     resolve: Callable[[Any], Any] | None = None
     aliases: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     score_bounds: tuple[float, float] | None = None
+    tensorboard_x: str = "progress"
 
     def __post_init__(self) -> None:
         if self.cadence not in ("multiples", "after"):
             raise ValueError(f"cadence must be 'multiples' or 'after', got {self.cadence!r}")
+        if self.tensorboard_x not in ("progress", "env_steps"):
+            raise ValueError(
+                f"tensorboard_x must be 'progress' or 'env_steps', got {self.tensorboard_x!r}"
+            )
         names = {f.name for f in dataclasses.fields(self.args_cls)}
         for field in ("method", "seed", self.group_field, self.budget_field, self.every_field):
             if field not in names:
                 raise ValueError(f"{self.args_cls.__name__} has no field {field!r}")
+
+    def tb_step(self, learner: Any) -> int:
+        """The x of the learner's TensorBoard events (:attr:`tensorboard_x`)."""
+        if self.tensorboard_x == "env_steps" and self.env_steps is not None:
+            return int(self.env_steps(learner))
+        return int(self.progress(learner))
 
     def run(
         self,
