@@ -361,8 +361,9 @@ class CommCore(BatchedCore):
         state.truncated[:] = result.truncated
         info = dict(result.info) | {"messages": cost, "messages_total": cost.sum(axis=1)}
         return StepResult(
-            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, info
-        )
+            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, info,
+            result.final_state, result.final_mask,  # the inner step's (messages are no state)
+        )  # fmt: skip
 
     def _result(self, state: CommState) -> StepResult:
         messages = state.messages.copy()

@@ -399,12 +399,11 @@ class BatchedCore(ABC):
             With ``final_state`` and ``final_mask`` filled (see :class:`StepResult`).
         """
         result = self._step(state, actions)
-        if result.final_state is None:
-            result = result._replace(
-                final_state=self.final_global_state(state),
-                final_mask=self.final_action_mask(state),
-            )
-        return result
+        if result.final_state is not None:
+            return result
+        # at every step of every core: a plain constructor, not NamedTuple._replace
+        final_state = self.final_global_state(state)
+        return StepResult(*result[:6], final_state, self.final_action_mask(state))
 
     def action_mask(self, state: CoreState) -> np.ndarray | None:
         """Available actions ``(B, N, n_actions)`` int8 (1 = available), or None if every
@@ -446,8 +445,11 @@ class BatchedCore(ABC):
         by ``state.final_obs``: right for every core whose global state is a function of
         its observations (the default :meth:`global_state` included).  A core whose
         global state holds more (Skirmish) overrides this, usually by reading a buffer
-        its kernel fills before the auto-reset.
+        its kernel fills before the auto-reset; so does a core that overrides
+        :meth:`global_state` (the generic path copies the state at every step).
         """
+        if type(self).global_state is BatchedCore.global_state:  # a view: no copy per step
+            return state.final_obs.reshape(state.final_obs.shape[0], -1)
         final = copy.copy(state)
         final.obs = state.final_obs
         return self.global_state(final)

@@ -113,36 +113,52 @@ def summarize(experiment: Experiment, runs: dict[str, list[RunResult]]) -> list[
     return out
 
 
-def _pm(mean: float, ci: float) -> str:
-    return f"{mean:.3f}" if not np.isfinite(ci) else f"{mean:.3f} ± {ci:.3f}"
+def plus_minus(mean: float, ci: float, digits: int = 3) -> str:
+    """``mean ± ci``, or the mean alone when there is no interval (one seed)."""
+    if not np.isfinite(ci):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
 
 
-def verdict(summary: Sequence[dict[str, Any]], what: str) -> str:
-    """Who leads on ``final_mean``, and whether the seeds allow that claim."""
-    ranked = sorted(summary, key=lambda s: -s["final_mean"])
+def verdict(
+    summary: Sequence[dict[str, Any]],
+    what: str,
+    mean: str = "final_mean",
+    ci: str = "final_ci95",
+    label: str = "label",
+) -> str:
+    """Who leads on the column ``mean``, and whether the seeds allow that claim.
+
+    With one seed for a method the ranking is no claim; with several, the leader is ahead
+    only if its 95% interval (column ``ci``) clears every other method's.
+    """
+    ranked = sorted(summary, key=lambda s: -s[mean])
     lead = ranked[0]
-    text = (
-        f"**Highest final {what}: {lead['label']}** ({_pm(lead['final_mean'], lead['final_ci95'])})"
-    )
-    seeds = min(s["seeds"] for s in summary)
+    text = f"**Highest {what}: {lead[label]}** ({plus_minus(lead[mean], lead[ci])})"
     if len(ranked) == 1:
         return text + "."
+    text += f", then {ranked[1][label]} ({ranked[1][mean]:.3f})"
+    seeds = min(s["seeds"] for s in summary)
     if seeds < 2:
+        which = "per method" if max(s["seeds"] for s in summary) < 2 else "for some method"
         return text + (
-            ". **One seed for some method: this ranking is no claim** (no interval; rerun "
-            "with more seeds, e.g. `--seeds 0 1 2 3 4`)."
+            f". **One seed {which}: this ranking is no claim** (no interval can be "
+            "computed; rerun with more seeds, e.g. `--seeds 0 1 2 3 4`)."
         )
-    low = lead["final_mean"] - lead["final_ci95"]
-    overlaps = [s["label"] for s in ranked[1:] if s["final_mean"] + s["final_ci95"] >= low]
+    low = lead[mean] - lead[ci]
+    overlaps = [s[label] for s in ranked[1:] if s[mean] + s[ci] >= low]
     if overlaps:
-        return text + f". Its 95% interval overlaps {', '.join(overlaps)}: no method is ahead."
-    return text + ". Its 95% interval clears every other method's."
+        return text + (
+            f". Its 95% interval over {seeds}+ seeds overlaps {', '.join(overlaps)}: "
+            "no method is ahead at this budget."
+        )
+    return text + f". Its 95% interval over {seeds}+ seeds clears every other method's."
 
 
 def summary_markdown(experiment: Experiment, summary: Sequence[dict[str, Any]], title: str) -> str:
     """The summary as Markdown: a heading, the verdict, the table and its legend."""
     what = experiment.score_label
-    lines = [f"# {experiment.name}: {title}", "", verdict(summary, what), ""]
+    lines = [f"# {experiment.name}: {title}", "", verdict(summary, f"final {what}"), ""]
     lines += [
         f"| method | seeds | {experiment.x_column} | final {what} | mean {what} over the run "
         "| wall-clock / run (min) | env steps / s |",
@@ -150,9 +166,10 @@ def summary_markdown(experiment: Experiment, summary: Sequence[dict[str, Any]], 
     ]
     for s in summary:
         speed = f"{s['env_steps_per_s']:.0f}" if np.isfinite(s["env_steps_per_s"]) else "-"
+        final = plus_minus(s["final_mean"], s["final_ci95"])
+        over_run = plus_minus(s["mean_mean"], s["mean_ci95"])
         lines.append(
-            f"| {s['label']} | {s['seeds']} | {s['budget']} | "
-            f"{_pm(s['final_mean'], s['final_ci95'])} | {_pm(s['mean_mean'], s['mean_ci95'])} | "
+            f"| {s['label']} | {s['seeds']} | {s['budget']} | {final} | {over_run} | "
             f"{s['wall_min']:.2f} | {speed} |"
         )
     k = experiment.final_rows

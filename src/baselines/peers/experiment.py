@@ -37,7 +37,7 @@ import numpy as np
 from baselines._runs import figure, mean_ci95, write_rows
 from baselines.experiment import Experiment, RunContext
 from baselines.experiment import main as experiment_main
-from baselines.experiment.report import RunResult
+from baselines.experiment.report import RunResult, plus_minus, verdict
 from baselines.peers.learner import METHODS, PeerArgs, PeerMetaLearner
 
 TRAIN_COLUMNS = ("train_auc", "policy_loss", "value_loss", "inner_lr_mean")
@@ -266,10 +266,6 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return summary
 
 
-def _pm(mean: float, ci: float, digits: int = 3) -> str:
-    return f"{mean:.{digits}f}" if not np.isfinite(ci) else f"{mean:.{digits}f} ± {ci:.{digits}f}"
-
-
 def summary_markdown(
     summary: Sequence[dict[str, Any]], title: str = "", config: dict[str, Any] | None = None
 ) -> str:
@@ -302,9 +298,9 @@ def summary_markdown(
     for s in summary:
         lines.append(
             f"| {s['method']} | {s['seeds']} "
-            f"| {_pm(s['test_auc_mean'], s['test_auc_ci95'])} "
-            f"| {_pm(s['reward_first_mean'], s['reward_first_ci95'])} "
-            f"| {_pm(s['reward_last_mean'], s['reward_last_ci95'])} "
+            f"| {plus_minus(s['test_auc_mean'], s['test_auc_ci95'])} "
+            f"| {plus_minus(s['reward_first_mean'], s['reward_first_ci95'])} "
+            f"| {plus_minus(s['reward_last_mean'], s['reward_last_ci95'])} "
             f"| {s['best_iteration_mean']:.0f} | {s['iterations']:.0f} | {s['wall_min']:.2f} |"
         )
     lines.append("")
@@ -321,29 +317,7 @@ def _verdict(summary: Sequence[dict[str, Any]]) -> list[str]:
     """Who leads, whether the seeds allow a claim, and which methods had not converged."""
     if not summary:
         return ["No results."]
-    ranked = sorted(summary, key=lambda s: -s["test_auc_mean"])
-    lead = ranked[0]
-    seeds = min(s["seeds"] for s in summary)
-    auc = _pm(lead["test_auc_mean"], lead["test_auc_ci95"])
-    text = f"**Highest test AUC: {lead['method']}** ({auc})"
-    if len(ranked) > 1:
-        text += f", then {ranked[1]['method']} ({ranked[1]['test_auc_mean']:.3f})"
-    if seeds < 2:
-        text += (
-            ". **One seed per method: this ranking is no claim** (no interval can be "
-            "computed; rerun with more seeds, e.g. `--seeds 0 1 2 3 4`)."
-        )
-    else:
-        low = lead["test_auc_mean"] - lead["test_auc_ci95"]
-        overlaps = [
-            s["method"] for s in ranked[1:] if s["test_auc_mean"] + s["test_auc_ci95"] >= low
-        ]
-        text += (
-            f". Its 95% interval over {seeds}+ seeds overlaps {', '.join(overlaps)}: "
-            "no method is ahead at this budget."
-            if overlaps
-            else f". Its 95% interval over {seeds}+ seeds clears every other method's."
-        )
+    text = verdict(summary, "test AUC", mean="test_auc_mean", ci="test_auc_ci95", label="method")
     lines = [text]
     rising = [s["method"] for s in summary if s["best_iteration_mean"] >= s["iterations"]]
     if rising:

@@ -129,10 +129,15 @@ class BatchedParallelEnv(ParallelEnv):
             )
         agents = self.agents
         slots = [self._index[a] for a in agents]
-        # each agent's action is checked on its own (stacking first would upcast a bool
-        # with an int, or fail on shapes without naming the agent)
+        # the core checks the stacked actions (naming the agent of an out-of-range one);
+        # stacking would upcast mixed dtypes or fail on a shape without naming the agent,
+        # so then each agent's action is checked on its own first
         space = self.core.action_space
-        live = np.stack([check_agent_action(space, actions[a], a) for a in agents])
+        arrays = [np.asarray(actions[a]) for a in agents]
+        kind = arrays[0].dtype
+        if any(x.shape != space.shape or x.dtype != kind for x in arrays):
+            arrays = [check_agent_action(space, x, a) for x, a in zip(arrays, agents)]
+        live = np.stack(arrays)
         if len(agents) == len(self.possible_agents):
             joint = live[None]
         else:  # the slots of agents that have left get action 0 (no-op)

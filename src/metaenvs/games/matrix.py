@@ -198,6 +198,11 @@ class MatrixGameCore(BatchedCore):
     def global_state(self, state: MatrixGameState) -> np.ndarray:
         return state.obs[:, 0].copy()
 
+    def final_global_state(self, state: MatrixGameState) -> np.ndarray:
+        """Player 0's final observation (every player sees the same state): a view of
+        ``final_obs``, valid until the next step like it."""
+        return state.final_obs[:, 0]
+
     def _step(self, state: MatrixGameState, actions: np.ndarray) -> StepResult:
         step_matrix_game(
             state.state_id,
