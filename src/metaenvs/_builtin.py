@@ -141,11 +141,13 @@ def register_particle() -> None:
 
 
 def register_skirmish() -> None:
-    """Register the Skirmish maps (mnmpg's SMAC maps): ``skirmish_<map>-v0``."""
+    """Register the Skirmish maps (mnmpg's SMAC maps): ``skirmish_<map>-v1`` (v1: the
+    ``smac`` enemy AI, random hit order, SMAC's observation feature 0 and state last
+    actions; v0 is gone, its dynamics and spaces differ)."""
     from metaenvs.games.skirmish_maps import MAPS
 
     register(
-        "skirmish-v0",
+        "skirmish-v1",
         _SKIRMISH,
         "Skirmish on any map (map_name=...): StarCraft-style micromanagement, SMAC-like",
         family="skirmish_marines",
@@ -153,7 +155,7 @@ def register_skirmish() -> None:
     for family, names in SKIRMISH_FAMILIES.items():
         for name in names:
             register(
-                f"skirmish_{name}-v0",
+                f"skirmish_{name}-v1",
                 _SKIRMISH,
                 f"Skirmish {name}: {MAPS[name].description}",
                 family=family,

@@ -31,7 +31,11 @@ def test_a_run_writes_its_directory(tmp_path):
     assert m["env_steps"][0] == 0 and m["env_steps"][-1] >= 600
     assert np.all(np.diff(m["env_steps"]) > 0)
     assert ((0 <= m["test_win_rate"]) & (m["test_win_rate"] <= 1)).all()
-    assert np.isnan(m["env_steps_per_s"][0]) and (m["env_steps_per_s"][1:] > 0).all()
+    for rate in ("env_steps_per_s", "td_steps_per_s"):
+        assert np.isnan(m[rate][0]) and (m[rate][1:] > 0).all(), rate
+    # one TD step per episode once the replay holds a batch (the exercise steps paid from it)
+    assert (np.diff(m["td_steps"]) > 0).all() and m["td_steps"][-1] <= m["episodes"][-1]
+    assert ((m["test_draw_rate"] >= 0) & (m["test_draw_rate"] <= 1)).all()
     assert json.loads((run_dir / "config.json").read_text())["method"] == "mnmpg"
 
 

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from baselines.mnmpg.episodes import make_runner_core, run_episodes  # noqa: E402
+from baselines.mnmpg.episodes import Episodes, make_runner_core, run_episodes  # noqa: E402
 from baselines.mnmpg.learner import MixArgs, MixingLearner  # noqa: E402
 from baselines.mnmpg.nets import MNMPGMixer, QMixer, RNNAgent, VDNMixer  # noqa: E402
 
@@ -213,7 +213,91 @@ def test_replay_keeps_the_last_capacity_episodes():
     held = {tuple(a.flatten().tolist()) for a in replay.store["actions"]}
     assert held == {tuple(a.flatten().tolist()) for a in batches[3].actions[3:]}
     sample = replay.sample(5, np.random.default_rng(0))
-    assert len(sample) == 5 and sample.obs.shape[1:] == batches[0].obs.shape[1:]
+    assert len(sample) == 5 and sample.obs.shape[2:] == batches[0].obs.shape[2:]
+
+
+def test_replay_batches_are_cut_to_their_longest_episode():
+    """PyMARL's ``max_t_filled``: T = the longest sampled episode, T + 1 observations, and
+    the cut batch has the same TD loss as the padded one (padding is masked out)."""
+    learner = MixingLearner(MixArgs(method="qmix", **TINY))
+    learner.gather(epsilon=1.0)  # random play loses before the time limit
+    rng = np.random.default_rng(1)
+    index_rng = np.random.default_rng(1)
+    batch = learner.replay.sample(4, rng)
+    index = index_rng.integers(0, len(learner.replay), size=4)
+    full = learner.replay.store
+    longest = int(full["filled"][index].sum(1).max())
+    assert longest < learner.core.time_limit  # the cut is not vacuous
+    assert batch.actions.shape[1] == longest and batch.obs.shape[1] == longest + 1
+    assert batch.filled[:, -1].any()  # the longest episode fills the last step
+    whole = Episodes(**{"z": None, **{f: full[f][index] for f in full}})
+    torch.testing.assert_close(learner.td_loss(batch), learner.td_loss(whole))
+
+
+def test_rnn_sequence_equals_the_step_by_step_agent():
+    torch.manual_seed(0)
+    agent = RNNAgent(7, 5, hidden=16)
+    x = torch.randn(6, 9, 7)
+    h = agent.initial_state(6)
+    steps = []
+    for t in range(9):
+        q, h = agent(x[:, t], h)
+        steps.append(q)
+    torch.testing.assert_close(agent.sequence(x), torch.stack(steps, 1))
+
+
+@pytest.mark.parametrize("method", ["vdn", "qmix", "mnmpg"])
+@pytest.mark.parametrize("n_envs", [1, 3])
+def test_one_td_step_per_episode(method, n_envs):
+    """PyMARL's ratio: once the replay holds a batch, every episode collected (MNMPG's D0
+    and D1 included) is followed by one TD step; MNMPG's exercise steps are paid from it."""
+    args = MixArgs(method=method, **{**TINY, "n_envs": n_envs, "meta_interval": 40})
+    learner = MixingLearner(args)
+    while len(learner.replay) < args.batch_size:
+        learner.iteration()
+    episodes, td = learner.episodes_seen, learner.td_steps
+    metas = 0
+    for _ in range(12):
+        metas += "meta_reward" in learner.iteration()
+    assert learner.td_steps - td == learner.episodes_seen - episodes
+    if method == "mnmpg":
+        assert metas > 0 and learner.episodes_seen - episodes == 12 * n_envs + 2 * metas
+
+
+def test_exercise_steps_on_top_when_they_do_not_count():
+    args = MixArgs(method="mnmpg", exercise_counts=False, n_exercise=2,
+                   **{**TINY, "meta_interval": 40})  # fmt: skip
+    learner = MixingLearner(args)
+    while len(learner.replay) < args.batch_size:
+        learner.iteration()
+    episodes, td, metas = learner.episodes_seen, learner.td_steps, 0
+    for _ in range(10):
+        metas += "meta_reward" in learner.iteration()
+    assert metas > 0
+    assert learner.td_steps - td == learner.episodes_seen - episodes + 2 * metas
+
+
+def test_target_networks_are_copied_every_interval_td_steps():
+    learner = MixingLearner(MixArgs(method="qmix", target_update_interval=3, **TINY))
+    learner.gather()
+    copies = []
+    for _ in range(7):
+        before = parameters(learner.target)
+        learner.train_step()
+        copies.append(not same(before, parameters(learner.target)))
+    assert copies == [False, False, True, False, False, True, False]
+    assert same(parameters(learner.target["agent"]), parameters(learner.agent)) is False
+
+
+def test_exercise_moves_leave_theta_alone():
+    """Algorithm 1's exercise moves update phi and zeta only (even with td_grad)."""
+    learner = MixingLearner(MixArgs(method="mnmpg", **TINY))
+    learner.gather()
+    d0 = learner.replay.sample(1, learner.rng)
+    theta, phi = parameters(learner.hierarchy), parameters(learner.agent)
+    learner.update(d0)
+    assert same(theta, parameters(learner.hierarchy))
+    assert not same(phi, parameters(learner.agent))
 
 
 def test_mnmpg_is_an_inner_learner_of_the_exercise_wrapper():

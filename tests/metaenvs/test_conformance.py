@@ -11,11 +11,11 @@ import metaenvs.games
 import metaenvs.testing as mt
 
 SKIRMISH_SAMPLE = {
-    "skirmish-v0",  # the family id (any map by keyword)
-    "skirmish_3m-v0",  # marines: the plain case
-    "skirmish_2s3z-v0",  # shields, melee units
-    "skirmish_MMM2-v0",  # a healer, mixed armour, asymmetric sides
-    "skirmish_corridor-v0",  # terrain, many agents
+    "skirmish-v1",  # the family id (any map by keyword)
+    "skirmish_3m-v1",  # marines: the plain case
+    "skirmish_2s3z-v1",  # shields, melee units
+    "skirmish_MMM2-v1",  # a healer, mixed armour, asymmetric sides
+    "skirmish_corridor-v1",  # terrain, many agents
 }
 """Skirmish maps that get the full suite; the others share their code paths and get
 :func:`test_skirmish_smoke` (the full suite on all 15 maps was 39% of the test time)."""

@@ -205,6 +205,8 @@ class _Loop:
         row: Metrics = dict(exp.counters(learner))
         row["wall_s"] = wall_s
         row["env_steps_per_s"] = self._env_steps_per_s()
+        for name in exp.rates:
+            row[f"{name}_per_s"] = self._rate(name, row[name])
         row.update({k: mean_or_nan(self.window.get(k, [])) for k in exp.train_columns})
         missing = [c for c in exp.eval_columns(self.args) if c not in result]
         if missing:
@@ -239,6 +241,12 @@ class _Loop:
             self.report({**row, "method": self.args.method, "seed": self.args.seed,
                          "budget": budget, "best": best.get("value"),
                          "best_x": best.get("x")})  # fmt: skip
+
+    def _rate(self, name: str, value: float) -> float:
+        """Counter ``name`` at ``value`` less the previous row's, per second of training."""
+        if not self.state.rows or self.train_s <= 0:
+            return float("nan")
+        return (value - self.state.rows[-1][name]) / self.train_s
 
     def _env_steps_per_s(self) -> float:
         exp, rows = self.experiment, self.state.rows

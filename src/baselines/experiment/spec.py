@@ -91,6 +91,9 @@ class Experiment:
         Its name on the figures and in the tables.
     env_steps : callable, optional
         ``env_steps(learner)``; with it, rows carry ``env_steps_per_s``.
+    rates : sequence of str
+        Counters (keys of :attr:`counters`) whose rate per second of training since the
+        previous row the rows also carry, as ``<counter>_per_s`` (e.g. ``td_steps``).
     cadence : {"multiples", "after"}
         Evaluate when :attr:`progress` crosses a multiple of the cadence, or when it is one
         cadence past the previous row.
@@ -138,6 +141,7 @@ class Experiment:
     score: str
     score_label: str
     env_steps: Callable[[Any], int] | None = None
+    rates: Sequence[str] = ()
     cadence: str = "multiples"
     stop_at_evaluation: bool = False
     best_by: str | None = None
@@ -193,6 +197,7 @@ class Experiment:
             *self.counters(learner),
             "wall_s",
             "env_steps_per_s",
+            *(f"{name}_per_s" for name in self.rates),
             *self.train_columns,
             *self.eval_columns(args),
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -39,7 +40,11 @@ class Episodes:
     z : (E, T + 1, K) or None, the hierarchy chosen at each step (MNMPG)
     returns : (E,) numpy, the undiscounted return of each episode
     won : (E,) numpy bool
+    draw : (E,) numpy bool, both sides lost
     """
+
+    OBSERVED: ClassVar[tuple[str, ...]] = ("obs", "state", "avail", "z")
+    """The fields with ``T + 1`` steps (the rest of the per-step fields have ``T``)."""
 
     obs: torch.Tensor
     state: torch.Tensor
@@ -51,6 +56,7 @@ class Episodes:
     z: torch.Tensor | None
     returns: np.ndarray
     won: np.ndarray
+    draw: np.ndarray
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -116,6 +122,7 @@ class LockstepEpisodes:
         self.zs: np.ndarray | None = None
         self.active = np.ones(e, np.bool_)
         self.won = np.zeros(e, np.bool_)
+        self.draw = np.zeros(e, np.bool_)
         self.h = agent.initial_state(e * n)
         self.last = torch.zeros(e, n, dtype=torch.long)
         self.result: StepResult | None = None
@@ -176,6 +183,7 @@ class LockstepEpisodes:
         ended = self.active & result.terminated
         self.terminated[ended, t] = 1.0
         self.won |= ended & result.info["battle_won"]
+        self.draw |= ended & result.info["battle_draw"]
         # a battle that ended restarted in the core: keep where it ended, stop recording
         self.obs[ended, t + 1] = result.final_obs[ended]
         self.gstate[ended, t + 1] = result.final_state[ended]
@@ -197,6 +205,7 @@ class LockstepEpisodes:
             z=None if self.zs is None else torch.from_numpy(self.zs),
             returns=self.reward.sum(axis=1).astype(np.float64),
             won=self.won.copy(),
+            draw=self.draw.copy(),
         )
 
 

@@ -2,9 +2,10 @@
 
 ``metaenvs train mnmpg --map 3m --methods vdn qmix mnmpg --seeds 0 1 2 --env-steps 200000``
 trains one run per (method, seed) with :mod:`baselines.experiment` into
-``OUT/<map>/<label or method>/seed<S>/`` (``metrics.csv``: env steps, episodes, epsilon,
-the test win rate and return of the greedy policy on fixed battles, and the training
-return, win rate, TD loss and meta-reward since the previous test; ``win_rate.png``);
+``OUT/<map>/<label or method>/seed<S>/`` (``metrics.csv``: env steps, episodes, TD steps,
+epsilon, env steps and TD steps per second of training, the test win rate, draw rate and
+return of the greedy policy on fixed battles, and the training return, win rate, TD loss
+and meta-reward since the previous test; ``win_rate.png``);
 ``metaenvs compare mnmpg OUT/<map>`` tabulates and plots the test win rate over seeds.
 An ablation is a run with a ``--label``: ``--label mnmpg_no_grad --td-grad false``.
 """
@@ -35,7 +36,8 @@ def train(learner: MixingLearner) -> dict[str, float]:
 def evaluate(learner: MixingLearner, args: MixArgs, row: int) -> dict[str, float]:
     """The greedy policy on ``args.eval_episodes`` fixed battles."""
     test = learner.evaluate(args.eval_episodes, seed=EVAL_SEED)
-    return {"test_win_rate": test["win_rate"], "test_return": test["return"]}
+    return {"test_win_rate": test["win_rate"], "test_draw_rate": test["draw_rate"],
+            "test_return": test["return"]}  # fmt: skip
 
 
 def plot_run(context: RunContext) -> None:
@@ -65,12 +67,14 @@ EXPERIMENT = Experiment(
     counters=lambda learner: {
         "env_steps": learner.env_steps,
         "episodes": learner.episodes_seen,
+        "td_steps": learner.td_steps,
         "epsilon": learner.epsilon,
     },
+    rates=("td_steps",),
     train=train,
     evaluate=evaluate,
     train_columns=tuple(TRAIN.values()),
-    eval_columns=lambda args: ("test_win_rate", "test_return"),
+    eval_columns=lambda args: ("test_win_rate", "test_draw_rate", "test_return"),
     score="test_win_rate",
     score_label="test win rate",
     env_steps=lambda learner: learner.env_steps,

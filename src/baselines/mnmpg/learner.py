@@ -2,16 +2,24 @@
 
 Read top to bottom as the paper's Algorithm 1:
 
-1. :meth:`MixingLearner.collect` plays ``n_envs`` episodes in lockstep (epsilon-greedy on the
+1. :meth:`MixingLearner.gather` plays ``n_envs`` episodes in lockstep (epsilon-greedy on the
    recurrent utilities, :func:`~baselines.mnmpg.episodes.run_episodes`) into the replay;
-2. :meth:`MixingLearner.train_step` samples ``batch_size`` episodes and takes one RMSprop
-   step on the TD loss of ``Q_tot`` (double Q-learning with target networks, equation 6);
-3. MNMPG only, every ``meta_interval`` env steps: one meta-episode through the exercise-move
+2. MNMPG only, every ``meta_interval`` env steps: one meta-episode through the exercise-move
    wrapper (:class:`meta_wrappers.exercise.ExerciseMoveEnv`, with this learner as its inner
    learner): the hierarchy ``z_t ~ pi_theta(s_t)`` is chosen at every step of an episode D0,
-   the wrapper lets the learner take ``n_exercise`` TD steps on D0, plays D1 with the updated
-   networks and pays ``R1 - R0``; then ``theta += lambda (R1 - R0) sum_t grad log
-   pi_theta(z_t | s_t)`` (equation 5).  D0 and D1 go to the replay.
+   the wrapper lets the learner take ``n_exercise`` TD steps on D0 (phi and zeta only),
+   plays D1 with the updated networks and pays ``R1 - R0``; then ``theta += lambda (R1 -
+   R0) sum_t grad log pi_theta(z_t | s_t)`` (equation 5).  D0 and D1 go to the replay;
+3. :meth:`MixingLearner.train_step`, once per episode collected (PyMARL's ratio, and
+   Algorithm 1's "to keep the training-sampling ratio at 1", D0 and D1 included): samples
+   ``batch_size`` episodes, cut to the longest, and takes one RMSprop step on the TD loss
+   of ``Q_tot`` (double Q-learning, target networks copied every
+   ``target_update_interval`` TD steps, equation 6).  With ``exercise_counts`` (the
+   default) the exercise TD steps are paid from that budget, so every method takes one TD
+   step per episode and the comparison is at equal TD steps.
+
+The defaults are PyMARL's (oxwhirl/pymarl ``default.yaml``, ``qmix.yaml``); the Skirmish
+experiments page lists every difference.
 
 With ``td_grad=True`` the TD loss also reaches ``theta``: the mixer's ``z_t`` is rebuilt as
 ``mu_theta(s_t) + sigma_theta(s_t) eps_t`` from the stored noise ``eps_t`` (the ablation
@@ -37,6 +45,7 @@ from baselines.mnmpg.episodes import (
     run_episodes,
 )
 from baselines.mnmpg.nets import Hierarchy, MNMPGMixer, QMixer, RNNAgent, VDNMixer
+from metaenvs.games.skirmish import DIFFICULTIES
 from metaenvs.games.skirmish_maps import get_map
 
 METHODS = ("vdn", "qmix", "mnmpg")
@@ -44,8 +53,10 @@ METHODS = ("vdn", "qmix", "mnmpg")
 
 @dataclasses.dataclass
 class MixArgs:
-    """Hyperparameters (paper's where it gives them: RMSprop 5e-4, epsilon 1.0 -> 0.05,
-    batches of 32 episodes, hierarchy of dimension 3, meta-update every 500 env steps)."""
+    """Hyperparameters: PyMARL's QMIX defaults (RMSprop 5e-4, alpha 0.99, eps 1e-5; epsilon
+    1.0 -> 0.05 over 50k steps; batches of 32 episodes from a replay of 5000; one TD step
+    per episode; target copy every 200 TD steps; gradient clip 10), and the paper's for
+    MNMPG (hierarchy of dimension 3, meta-update every 500 env steps)."""
 
     method: str = "qmix"
     """``vdn``, ``qmix`` or ``mnmpg``."""
@@ -53,9 +64,9 @@ class MixArgs:
     """A Skirmish map."""
     seed: int = 0
     """Seeds the networks, the battles and the exploration."""
-    n_envs: int = 32
-    """Episodes collected per iteration (in lockstep); with one update of ``batch_size``
-    episodes per iteration, the training-to-sampling ratio is ``batch_size / n_envs``."""
+    n_envs: int = 1
+    """Episodes collected per iteration, in lockstep in one batched core (PyMARL's
+    ``batch_size_run``); the iteration then takes one TD step per episode collected."""
     batch_size: int = 32
     """Episodes per TD update."""
     buffer_size: int = 5000
@@ -70,8 +81,9 @@ class MixArgs:
     """Exploration after the anneal."""
     epsilon_anneal_steps: int = 50_000
     """Env steps of the linear anneal (paper: 5e4 on most maps)."""
-    target_update_episodes: int = 200
-    """Episodes between target-network copies."""
+    target_update_interval: int = 200
+    """TD steps between target-network copies (PyMARL's ``target_update_interval``,
+    counted in episodes there: the same at one TD step per episode)."""
     grad_clip: float = 10.0
     """Gradient-norm clip of the TD step."""
     hidden: int = 64
@@ -85,13 +97,17 @@ class MixArgs:
     meta_interval: int = 500
     """Env steps between meta-updates."""
     n_exercise: int = 1
-    """TD steps on D0 before D1 is played."""
+    """TD steps on D0 before D1 is played (phi and zeta only: Algorithm 1)."""
+    exercise_counts: bool = True
+    """Whether the exercise TD steps are paid from the one-TD-step-per-episode budget (so
+    MNMPG takes as many TD steps as QMIX and VDN); False gives them on top, as Algorithm 1
+    read literally."""
     td_grad: bool = True
     """Whether the TD loss also trains theta (False: the ablation "w/o grad")."""
     use_state: bool = True
     """Whether the mixer also reads the state (False: the ablation "w/o s")."""
-    difficulty: str = "very_hard"
-    """The enemy AI."""
+    difficulty: str = "smac"
+    """The enemy AI (a Skirmish level; ``smac``: SMAC's built-in AI)."""
     env_steps: int = 200_000
     """Budget of a run: env steps (the paper trains 2-10M)."""
     eval_every: int = 10_000
@@ -105,12 +121,17 @@ class MixArgs:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         for name in ("n_envs", "batch_size", "buffer_size", "hierarchy_dim", "n_exercise",
-                     "env_steps", "eval_every", "eval_episodes"):  # fmt: skip
+                     "env_steps", "eval_every", "eval_episodes",
+                     "target_update_interval"):  # fmt: skip
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if self.meta_lr < 0 or self.lr <= 0:
             raise ValueError("lr must be > 0 and meta_lr >= 0")
         get_map(self.map_name)  # an unknown map raises here, naming the known ones
+        if self.difficulty not in DIFFICULTIES:
+            raise ValueError(
+                f"difficulty must be one of {tuple(DIFFICULTIES)}, got {self.difficulty!r}"
+            )
 
 
 class EpisodeReplay:
@@ -144,10 +165,16 @@ class EpisodeReplay:
         self.size = min(self.size + len(episodes), self.capacity)
 
     def sample(self, n: int, rng: np.random.Generator) -> Episodes:
-        """``n`` stored episodes drawn uniformly (with replacement)."""
+        """``n`` stored episodes drawn uniformly (with replacement), cut to the longest of
+        them (PyMARL's ``max_t_filled``): ``T`` steps, ``T + 1`` observations."""
         index = rng.integers(0, self.size, size=n)
+        steps = int(self.store["filled"][index].sum(1).max())
         fields = {f.name: None for f in dataclasses.fields(Episodes)}
-        fields.update({name: buffer[index] for name, buffer in self.store.items()})
+        for name, buffer in self.store.items():
+            if buffer.ndim == 1:
+                fields[name] = buffer[index]
+            else:
+                fields[name] = buffer[index, : steps + int(name in Episodes.OBSERVED)]
         return Episodes(**fields)
 
     def state_dict(self) -> dict[str, Any]:
@@ -230,11 +257,15 @@ class MixingLearner:
         td_params = [*self.agent.parameters(), *self.mixer.parameters()]
         if self.hierarchy is not None and args.td_grad:
             td_params += list(self.hierarchy.parameters())
-        self.optimiser = torch.optim.RMSprop(td_params, lr=args.lr, alpha=0.99, eps=1e-5)
+        self.optimiser = torch.optim.RMSprop(
+            td_params, lr=args.lr, alpha=0.99, eps=1e-5, foreach=True
+        )
         self.target = copy.deepcopy(self._nets())
         self.replay = EpisodeReplay(args.buffer_size)
         self.env_steps = 0
         self.episodes_seen = 0
+        self.td_steps = 0
+        self.td_owed = 0  # TD steps due: one per episode collected, less exercise steps
         self.last_target_update = 0
         self._next_seed = args.seed * 1_000_003
         self._last_meta = 0
@@ -287,18 +318,28 @@ class MixingLearner:
         return episodes
 
     def iteration(self) -> dict[str, float]:
-        """Algorithm 1, once: gather ``n_envs`` episodes, one TD step, and for MNMPG a
-        meta-update through the exercise-move wrapper when ``meta_interval`` steps passed."""
+        """Algorithm 1, once: gather ``n_envs`` episodes; for MNMPG a meta-update through the
+        exercise-move wrapper when ``meta_interval`` steps passed; then one TD step per
+        episode collected (D0 and D1 included; with ``exercise_counts`` less the exercise
+        steps), once the replay holds a batch."""
+        seen = self.episodes_seen
         episodes = self.gather()
         out = {"return": float(episodes.returns.mean()), "win_rate": float(episodes.won.mean())}
-        if len(self.replay) >= self.args.batch_size:
-            out["td_loss"] = self.train_step()
         if (
             self.hierarchy is not None
             and self.env_steps - self._last_meta >= self.args.meta_interval
         ):
             out.update(self.meta_episode())
             self._last_meta = self.env_steps
+        self.td_owed += self.episodes_seen - seen
+        if len(self.replay) < self.args.batch_size:
+            self.td_owed = 0  # PyMARL trains only once the buffer can sample a batch
+        losses = []
+        while self.td_owed >= 1:
+            losses.append(self.train_step())
+            self.td_owed -= 1
+        if losses:
+            out["td_loss"] = float(np.mean(losses))
         return out
 
     def meta_episode(self) -> dict[str, float]:
@@ -318,13 +359,15 @@ class MixingLearner:
                 "meta_objective": objective}  # fmt: skip
 
     def evaluate(self, n_episodes: int = 32, seed: int = 10**6) -> dict[str, float]:
-        """Greedy test episodes (not stored): win rate and mean return."""
+        """Greedy test episodes (not stored): win rate, draw rate and mean return."""
         episodes = run_episodes(self.core, self.agent, n_episodes, 0.0, seed)
-        return {"win_rate": float(episodes.won.mean()), "return": float(episodes.returns.mean())}
+        return {"win_rate": float(episodes.won.mean()), "draw_rate": float(episodes.draw.mean()),
+                "return": float(episodes.returns.mean())}  # fmt: skip
 
     # -- learning ------------------------------------------------------------------------
-    def td_loss(self, batch: Episodes) -> torch.Tensor:
-        """Masked mean squared TD error of ``Q_tot`` (double Q, target networks)."""
+    def td_loss(self, batch: Episodes, theta: bool = True) -> torch.Tensor:
+        """Masked mean squared TD error of ``Q_tot`` (double Q, target networks); with
+        ``theta`` False (or ``td_grad`` False) it does not depend on the hierarchy's theta."""
         a = self.args
         q = self._utilities(self.agent, batch)
         with torch.no_grad():
@@ -332,7 +375,8 @@ class MixingLearner:
             next_greedy = q.detach().masked_fill(~batch.avail, -1e9).argmax(-1, keepdim=True)
             next_q = target_q.gather(-1, next_greedy).squeeze(-1)[:, 1:]
         chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
-        q_tot = self._mix(self.mixer, self.hierarchy, chosen, batch, slice(0, -1))
+        q_tot = self._mix(self.mixer, self.hierarchy if theta else None, chosen, batch,
+                          slice(0, -1))  # fmt: skip
         with torch.no_grad():
             target_tot = self._mix(
                 self.target["mixer"], self.target["hierarchy"] if self.hierarchy else None,
@@ -342,16 +386,12 @@ class MixingLearner:
         return (((q_tot - y) ** 2) * batch.filled).sum() / batch.filled.sum().clamp(min=1.0)
 
     def _utilities(self, agent: RNNAgent, batch: Episodes) -> torch.Tensor:
-        """``Q_i(tau_i, .)`` for every step: ``(E, T + 1, N, A)``."""
+        """``Q_i(tau_i, .)`` for every step: ``(E, T + 1, N, A)`` (one fused GRU pass)."""
         e, t1, n, _ = batch.obs.shape
         last = torch.cat([torch.zeros_like(batch.actions[:, :1]), batch.actions], dim=1)
-        x = agent_inputs(batch.obs, last, self.n_actions)
-        h = agent.initial_state(e * n)
-        out = []
-        for t in range(t1):
-            q, h = agent(x[:, t].reshape(e * n, -1), h)
-            out.append(q.view(e, n, -1))
-        return torch.stack(out, dim=1)
+        x = agent_inputs(batch.obs, last, self.n_actions)  # (E, T + 1, N, in)
+        q = agent.sequence(x.transpose(1, 2).reshape(e * n, t1, -1))  # (E N, T + 1, A)
+        return q.view(e, n, t1, -1).transpose(1, 2)
 
     def _mix(self, mixer, hierarchy, qs, batch: Episodes, steps: slice) -> torch.Tensor:
         states = batch.state[:, steps]
@@ -365,19 +405,23 @@ class MixingLearner:
             return mixer(qs, states, z)
         return mixer(qs, states)
 
-    def train_step(self, batch: Episodes | None = None) -> float:
-        """One RMSprop step on ``batch_size`` replayed episodes (or on ``batch``)."""
+    def train_step(self, batch: Episodes | None = None, theta: bool = True) -> float:
+        """One RMSprop step on ``batch_size`` replayed episodes (or on ``batch``); the target
+        networks are copied every ``target_update_interval`` TD steps.  ``theta=False``
+        leaves the hierarchy's parameters out (no gradient reaches them: RMSprop skips
+        them)."""
         if batch is None:
             batch = self.replay.sample(self.args.batch_size, self.rng)
-        loss = self.td_loss(batch)
+        loss = self.td_loss(batch, theta)
         self.optimiser.zero_grad()
         loss.backward()
         params = [p for g in self.optimiser.param_groups for p in g["params"]]
-        torch.nn.utils.clip_grad_norm_(params, self.args.grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, self.args.grad_clip, foreach=True)
         self.optimiser.step()
-        if self.episodes_seen - self.last_target_update >= self.args.target_update_episodes:
+        self.td_steps += 1
+        if self.td_steps - self.last_target_update >= self.args.target_update_interval:
             self.target.load_state_dict(self._nets().state_dict())
-            self.last_target_update = self.episodes_seen
+            self.last_target_update = self.td_steps
         return float(loss.item())
 
     def meta_step(self, episode: Episodes, meta_reward: float) -> float:
@@ -399,8 +443,8 @@ class MixingLearner:
         state = {
             **self.snapshot(),
             "replay": self.replay.state_dict(),
-            "counters": (self.env_steps, self.episodes_seen, self.last_target_update,
-                         self._next_seed, self._last_meta),
+            "counters": (self.env_steps, self.episodes_seen, self.td_steps, self.td_owed,
+                         self.last_target_update, self._next_seed, self._last_meta),
             "rng": copy.deepcopy(self.rng.bit_generator.state),
             "torch_rng": torch.get_rng_state(),
         }  # fmt: skip
@@ -412,8 +456,8 @@ class MixingLearner:
         """Continue from a :meth:`state_dict`."""
         self.restore(state)
         self.replay.load_state_dict(state["replay"])
-        (self.env_steps, self.episodes_seen, self.last_target_update, self._next_seed,
-         self._last_meta) = state["counters"]  # fmt: skip
+        (self.env_steps, self.episodes_seen, self.td_steps, self.td_owed,
+         self.last_target_update, self._next_seed, self._last_meta) = state["counters"]  # fmt: skip
         self.rng.bit_generator.state = copy.deepcopy(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         if self.hierarchy is not None:
@@ -453,8 +497,11 @@ class MixingLearner:
         return episodes, float(episodes.returns.mean())
 
     def update(self, data: Episodes) -> None:
-        """One exercise move: a TD step on D0."""
-        self.train_step(data)
+        """One exercise move: a TD step on D0 that moves phi and zeta only (Algorithm 1);
+        with ``exercise_counts`` it is paid from the TD budget."""
+        self.train_step(data, theta=False)
+        if self.args.exercise_counts:
+            self.td_owed -= 1
 
     def snapshot(self) -> dict[str, Any]:
         """Every learnable parameter and optimiser state (deep copies)."""

@@ -20,13 +20,18 @@ from torch.nn import functional as F
 
 
 class RNNAgent(nn.Module):
-    """QMIX's utility network: ``Q_i(tau_i, .)`` from ``(obs, last action, agent id)``."""
+    """QMIX's utility network: ``Q_i(tau_i, .)`` from ``(obs, last action, agent id)``.
+
+    FC-ReLU, a GRU cell, FC (PyMARL's ``RNNAgent``).  The GRU is a one-layer ``nn.GRU``
+    (the same equations as ``nn.GRUCell``), so that :meth:`sequence` runs a whole batch of
+    episodes through it in one fused call instead of a Python loop over the steps.
+    """
 
     def __init__(self, input_dim: int, n_actions: int, hidden: int = 64) -> None:
         super().__init__()
         self.hidden = hidden
         self.fc1 = nn.Linear(input_dim, hidden)
-        self.rnn = nn.GRUCell(hidden, hidden)
+        self.rnn = nn.GRU(hidden, hidden, batch_first=True)
         self.fc2 = nn.Linear(hidden, n_actions)
 
     def initial_state(self, batch: int) -> torch.Tensor:
@@ -34,9 +39,15 @@ class RNNAgent(nn.Module):
         return self.fc1.weight.new_zeros(batch, self.hidden)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x (M, input_dim)``, ``h (M, hidden)`` -> Q-values ``(M, A)`` and the new ``h``."""
-        h = self.rnn(F.relu(self.fc1(x)), h)
-        return self.fc2(h), h
+        """One step: ``x (M, input_dim)``, ``h (M, hidden)`` -> Q-values ``(M, A)`` and the
+        new ``h``."""
+        out, h = self.rnn(F.relu(self.fc1(x)).unsqueeze(1), h.unsqueeze(0))
+        return self.fc2(out[:, 0]), h[0]
+
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole episodes from a zero state: ``x (M, T, input_dim)`` -> ``(M, T, A)``."""
+        out, _ = self.rnn(F.relu(self.fc1(x)))
+        return self.fc2(out)
 
 
 class VDNMixer(nn.Module):

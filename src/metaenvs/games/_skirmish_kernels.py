@@ -4,13 +4,16 @@ Shapes (U units = N allies then the enemies; A actions; D observation width):
 
 - ``bufs = (t, rng, pos, hp, shield, cooldown, calm, alive, target, obs, reward, terminated,
   truncated, final_obs, mask, won, dead_allies, dead_enemies, team_reward, final_state,
-  final_mask)``: ``t (B,)``, ``rng (B,)``, ``pos (B, U, 2)``, ``hp, shield, cooldown, calm
-  (B, U)`` float64 (``calm``: seconds since the unit last took damage), ``alive (B, U)``
-  bool, ``target (B, U)`` int64 (unit hit or healed this step, -1), ``obs, final_obs
-  (B, N, D)`` float32, ``reward (B, N)`` float32, ``terminated, truncated, won (B,)`` bool,
-  ``mask, final_mask (B, N, A)`` int8, ``dead_allies, dead_enemies (B,)`` int64,
-  ``team_reward (B,)`` float32, ``final_state (B, S)`` float32 (the global state of a
-  finished episode's last step, written with ``final_obs`` and ``final_mask``);
+  final_mask, aim, last_action, draw)``: ``t (B,)``, ``rng (B,)``, ``pos (B, U, 2)``,
+  ``hp, shield, cooldown, calm (B, U)`` float64 (``calm``: seconds since the unit last
+  took damage), ``alive (B, U)`` bool, ``target (B, U)`` int64 (unit hit or healed this
+  step, -1), ``obs, final_obs (B, N, D)`` float32, ``reward (B, N)`` float32,
+  ``terminated, truncated, won (B,)`` bool, ``mask, final_mask (B, N, A)`` int8,
+  ``dead_allies, dead_enemies (B,)`` int64, ``team_reward (B,)`` float32, ``final_state
+  (B, S)`` float32 (the global state of a finished episode's last step, written with
+  ``final_obs`` and ``final_mask``), ``aim (B, U)`` int64 (the sticky target of the
+  ``smac`` AI, -1), ``last_action (B, N)`` int64 (the allies' actions of the last step, -1
+  after a reset), ``draw (B,)`` bool;
 - ``sim = (utype, team, table, grid, start)``: ``utype (U,)`` row of each unit in the
   unit ``table (T, C)`` (columns in :mod:`metaenvs.games.skirmish_units`), ``team (U,)``
   0 or 1, ``grid (H, W)`` bool pathing (H, W: the map's height and width), ``start (U, 2)``
@@ -43,13 +46,18 @@ PARAMS = (
     "reward_scale",
     "max_reward",
     "n_bits",
+    "ai",
+    "hit_order",
 )
-"""Order of the scalars in ``par``; ``reward_mode`` 0 shaped, 1 sparse."""
+"""Order of the scalars in ``par``; ``reward_mode`` 0 shaped, 1 sparse; ``ai`` 0 the
+scripted levels, 1 SMAC's built-in AI (:func:`smac_order`); ``hit_order`` 0 random per
+step, 1 simultaneous."""
 
 NOOP, STOP, N_MOVES, FIRST_TARGET = 0, 1, 4, 6
 RANGE_SLACK = 1e-6  # a unit that walked up to its range is in range, whatever the rounding
 APPROACH = 0.1  # how far inside its range a unit walking up to a target stops
 OVERLAP_SLACK = 1e-9  # units closer than touching by less than this are not pushed
+ARRIVED = 1.0  # how close to its attack-move point a smac unit with no target stops
 _DX = np.array([0.0, 0.0, 1.0, -1.0])  # north, south, east, west
 _DY = np.array([1.0, -1.0, 0.0, 0.0])
 
@@ -166,6 +174,50 @@ def scripted_order(b, u, pos, hp, shield, alive, team, table, utype, grid, n_all
 
 
 @numba.njit(cache=True)
+def smac_order(b, u, bufs, sim, par):
+    """SMAC's built-in AI for live unit ``u``: attack-move toward the other team's starting
+    centre, with a sticky target.
+
+    A fighter keeps its target (``aim``) while the target lives and stays within reach
+    (SMAC's shoot range 6, or the unit's longer range: the rule of the attack masks);
+    otherwise it acquires the nearest live enemy within reach and attacks it (walking up
+    when it is beyond weapon range); with none, it walks on toward the attack-move point
+    (and stops there).  No unit sees or chases enemies beyond reach.  A healer behaves as in
+    :func:`scripted_order`.
+    """
+    pos, hp, shield, alive, aim = bufs[2], bufs[3], bufs[4], bufs[7], bufs[21]
+    utype, team, table, grid, start = sim[0], sim[1], sim[2], sim[3], sim[4]
+    n_allies, dt = int(par[0]), par[3]
+    n_units = team.shape[0]
+    row = utype[u]
+    if table[row, HEAL] > 0.0:
+        return scripted_order(
+            b, u, pos, hp, shield, alive, team, table, utype, grid, n_allies, dt, False
+        )
+    first, end = team_range(n_allies, n_units, 1 - team[u])
+    reach = table[row, REACH]
+    v = aim[b, u]
+    if v < 0 or not alive[b, v] or centre_gap(b, u, v, pos) > reach:
+        v, best = -1, reach
+        for w in range(first, end):
+            if alive[b, w]:
+                d = centre_gap(b, u, w, pos)
+                if d <= best:
+                    v, best = w, d
+        aim[b, u] = v
+    if v >= 0:
+        return FIRST_TARGET + v - first
+    gx, gy = 0.0, 0.0  # the attack-move point: the centre of the other team's formation
+    for w in range(first, end):
+        gx += start[w, 0] / (end - first)
+        gy += start[w, 1] / (end - first)
+    dx, dy = gx - pos[b, u, 0], gy - pos[b, u, 1]
+    if dx * dx + dy * dy <= ARRIVED * ARRIVED:
+        return STOP
+    return move_toward(b, u, gx, gy, pos, table, utype, grid, dt)
+
+
+@numba.njit(cache=True)
 def scripted_orders(bufs, sim, par, side, uniforms, out):
     """The scripted AI's actions ``out (B, n_side)`` for team ``side`` of every copy.
 
@@ -174,6 +226,7 @@ def scripted_orders(bufs, sim, par, side, uniforms, out):
     pos, hp, shield, alive = bufs[2], bufs[3], bufs[4], bufs[7]
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
     n_allies, dt, focus, act_prob = int(par[0]), par[3], par[5] > 0, par[6]
+    smac = par[11] > 0
     first, end = team_range(n_allies, team.shape[0], side)
     for b in range(pos.shape[0]):
         for u in range(first, end):
@@ -181,6 +234,8 @@ def scripted_orders(bufs, sim, par, side, uniforms, out):
                 out[b, u - first] = NOOP
             elif uniforms[b, u - first] >= act_prob:
                 out[b, u - first] = STOP
+            elif smac:
+                out[b, u - first] = smac_order(b, u, bufs, sim, par)
             else:
                 out[b, u - first] = scripted_order(
                     b, u, pos, hp, shield, alive, team, table, utype, grid, n_allies, dt, focus
@@ -221,6 +276,13 @@ def edge_gap(b, u, v, pos, table, utype):
     """Distance between the edges of units ``u`` and ``v`` (negative when they overlap)."""
     dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
     return math.sqrt(dx * dx + dy * dy) - table[utype[u], RADIUS] - table[utype[v], RADIUS]
+
+
+@numba.njit(cache=True)
+def centre_gap(b, u, v, pos):
+    """Distance between the centres of units ``u`` and ``v``."""
+    dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
+    return math.sqrt(dx * dx + dy * dy)
 
 
 @numba.njit(cache=True)
@@ -278,12 +340,17 @@ def fight(b, orders, bufs, sim, par):
     shields removed less those they regained, enemies killed).
 
     Decisions read the state at the start of the step; then moves apply (overlapping
-    units pushed apart), then hits (in unit order, overkill wasted), then deaths, then
-    heals to the living.
+    units pushed apart), then hits, then deaths, then heals to the living.  With
+    ``hit_order`` 0 (random) the attackers fire one by one in a fresh random order (drawn
+    from the copy's generator), and an attacker killed earlier in the step, or whose target
+    is, holds its fire: as in StarCraft's real-time combat, two units trading their last
+    shots do not both die.  With ``hit_order`` 1 (simultaneous, Skirmish v0) everyone
+    fires (in unit order, overkill wasted) and deaths come after.
     """
     pos, hp, shield, cooldown, calm, alive, target = bufs[2:9]
+    rng = bufs[1]
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
-    n_allies, dt = int(par[0]), par[3]
+    n_allies, dt, sequential = int(par[0]), par[3], par[12] == 0
     n_units = team.shape[0]
     newpos = pos[b].copy()
     fire = np.full(n_units, -1, dtype=np.int64)
@@ -313,11 +380,24 @@ def fight(b, orders, bufs, sim, par):
     pos[b] = newpos
     dealt = np.zeros(1)
     was_alive = alive[b].copy()
-    for u in range(n_units):
+    order = np.arange(n_units)
+    if sequential:  # Fisher-Yates over the attackers only (healers heal after deaths)
+        n_fire = 0
+        for u in range(n_units):
+            if fire[u] >= 0 and table[utype[u], HEAL] <= 0.0:
+                order[n_fire] = u
+                n_fire += 1
+        for k in range(n_fire - 1, 0, -1):
+            j = min(int(next_uniform(rng, b) * (k + 1)), k)
+            order[k], order[j] = order[j], order[k]
+        order = order[:n_fire]
+    for u in order:
         v = fire[u]
         row = utype[u]
         if v < 0 or table[row, HEAL] > 0.0:
             continue
+        if sequential and (hp[b, u] <= 0.0 or hp[b, v] <= 0.0):
+            continue  # killed before its turn, or its target was: it holds its fire
         target[b, u] = v
         cooldown[b, u] += table[row, COOLDOWN]
         if table[row, SUICIDE] > 0.0:  # a baneling bursts on everything around it
@@ -385,10 +465,12 @@ def observe_copy(b, bufs, sim, par):
     Per ally ``i``: the mask (no-op only when dead; stop; a move when its destination is
     open; ``6 + j`` when unit j of the targeted team lives and is within reach, for a
     healer only a biological team mate), then the features of every enemy and every other ally
-    (visible, distance, dx, dy over the sight range, hp and shield fractions, type
-    one-hot; zeros when dead or out of sight), then its own.
+    (SMAC's: for an enemy "available to attack", i.e. its attack order is in the mask, for
+    an ally "visible"; then distance, dx, dy over the sight range, hp and shield fractions,
+    type one-hot; all zero when dead or out of sight), then its own (hp and shield
+    fractions, type one-hot).
     """
-    pos, hp, shield, cooldown, alive = bufs[2], bufs[3], bufs[4], bufs[5], bufs[7]
+    pos, hp, shield, alive = bufs[2], bufs[3], bufs[4], bufs[7]
     obs, mask = bufs[9], bufs[14]
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
     n_allies, dt, sight, n_bits = int(par[0]), par[3], par[4], int(par[10])
@@ -419,17 +501,19 @@ def observe_copy(b, bufs, sim, par):
             dx, dy = pos[b, v, 0] - xi, pos[b, v, 1] - yi
             d = math.sqrt(dx * dx + dy * dy)
             live = alive[b, v]
+            attackable = False
             if live and d <= reach:
                 if healer and v < n_allies:
                     if int(table[utype[v], ATTRS]) & BIOLOGICAL:
                         m[FIRST_TARGET + v] = 1
                 elif not healer and v >= n_allies:
                     m[FIRST_TARGET + v - n_allies] = 1
+                    attackable = True
             for k in range(width):
                 o[at + k] = 0.0
             if live and d < sight:
                 vrow = utype[v]
-                o[at] = 1.0
+                o[at] = 1.0 if v < n_allies or attackable else 0.0
                 o[at + 1], o[at + 2], o[at + 3] = d / sight, dx / sight, dy / sight
                 o[at + 4] = hp[b, v] / table[vrow, HP]
                 if table[vrow, SHIELD] > 0.0:
@@ -439,12 +523,8 @@ def observe_copy(b, bufs, sim, par):
             at += width
         o[at] = hp[b, i] / table[row, HP]
         o[at + 1] = shield[b, i] / table[row, SHIELD] if table[row, SHIELD] > 0.0 else 0.0
-        if table[row, COOLDOWN] > 0.0:
-            o[at + 2] = max(cooldown[b, i], 0.0) / table[row, COOLDOWN]
-        else:
-            o[at + 2] = 0.0
         for k in range(n_bits):
-            o[at + 3 + k] = 1.0 if k == row else 0.0
+            o[at + 2 + k] = 1.0 if k == row else 0.0
 
 
 @numba.njit(cache=True)
@@ -458,10 +538,13 @@ def global_state(bufs, sim, par, width, height, out):
 def global_state_copy(b, bufs, sim, par, width, height, out):
     """Global state ``out[b] (S,)`` of copy ``b``: per ally hp, cooldown, x, y (centred,
     over half the ``width`` x ``height`` arena), shield, type; per enemy hp, x, y, shield,
-    type; zeros for the dead."""
+    type; zeros for the dead; then every ally's last action one-hot (SMAC's
+    ``state_last_action``; zeros after a reset)."""
     pos, hp, shield, cooldown, alive = bufs[2], bufs[3], bufs[4], bufs[5], bufs[7]
+    last_action = bufs[22]
     utype, team, table = sim[0], sim[1], sim[2]
     n_allies, n_bits = int(par[0]), int(par[10])
+    n_actions = bufs[14].shape[2]
     hx, hy = width / 2.0, height / 2.0
     at = 0
     for u in range(team.shape[0]):
@@ -484,6 +567,12 @@ def global_state_copy(b, bufs, sim, par, width, height, out):
             if n_bits > 0:
                 out[b, k + 3 + row] = 1.0
         at += width_u
+    for i in range(n_allies):
+        for k in range(n_actions):
+            out[b, at + k] = 0.0
+        if last_action[b, i] >= 0:
+            out[b, at + last_action[b, i]] = 1.0
+        at += n_actions
 
 
 # -- episodes -------------------------------------------------------------------------------
@@ -506,6 +595,8 @@ def start_copy(b, bufs, sim, par):
         cooldown[b, u] = table[row, COOLDOWN] * next_uniform(rng, b)
         calm[b, u] = 0.0
         alive[b, u], target[b, u] = True, -1
+        bufs[21][b, u] = -1
+    bufs[22][b, :] = -1
     observe_copy(b, bufs, sim, par)
 
 
@@ -524,7 +615,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
     t, alive = bufs[0], bufs[7]
     obs, reward, terminated, truncated, final_obs, mask = bufs[9:15]
     won, dead_allies, dead_enemies, team_reward = bufs[15], bufs[16], bufs[17], bufs[18]
-    final_state, final_mask = bufs[19], bufs[20]
+    final_state, final_mask, last_action, draw = bufs[19], bufs[20], bufs[22], bufs[23]
     team, grid = sim[1], sim[3]
     n_allies, time_limit, act_prob = int(par[0]), int(par[1]), par[6]
     reward_mode, scale, max_reward = int(par[7]), par[8], par[9]
@@ -534,6 +625,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
     for b in range(lo, hi):
         for i in range(n_allies):
             orders[i] = actions[b, i]
+            last_action[b, i] = actions[b, i]
         enemy_orders(b, bufs, sim, par, act_prob, enemy)
         orders[n_allies:] = enemy[0]
         was_alive = alive[b, :n_allies].copy()
@@ -544,6 +636,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
         terminated[b] = allies_lost or enemies_lost
         truncated[b] = (not terminated[b]) and t[b] >= time_limit
         won[b] = enemies_lost and not allies_lost
+        draw[b] = enemies_lost and allies_lost
         if reward_mode == 0:
             r = (dealt + 10.0 * kills + (200.0 if won[b] else 0.0)) * scale / max_reward
         else:
@@ -572,13 +665,15 @@ def enemy_orders(b, bufs, sim, par, act_prob, out):
     """The scripted AI's orders for the enemies of copy ``b`` into ``out[0]``."""
     pos, hp, shield, alive, rng = bufs[2], bufs[3], bufs[4], bufs[7], bufs[1]
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
-    n_allies, dt, focus = int(par[0]), par[3], par[5] > 0
+    n_allies, dt, focus, smac = int(par[0]), par[3], par[5] > 0, par[11] > 0
     for u in range(n_allies, team.shape[0]):
         k = u - n_allies
         if not alive[b, u]:
             out[0, k] = NOOP
         elif act_prob < 1.0 and next_uniform(rng, b) >= act_prob:
             out[0, k] = STOP
+        elif smac:
+            out[0, k] = smac_order(b, u, bufs, sim, par)
         else:
             out[0, k] = scripted_order(
                 b, u, pos, hp, shield, alive, team, table, utype, grid, n_allies, dt, focus

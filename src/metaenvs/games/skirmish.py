@@ -5,7 +5,8 @@ cannot run here, so Skirmish re-implements the micromanagement task in the spiri
 SMAC, **not** StarCraft II: the unit numbers are in the unit table of the Skirmish page
 and of :mod:`metaenvs.games.skirmish_units`; maps are data
 (:mod:`metaenvs.games.skirmish_maps`).
-Our team of N agents fights a team driven by a built-in scripted AI.
+Our team of N agents fights a team driven by a built-in AI: by default SMAC's (attack-move
+toward our formation, sticky nearest targets), or a scripted level that sees the whole map.
 
 ## Agents
 One agent per allied unit, named by unit type: ``marine_0``, ``marine_1``, ...
@@ -30,15 +31,17 @@ vector face and ``action_masks()`` on the SB3 face (for sb3-contrib's MaskablePP
 ``Box(-1, 1, (D,), float32)``, SMAC's layout, zero for a dead agent:
 
 - move feasibility north, south, east, west (4);
-- for every enemy, then every other ally (in slot order): visible (alive and within
-  the sight range 9), distance, relative x, relative y (over the sight range), health
-  fraction, shield fraction, unit type one-hot (if the map has more than one type);
-  all zero when not visible;
-- own health fraction, shield fraction, weapon cooldown fraction, unit type one-hot.
+- for every enemy, then every other ally (in slot order): for an enemy "available to
+  attack" (its attack order is in the mask: alive and within reach), for an ally
+  "visible"; then distance, relative x, relative y (over the sight range), health
+  fraction, shield fraction, unit type one-hot (if the map has more than one type); all
+  zero when not visible (dead, or beyond the sight range 9);
+- own health fraction, shield fraction, unit type one-hot.
 
 The global state (``state()``, ``core.global_state``) has, per ally, health, cooldown,
 x and y (centred, over half the arena), shield and type; per enemy the same without
-cooldown; zeros for the dead.
+cooldown; zeros for the dead; then every agent's last action one-hot (SMAC's
+``state_last_action``; zeros right after a reset).
 
 ## Rewards
 ``reward="shaped"`` (SMAC's default): net damage dealt to enemy hp and shields (less what
@@ -47,7 +50,15 @@ per enemy killed, plus 200 for a win, scaled so that the maximum return of an ep
 ``reward_scale`` (20); damage taken is not subtracted.  ``reward="sparse"``: +1 win, -1
 loss, 0 otherwise.  Every agent alive at the start of a step gets the team reward, which
 ``infos["team_reward"]`` also holds (for the dead too).  ``infos["battle_won"]`` is True on
-the last step of a won battle; ``dead_allies`` and ``dead_enemies`` count the dead.
+the last step of a won battle, ``infos["battle_draw"]`` on the last step of a battle both
+sides lost; ``dead_allies`` and ``dead_enemies`` count the dead.
+
+## Combat
+Each step (``STEP_SECONDS``, SMAC's 8 game frames) decisions read the state at its start,
+moves apply, then hits: by default (``hit_order="random"``) the attackers fire one by one
+in a random order, and a unit killed earlier in the step, or whose target was, holds its
+fire, so that, as in StarCraft's real-time combat, two units trading last shots do not
+both die; ``hit_order="simultaneous"`` (v0) lets every order fire before deaths apply.
 
 ## Starting State
 Each team in a block formation facing the other (see the maps), every coordinate jittered
@@ -60,7 +71,10 @@ teams dead is a draw: not a win, and 0 under ``reward="sparse"``); truncated aft
 map's time limit.
 
 ## Version History
-v0: first release.
+v1: the ``smac`` enemy AI (the default), hits in a random order per step (draws rare;
+``battle_draw`` reported), SMAC's enemy feature 0 (available to attack), no own weapon
+cooldown in the observation, last actions in the global state.
+v0: first release (``very_hard`` scripted AI, simultaneous hits).
 """
 
 from __future__ import annotations
@@ -79,9 +93,17 @@ from metaenvs.games.skirmish_units import SIGHT_RANGE, STEP_SECONDS, UNITS, unit
 from metaenvs.render import Canvas
 
 PARALLEL_MIN_BATCH = 64
-DIFFICULTIES = {"easy": (0, 0.5), "medium": (0, 0.8), "hard": (1, 0.9), "very_hard": (1, 1.0)}
-"""Scripted AI levels: (focus fire, probability that a unit acts this step; else it stops)."""
+DIFFICULTIES = {
+    "smac": (0, 1.0, 1),
+    "easy": (0, 0.5, 0),
+    "medium": (0, 0.8, 0),
+    "hard": (1, 0.9, 0),
+    "very_hard": (1, 1.0, 0),
+}
+"""Enemy AI levels: (focus fire, probability that a unit acts this step, else it stops;
+SMAC's built-in AI: attack-move with sticky targets, :func:`~._skirmish_kernels.smac_order`)."""
 REWARDS = ("shaped", "sparse")
+HIT_ORDERS = ("random", "simultaneous")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +112,17 @@ class SkirmishConfig(EnvConfig):
 
     map_name: str = "3m"
     """A map of :data:`metaenvs.games.skirmish_maps.MAPS` (built-in or added)."""
-    difficulty: str = "very_hard"
-    """The enemy AI: ``easy``, ``medium`` (nearest target), ``hard``, ``very_hard`` (focus
-    fire); the easier levels make units idle now and then."""
+    difficulty: str = "smac"
+    """The enemy AI: ``smac`` (SMAC's built-in AI: attack-move toward our formation, the
+    nearest unit within reach (6) as a sticky target, no chase beyond), or the scripted levels
+    that see the whole map and re-pick a target every step: ``easy``, ``medium`` (nearest
+    target), ``hard``, ``very_hard`` (focus fire on the weakest in range); the easier levels
+    make units idle now and then."""
+    hit_order: str = "random"
+    """How the hits of one step resolve: ``"random"`` (one by one in a random order; a unit
+    killed earlier in the step, or whose target was, holds its fire, so battles rarely end
+    in a draw) or ``"simultaneous"`` (everyone fires, then deaths: Skirmish v0, mirror
+    battles often end in a draw)."""
     reward: str = "shaped"
     """``"shaped"`` (SMAC's default) or ``"sparse"`` (+1 win, -1 loss)."""
     reward_scale: float = 20.0
@@ -108,6 +138,7 @@ class SkirmishConfig(EnvConfig):
         get_map(self.map_name)
         check_choice("difficulty", self.difficulty, tuple(DIFFICULTIES))
         check_choice("reward", self.reward, REWARDS)
+        check_choice("hit_order", self.hit_order, HIT_ORDERS)
         check_float("reward_scale", self.reward_scale)
         check_float("spawn_jitter", self.spawn_jitter, strict=False)
         if self.time_limit is not None:
@@ -135,6 +166,12 @@ class SkirmishState(CoreState):
     team_reward: np.ndarray
     dead_allies: np.ndarray
     dead_enemies: np.ndarray
+    draw: np.ndarray
+    """``(B,)`` bool, True on the last step of a battle that both sides lost."""
+    aim: np.ndarray
+    """``(B, U)`` int64, the sticky target of each unit under the ``smac`` AI (-1: none)."""
+    last_action: np.ndarray
+    """``(B, N)`` int64, our agents' actions of the last step (-1 after a reset)."""
     final_state: np.ndarray
     """``(B, S)`` float32, the global state at the end of the episodes the last step
     finished (rows of the copies in ``terminated | truncated``)."""
@@ -147,7 +184,8 @@ class SkirmishState(CoreState):
             self.t, self.rng, self.pos, self.hp, self.shield, self.cooldown, self.calm,
             self.alive, self.target, self.obs, self.reward, self.terminated, self.truncated,
             self.final_obs, self.mask, self.won, self.dead_allies, self.dead_enemies,
-            self.team_reward, self.final_state, self.final_mask,
+            self.team_reward, self.final_state, self.final_mask, self.aim, self.last_action,
+            self.draw,
         )  # fmt: skip
 
 
@@ -179,8 +217,12 @@ class SkirmishCore(BatchedCore):
         unit_width = 6 + n_bits
         ally_healer = any(UNITS[u].healer for u in allies)
         self.n_actions = sk.FIRST_TARGET + max(self.n_enemies, self.n_allies if ally_healer else 0)
-        obs_width = sk.N_MOVES + (self.n_allies + self.n_enemies - 1) * unit_width + 3 + n_bits
-        state_width = self.n_allies * (5 + n_bits) + self.n_enemies * (4 + n_bits)
+        obs_width = sk.N_MOVES + (self.n_allies + self.n_enemies - 1) * unit_width + 2 + n_bits
+        state_width = (
+            self.n_allies * (5 + n_bits)
+            + self.n_enemies * (4 + n_bits)
+            + self.n_allies * self.n_actions
+        )
         self.observation_space = spaces.Box(-1.0, 1.0, (obs_width,), dtype=np.float32)
         self.action_space = spaces.Discrete(self.n_actions)
         self.state_space = spaces.Box(-1.0, 1.0, (state_width,), dtype=np.float32)
@@ -190,7 +232,7 @@ class SkirmishCore(BatchedCore):
         self.sim = (utype, team, table, m.pathable(), m.start_positions())
         enemy_max = sum(UNITS[u].hp + UNITS[u].shield for u in enemies)
         max_reward = enemy_max + 10.0 * self.n_enemies + 200.0
-        focus, act_prob = DIFFICULTIES[config.difficulty]
+        focus, act_prob, ai = DIFFICULTIES[config.difficulty]
         self.params = {
             "n_allies": self.n_allies,
             "time_limit": config.time_limit or m.time_limit,
@@ -203,6 +245,8 @@ class SkirmishCore(BatchedCore):
             "reward_scale": config.reward_scale,
             "max_reward": max_reward,
             "n_bits": n_bits,
+            "ai": ai,
+            "hit_order": HIT_ORDERS.index(config.hit_order),
         }
         """The kernels' scalars by name; ``par`` is them in :data:`~._skirmish_kernels.PARAMS`
         order."""
@@ -242,6 +286,9 @@ class SkirmishCore(BatchedCore):
             team_reward=np.zeros(batch, dtype=np.float32),
             dead_allies=np.zeros(batch, dtype=np.int64),
             dead_enemies=np.zeros(batch, dtype=np.int64),
+            draw=np.zeros(batch, dtype=np.bool_),
+            aim=np.full((batch, u), -1, dtype=np.int64),
+            last_action=np.full((batch, n), -1, dtype=np.int64),
             final_state=np.zeros((batch, *self.state_space.shape), dtype=np.float32),
             final_mask=np.zeros((batch, n, self.n_actions), dtype=np.int8),
             **self.output_buffers(batch),
@@ -255,6 +302,7 @@ class SkirmishCore(BatchedCore):
                     PARALLEL_MIN_BATCH)  # fmt: skip
         info = {
             "battle_won": state.won,
+            "battle_draw": state.draw,
             "team_reward": state.team_reward,
             "dead_allies": state.dead_allies,
             "dead_enemies": state.dead_enemies,
@@ -290,7 +338,7 @@ class SkirmishCore(BatchedCore):
     def scripted_actions(
         self,
         state: SkirmishState,
-        difficulty: str = "very_hard",
+        difficulty: str = "smac",
         rng: np.random.Generator | None = None,
     ) -> np.ndarray:
         """The scripted AI's actions ``(B, N)`` for our agents: the enemy's AI on our side.
@@ -298,12 +346,14 @@ class SkirmishCore(BatchedCore):
         Parameters
         ----------
         difficulty : str
-            A level of :data:`DIFFICULTIES`.
+            A level of :data:`DIFFICULTIES`.  Under ``"smac"`` the units' sticky targets are
+            kept in ``state.aim`` (the call updates them, as the enemy's AI does; the
+            battle's dynamics never read our units' ``aim``).
         rng : numpy.random.Generator, optional
             Draws the idle steps of the easier levels (required for them).
         """
         check_choice("difficulty", difficulty, tuple(DIFFICULTIES))
-        focus, act_prob = DIFFICULTIES[difficulty]
+        focus, act_prob, ai = DIFFICULTIES[difficulty]
         if act_prob < 1.0 and rng is None:
             raise ValueError(f"difficulty {difficulty!r} needs an rng for its idle steps")
         uniforms = (
@@ -311,7 +361,7 @@ class SkirmishCore(BatchedCore):
             if act_prob >= 1.0
             else rng.random((state.batch, self.n_allies))
         )
-        par = params_tuple({**self.params, "focus": focus, "act_prob": act_prob})
+        par = params_tuple({**self.params, "focus": focus, "act_prob": act_prob, "ai": ai})
         out = np.empty((state.batch, self.n_allies), dtype=np.int64)
         sk.scripted_orders(state.buffers(), self.sim, par, 0, uniforms, out)
         return out
