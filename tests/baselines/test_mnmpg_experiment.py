@@ -76,6 +76,15 @@ def test_compare_tabulates_labels_over_seeds(tmp_path):
     ]
     assert rows["qmix"]["final_mean"] == pytest.approx(np.mean(finals))
     assert np.isnan(rows["mnmpg_meta_lr0"]["final_ci95"])  # one seed: no interval
+    # --until: every run compared at one budget, from the rows up to it
+    metrics = read_metrics(tmp_path / "3m" / "qmix" / "seed0" / "metrics.csv")
+    cut = float(metrics["env_steps"][1])
+    early = {s["label"]: s for s in summarize(EXPERIMENT, load_runs(EXPERIMENT, tmp_path / "3m",
+                                                                   until=cut))}  # fmt: skip
+    assert early["qmix"]["budget"] <= cut < rows["qmix"]["budget"]
+    seed0 = load_runs(EXPERIMENT, tmp_path / "3m", until=cut)["qmix"][0].metrics
+    np.testing.assert_array_equal(seed0["test_win_rate"], metrics["test_win_rate"][:2])
+    assert main(["compare", str(tmp_path / "3m"), "--until", str(cut)]) == 0
 
 
 def test_command_line(tmp_path, capsys):

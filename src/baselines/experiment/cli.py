@@ -120,6 +120,12 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     )
     compare.add_argument("exp_dir", type=Path, metavar="DIR", help="OUT/GROUP of the runs")
     compare.add_argument("--methods", nargs="+", metavar="METHOD", help="default: all")
+    compare.add_argument(
+        "--until",
+        type=float,
+        metavar="X",
+        help=f"only the rows up to this {experiment.x_column} (compare runs at one budget)",
+    )
     return parser
 
 
@@ -170,7 +176,9 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     if ns.command == "compare":
         try:
-            paths = compare(experiment, ns.exp_dir, methods=ns.methods)
+            if ns.until is not None and ns.until < 0:
+                parser.error(f"--until must be >= 0, got {ns.until}")
+            paths = compare(experiment, ns.exp_dir, methods=ns.methods, until=ns.until)
         except FileNotFoundError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

@@ -55,9 +55,14 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def load_runs(
-    experiment: Experiment, exp_dir: str | Path, methods: Sequence[str] | None = None
+    experiment: Experiment,
+    exp_dir: str | Path,
+    methods: Sequence[str] | None = None,
+    until: float | None = None,
 ) -> dict[str, list[RunResult]]:
-    """``{label: [each seed's run]}`` under ``exp_dir``, known methods first in their order.
+    """``{label: [each seed's run]}`` under ``exp_dir``, known methods first in their order;
+    with ``until``, only the rows whose x (:attr:`Experiment.x_column`) is at most ``until``
+    (runs with other budgets compared at one budget).
 
     Raises
     ------
@@ -75,6 +80,9 @@ def load_runs(
         found = []
         for path in sorted((exp_dir / label).glob("seed*/metrics.csv"), key=seed_number):
             metrics = read_metrics(path)
+            if until is not None and experiment.x_column in metrics:
+                keep = metrics[experiment.x_column] <= until
+                metrics = {name: values[keep] for name, values in metrics.items()}
             if len(metrics.get(experiment.score, [])):
                 config_path = path.parent / "config.json"
                 config = json.loads(config_path.read_text()) if config_path.exists() else {}
@@ -215,9 +223,13 @@ def plot_curves(
 
 
 def compare(
-    experiment: Experiment, exp_dir: str | Path, methods: Sequence[str] | None = None
+    experiment: Experiment,
+    exp_dir: str | Path,
+    methods: Sequence[str] | None = None,
+    until: float | None = None,
 ) -> list[Path]:
-    """Summary tables and curves of every label under ``exp_dir`` (module docstring).
+    """Summary tables and curves of every label under ``exp_dir`` (module docstring), of
+    the rows up to x = ``until`` if given.
 
     Returns
     -------
@@ -230,7 +242,7 @@ def compare(
         No run with metrics under ``exp_dir``.
     """
     exp_dir = Path(exp_dir)
-    runs = load_runs(experiment, exp_dir, methods)
+    runs = load_runs(experiment, exp_dir, methods, until)
     summary = summarize(experiment, runs)
     paths = [exp_dir / "summary.csv", exp_dir / "summary.md", exp_dir / "curves.png"]
     write_rows(paths[0], summary, SUMMARY_COLUMNS)
