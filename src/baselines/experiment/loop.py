@@ -250,12 +250,9 @@ class _Loop:
 
     def _env_steps_per_s(self) -> float:
         exp, rows = self.experiment, self.state.rows
-        if exp.env_steps is None or not rows or self.train_s <= 0:
+        if exp.env_steps is None or not rows or "env_steps" not in rows[-1]:
             return float("nan")
-        previous = self.state.rows[-1].get("env_steps")
-        if previous is None:
-            return float("nan")
-        return (exp.env_steps(self.learner) - previous) / self.train_s
+        return self._rate("env_steps", exp.env_steps(self.learner))
 
 
 def _check_resumed(experiment: Experiment, learner: Any, last_row: Metrics) -> None:
