@@ -86,6 +86,34 @@ def dice_objective(
     return (reward_term + baseline_term).mean(-1)
 
 
+def score_surrogate(
+    logprobs: torch.Tensor, rewards: torch.Tensor, baseline: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """The score-function surrogate with :func:`dice_objective`'s gradient, per chain.
+
+    ``1/K sum_k sum_t log pi_kt * stop_gradient(sum_{t' >= t} gamma^t' r_kt' - gamma^t b_kt)``:
+    its first derivative equals DiCE's (same nodes, same baseline), its second only
+    differentiates the log-probabilities, the samples held fixed (DiCE's second
+    derivative adds the score products that estimate how the samples move).
+
+    Parameters
+    ----------
+    logprobs, rewards, baseline : torch.Tensor
+        ``(C, K, H)``.
+    gamma : float
+        Discount.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(C,)``.
+    """
+    horizon = rewards.shape[-1]
+    discount = gamma ** torch.arange(horizon, dtype=rewards.dtype)
+    to_go = (discount * rewards).flip(-1).cumsum(-1).flip(-1) - discount * baseline
+    return (logprobs * to_go.detach()).sum(-1).mean(-1)
+
+
 def fit_baselines(
     states: np.ndarray, rewards: np.ndarray, gamma: float, n_states: int
 ) -> np.ndarray:

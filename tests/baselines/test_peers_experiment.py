@@ -80,6 +80,7 @@ class FakeLearner:
             reward=reward,
             peer_reward=-reward,
             auc=auc,
+            auc_paper=float(reward[1:].sum()),
             meta_actions=actions,
             peer_actions=actions[:, ::-1],
             reward_by_kind={"cooperating": reward + 1, "defecting": reward - 1},
@@ -186,7 +187,7 @@ def test_the_earliest_of_equal_validations_is_the_best(tmp_path, fake, monkeypat
 def _flat_validation(self, split, seed=0, max_chains=None):
     n = self.args.length + 1
     reward = np.zeros(n)
-    return Evaluation(reward, reward, 0.0, np.ones((n, 2)) / 2, np.ones((n, 2)) / 2, {})
+    return Evaluation(reward, reward, 0.0, 0.0, np.ones((n, 2)) / 2, np.ones((n, 2)) / 2, {})
 
 
 def test_every_validation_is_reported_with_the_best_so_far(tmp_path, fake):
@@ -318,6 +319,9 @@ def test_compare_tabulates_the_test_auc_over_seeds_and_plots(tmp_path, fake):
         aucs = np.array([t["auc"] for t in tests])
         n = len(aucs)
         assert float(row["test_auc_mean"]) == pytest.approx(aucs.mean())
+        adapted = np.array([sum(t["reward"][1:]) for t in tests])  # the paper's phi_1..phi_L
+        assert float(row["test_auc_paper_mean"]) == pytest.approx(adapted.mean())
+        assert all(t["auc_paper"] == pytest.approx(a) for t, a in zip(tests, adapted))
         last = np.array([t["reward"][-1] for t in tests])
         assert float(row["reward_last_mean"]) == pytest.approx(last.mean())
         assert float(row["best_iteration_mean"]) == pytest.approx(
@@ -334,9 +338,9 @@ def test_compare_tabulates_the_test_auc_over_seeds_and_plots(tmp_path, fake):
     assert float(rows[1]["test_auc_ci95"]) == pytest.approx(stats.t.ppf(0.975, 2) * 2 / 3**0.5)
     table = (env_dir / "test_summary.md").read_text()
     assert table.startswith("# ipd: meta-test of the meta-agents")
-    assert "| method | seeds | test AUC | reward φ0 | reward φL |" in table
+    assert "| method | seeds | test AUC φ0..φL | test AUC φ1..φL (paper) | reward φ0 |" in table
     assert "| meta_pg | 3 | 106.000 ± 4.968 |" in table
-    assert "| reinforce | 1 | 104.000 | 34.667 | 34.667 | 4 | 8 |" in table
+    assert "| reinforce | 1 | 104.000 | 69.333 | 34.667 | 34.667 | 4 | 8 |" in table
     assert "Budget per run: 8 meta-training iterations (validation every 2)" in table
     assert "K = 64 trajectories of H = 150 rounds" in table  # resolved: the paper's IPD H
 

@@ -86,15 +86,19 @@ def test_lola_inner_step_differs_from_policy_gradient_step():
     assert not np.array_equal(pos_lola[-1].batch.actions, pos_rf[-1].batch.actions)
 
 
+@pytest.mark.parametrize("preset", ["ours", "paper"])
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_trains_and_is_deterministic(method):
-    a, b = learner(method), learner(method)
+def test_every_method_trains_and_is_deterministic(method, preset):
+    a, b = learner(method, preset=preset), learner(method, preset=preset)
     m1 = [a.train_iteration() for _ in range(2)]
     m2 = [b.train_iteration() for _ in range(2)]
     assert m1 == m2
     assert all(np.isfinite(v) for row in m1 for v in row.values())
-    before = {k: v.detach().clone() for k, v in learner(method).actor.items()}
+    fresh = learner(method, preset=preset)
+    before = {k: v.detach().clone() for k, v in fresh.actor.items()}
     assert any(not torch.equal(before[k], a.actor[k]) for k in before)
+    value = {k: v.detach().clone() for k, v in fresh.value.items()}
+    assert any(not torch.equal(value[k], a.value[k]) for k in value)
     ev = a.evaluate("val", max_chains=6)
     assert ev.reward.shape == (TINY["length"] + 1,)
     np.testing.assert_allclose(ev.meta_actions.sum(1), 1.0)
@@ -186,3 +190,99 @@ def test_bad_arguments_raise():
         PeerArgs(chains=0)
     with pytest.raises(ValueError, match="game"):
         PeerArgs(game="chess")
+
+
+def test_lstm_runner_matches_torch_lstm_cell():
+    """The runner's table lookup and sigmoid-form tanh compute PyTorch's LSTM."""
+    from baselines.peers.nets import LSTMRunner, init_lstm_net, run_sequence
+
+    gen = torch.Generator().manual_seed(0)
+    n_states, hidden, n_out = 5, 8, 3
+    params = init_lstm_net(n_states, n_out, hidden, gen)
+    cell = torch.nn.LSTMCell(hidden, hidden)
+    with torch.no_grad():
+        cell.weight_ih.copy_(params["ih_w"].T)
+        cell.weight_hh.copy_(params["hh_w"].T)
+        cell.bias_ih.copy_(params["lstm_b"])
+        cell.bias_hh.zero_()
+    states = torch.randint(0, n_states, (2, 4, 7), generator=gen)  # (C, K, H)
+    batched = {k: torch.stack([v, v]) for k, v in params.items()}
+    runner = LSTMRunner(batched, 4)
+    h = c = torch.zeros(8, hidden)
+    for t in range(7):
+        x = torch.relu(params["fc_w"][states[:, :, t].reshape(-1)] + params["fc_b"])
+        h, c = cell(x, (h, c))
+        expected = h @ params["out_w"] + params["out_b"]
+        got = runner(states[:, :, t]).reshape(8, n_out)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    whole = run_sequence(batched, states)
+    torch.testing.assert_close(whole[:, :, -1].reshape(8, n_out), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_paper_preset_is_the_authors_outer_loop():
+    ours, paper = PeerArgs().resolved(), PeerArgs(preset="paper").resolved()
+    assert (ours.entropy_weight, ours.value_from, ours.clip) == (0.0, 0, "after_pcgrad")
+    assert (ours.averaging, ours.outer_steps, ours.auc_from) == ("length", "mean", 0)
+    assert (paper.entropy_weight, paper.value_from, paper.clip) == (0.5, 1, "before_pcgrad")
+    assert (paper.averaging, paper.outer_steps, paper.auc_from) == ("positions", "per_chain", 1)
+    assert PeerArgs(game="rps", preset="paper").resolved().entropy_weight == 0.0  # rps.yaml
+    assert PeerArgs(preset="paper", entropy_weight=0.1).resolved().entropy_weight == 0.1
+    with pytest.raises(ValueError, match="preset"):
+        PeerArgs(preset="authors")
+    with pytest.raises(ValueError, match="clip"):
+        PeerArgs(clip="never")
+    with pytest.raises(ValueError, match="entropy_weight"):
+        PeerArgs(entropy_weight=-1.0)
+
+
+def test_outer_loss_averaging_entropy_and_value_positions():
+    """Ours: policy terms / L - w H(tau_0); the authors: (terms - w H(tau_0)) / (L + 1),
+    value loss from position 1 summed over positions / (L + 1)."""
+    base = learner("meta_mapg", preset="paper", entropy_weight=0.0)
+    positions, _ = base.play_chain(base.chains["train"], 3, train=True)
+    n_pos = TINY["length"] + 1
+    entropy = positions[0].entropy.sum(-1).mean(-1)
+    losses = {}
+    for preset in ("ours", "paper"):
+        for w in (0.0, 0.5):
+            agent = learner("meta_mapg", preset=preset, entropy_weight=w)
+            losses[preset, w] = agent.outer_losses(positions)
+    p0, v0 = losses["paper", 0.0]
+    o0, ov = losses["ours", 0.0]
+    torch.testing.assert_close(losses["paper", 0.5][0], p0 - 0.5 * entropy / n_pos)
+    torch.testing.assert_close(losses["ours", 0.5][0], o0 - 0.5 * entropy)
+    torch.testing.assert_close(p0 * n_pos, o0 * TINY["length"])  # the same terms
+    # the value loss: ours the mean over every position, the authors' leaves position 0 out
+    shifted = [positions[0]._replace(batch=positions[0].batch._replace(
+        rewards=positions[0].batch.rewards + 5.0)), *positions[1:]]  # fmt: skip
+    torch.testing.assert_close(base.outer_losses(shifted)[1], v0)
+    assert not torch.allclose(learner("meta_mapg").outer_losses(shifted)[1], ov)
+
+
+class _Recorder(torch.optim.Optimizer):
+    """Keeps a copy of the gradient at every step, changes nothing."""
+
+    def __init__(self, params):
+        super().__init__(params, {})
+        self.seen = []
+
+    def step(self, closure=None):
+        self.seen.append(
+            torch.cat([p.grad.reshape(-1) for g in self.param_groups for p in g["params"]])
+        )
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ("ours", [[6.0, 8.0]]),  # mean (15, 20), norm 25 -> clipped to 10
+        ("paper", [[10.0, 0.0], [0.0, 10.0]]),  # each clipped to 10, then its own step
+    ],
+)
+def test_clip_and_steps_of_the_outer_update(preset, expected):
+    agent = learner("meta_mapg", preset=preset, max_grad_norm=10.0)
+    target = torch.zeros(2, requires_grad=True)
+    recorder = _Recorder([target])
+    orthogonal = torch.tensor([[30.0, 0.0], [0.0, 40.0]])  # no conflict: PCGrad keeps them
+    agent._outer_step(recorder, [target], orthogonal, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(torch.stack(recorder.seen), torch.tensor(expected))

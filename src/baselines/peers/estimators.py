@@ -33,8 +33,8 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -
     return advantages
 
 
-def pcgrad(grads: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Projecting conflicting gradients (Yu et al. 2020); the mean of the projected ones.
+def project_conflicting(grads: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """PCGrad's projection (Yu et al. 2020): every task's gradient, projected.
 
     Parameters
     ----------
@@ -46,8 +46,8 @@ def pcgrad(grads: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        ``(D,)``: each ``g_i`` loses its component along every ``g_j`` it conflicts with
-        (``g_i . g_j < 0``), then the projected gradients are averaged.
+        ``(T, D)``: each ``g_i`` loses its component along every (unprojected) ``g_j``
+        it conflicts with (``g_i . g_j < 0``), in a random order of j.
     """
     projected = grads.clone()
     n_tasks = grads.shape[0]
@@ -58,7 +58,12 @@ def pcgrad(grads: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
             dot = projected[i] @ grads[j]
             if dot < 0:
                 projected[i] -= dot / grads[j].square().sum().clamp_min(1e-20) * grads[j]
-    return projected.mean(0)
+    return projected
+
+
+def pcgrad(grads: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Projecting conflicting gradients: the mean of :func:`project_conflicting`'s ``(D,)``."""
+    return project_conflicting(grads, generator).mean(0)
 
 
 def model_opponent(

@@ -10,7 +10,7 @@ into ``OUT/<game>/<method>/seed<S>/``::
     checkpoint.pt    learner state, the best-by-validation state, loop counters (+ .sha256)
     tb/              TensorBoard events
     test.json        meta-test of the best-by-validation state on the test split
-    val_auc.png      validation AUC against meta-training iterations
+    val_auc.png      validation AUC, and reward per joint policy, against iterations
     chain.png        test reward per joint policy phi_0 .. phi_L
 
 The meta-agent is validated on the ``"val"`` personas before training, at every multiple
@@ -55,6 +55,8 @@ TEST_SUMMARY_COLUMNS = (
     "seeds",
     "test_auc_mean",
     "test_auc_ci95",
+    "test_auc_paper_mean",
+    "test_auc_paper_ci95",
     "reward_first_mean",
     "reward_first_ci95",
     "reward_last_mean",
@@ -79,11 +81,14 @@ def evaluate(learner: PeerMetaLearner, args: PeerArgs, row: int) -> dict[str, fl
     reward = np.asarray(result.reward, dtype=float)
     if len(reward) != args.length + 1:
         raise RuntimeError(f"evaluate gave {len(reward)} rewards for L = {args.length}")
-    return {"val_auc": float(result.auc), **{f"val_r{i}": float(r) for i, r in enumerate(reward)}}
+    auc = float(reward[learner.args.auc_from :].sum())  # resolved: never None
+    return {"val_auc": auc, **{f"val_r{i}": float(r) for i, r in enumerate(reward)}}
 
 
 def eval_columns(args: PeerArgs) -> tuple[str, ...]:
-    """``val_auc`` and ``val_r0`` .. ``val_rL``, the validation reward per round at each
+    """``val_auc`` (the sum of ``val_r{auc_from}`` .. ``val_rL``: phi_0..phi_L with the
+    ``"ours"`` preset, the paper's phi_1..phi_L with ``"paper"``; it selects the
+    checkpoint) and ``val_r0`` .. ``val_rL``, the validation reward per round at each
     joint policy."""
     return ("val_auc", *(f"val_r{i}" for i in range(args.length + 1)))
 
@@ -93,12 +98,12 @@ def meta_test(context: RunContext) -> None:
     """Meta-test the best-by-validation state on every test persona: ``test.json``,
     ``val_auc.png`` and ``chain.png`` (redone only when stale: a resumed run, a lost file).
 
-    ``test.json`` keys: ``auc``, ``reward``, ``peer_reward``, ``meta_actions``,
-    ``peer_actions`` (per joint policy, action frequencies), ``reward_by_kind`` (by the
-    first peer's persona kind), ``actions`` (action names), ``best_iteration``,
-    ``best_val_auc``, ``iterations``, ``wall_s`` (training and validation, as in
-    ``metrics.csv``), ``test_s`` (the meta-test), ``game``, ``method``, ``seed``,
-    ``test_seed``.
+    ``test.json`` keys: ``auc`` (phi_0..phi_L), ``auc_paper`` (phi_1..phi_L), ``reward``,
+    ``peer_reward``, ``meta_actions``, ``peer_actions`` (per joint policy, action
+    frequencies), ``reward_by_kind`` (by the first peer's persona kind), ``actions``
+    (action names), ``best_iteration``, ``best_val_auc``, ``iterations``, ``wall_s``
+    (training and validation, as in ``metrics.csv``), ``test_s`` (the meta-test),
+    ``game``, ``method``, ``seed``, ``test_seed``.
     """
     state, args, path = context.state, context.args, context.run_dir / "test.json"
     best, done = state.best, int(state.rows[-1]["iteration"])
@@ -117,6 +122,7 @@ def meta_test(context: RunContext) -> None:
         "method": args.method,
         "seed": args.seed,
         "auc": float(result.auc),
+        "auc_paper": float(result.auc_paper),
         "reward": _floats(result.reward),
         "peer_reward": _floats(result.peer_reward),
         "meta_actions": _floats(meta_actions),
@@ -160,24 +166,42 @@ def _phi_labels(n: int) -> list[str]:
 def plot_run(
     rows: Sequence[dict[str, float]], test: dict[str, Any], path: Path, title: str
 ) -> None:
-    """Validation AUC (and the train AUC between validations) against iterations."""
+    """Validation AUC (and the train AUC between validations) against iterations, and
+    beside it the validation reward per round of every joint policy phi_l."""
     x = [r["iteration"] for r in rows]
-    fig = figure(6.4, 4.0)
-    ax = fig.subplots()
+    fig = figure(11.0, 4.0)
+    ax, ax_pos = fig.subplots(1, 2)
     ax.plot(x, [r["val_auc"] for r in rows], "o-", ms=3, label="validation AUC")
     train = [r["train_auc"] for r in rows]
     if np.isfinite(train).any():
-        ax.plot(x, train, "-", alpha=0.6, label="train AUC (mean since previous row)")
+        ax.plot(x, train, "-", alpha=0.6, label="train AUC φ0..φL (mean since previous row)")
     best = test["best_iteration"]
     ax.plot([best], [test["best_val_auc"]], "*", ms=12, color="C3", label=f"best ({best})")
-    ax.axhline(test["auc"], color="C3", ls=":", lw=1, label="test AUC of the best")
     ax.set_xlabel("meta-training iteration")
     ax.set_ylabel("AUC (sum of reward per round over the chain)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
+    n_pos = sum(1 for key in rows[0] if key.startswith("val_r"))
+    colors = plt_colors(n_pos)
+    for i in range(n_pos):
+        ax_pos.plot(
+            x, [r[f"val_r{i}"] for r in rows], "-", color=colors[i], label=rf"$\phi_{{{i}}}$"
+        )
+    ax_pos.set_xlabel("meta-training iteration")
+    ax_pos.set_ylabel("validation reward per round")
+    ax_pos.set_title("per joint policy (dark: φ0, light: φL)")
+    ax_pos.grid(alpha=0.3)
+    ax_pos.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def plt_colors(n: int) -> list[Any]:
+    """``n`` colours from dark to light (viridis)."""
+    from matplotlib import colormaps
+
+    return [colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, max(n, 1))]
 
 
 def plot_chain(test: dict[str, Any], path: Path, title: str) -> None:
@@ -246,6 +270,7 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     summary = []
     for method, seeds in results.items():
         auc, auc_ci = mean_ci95([s["auc"] for s in seeds])
+        paper, paper_ci = mean_ci95([float(np.sum(s["reward"][1:])) for s in seeds])
         first, first_ci = mean_ci95([s["reward"][0] for s in seeds])
         last, last_ci = mean_ci95([s["reward"][-1] for s in seeds])
         summary.append(
@@ -254,6 +279,8 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
                 "seeds": len(seeds),
                 "test_auc_mean": float(auc),
                 "test_auc_ci95": float(auc_ci),
+                "test_auc_paper_mean": float(paper),
+                "test_auc_paper_ci95": float(paper_ci),
                 "reward_first_mean": float(first),
                 "reward_first_ci95": float(first_ci),
                 "reward_last_mean": float(last),
@@ -291,14 +318,15 @@ def summary_markdown(
         lines += ["", _budget_line(config)]
     lines += [
         "",
-        "| method | seeds | test AUC | reward φ0 | reward φL | best iteration "
-        "| iterations | wall-clock / run (min) |",
-        "|:--|--:|--:|--:|--:|--:|--:|--:|",
+        "| method | seeds | test AUC φ0..φL | test AUC φ1..φL (paper) | reward φ0 | reward φL "
+        "| best iteration | iterations | wall-clock / run (min) |",
+        "|:--|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for s in summary:
         lines.append(
             f"| {s['method']} | {s['seeds']} "
             f"| {plus_minus(s['test_auc_mean'], s['test_auc_ci95'])} "
+            f"| {plus_minus(s['test_auc_paper_mean'], s['test_auc_paper_ci95'])} "
             f"| {plus_minus(s['reward_first_mean'], s['reward_first_ci95'])} "
             f"| {plus_minus(s['reward_last_mean'], s['reward_last_ci95'])} "
             f"| {s['best_iteration_mean']:.0f} | {s['iterations']:.0f} | {s['wall_min']:.2f} |"
@@ -307,8 +335,9 @@ def summary_markdown(
     lines.append(
         "Meta-test on the test personas of each seed's best iteration by validation AUC "
         "(mean over seeds when several); mean ± half-width of the 95% t confidence interval "
-        "over seeds (no interval for one seed).  AUC: sum over the joint policies φ0..φL of "
-        "the meta-agent's average reward per round; wall-clock: training and validation."
+        "over seeds (no interval for one seed).  AUC: sum over the joint policies φ0..φL "
+        "(or the paper's φ1..φL) of the meta-agent's average reward per round; the verdict "
+        "is on the first; wall-clock: training and validation."
     )
     return "\n".join(lines) + "\n"
 

@@ -54,7 +54,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from baselines.peers.estimators import discounted_returns, gae, model_opponent, pcgrad
+from baselines.peers.estimators import (
+    discounted_returns,
+    gae,
+    model_opponent,
+    pcgrad,
+    project_conflicting,
+)
 from baselines.peers.nets import LSTMRunner, Params, init_lstm_net, per_chain, run_sequence
 from meta_wrappers.peers import GAMES, PeerChain, PeerChainConfig, TrajectoryBatch
 from meta_wrappers.peers_torch import (
@@ -63,6 +69,7 @@ from meta_wrappers.peers_torch import (
     fit_baselines,
     mlp_tables,
     peer_baselines,
+    score_surrogate,
     tabular_logprobs,
 )
 from metaenvs.games.matrix_profiles import matrix_profile
@@ -89,6 +96,37 @@ METHODS: dict[str, Method] = {
     "meta_mapg_om": Method("meta", own=True, peer="modelled"),
     "lola_dice": Method("stationary", own=False, peer=None, inner="lola"),
     "reinforce": Method("stationary", own=False, peer=None),
+}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "ours": {
+        "entropy_weight": 0.0,
+        "value_from": 0,
+        "clip": "after_pcgrad",
+        "averaging": "length",
+        "outer_steps": "mean",
+        "auc_from": 0,
+    },
+    "paper": {
+        "entropy_weight": None,  # by game: IPD 0.5 (main.py's default), RPS 0 (rps.yaml)
+        "value_from": 1,
+        "clip": "before_pcgrad",
+        "averaging": "positions",
+        "outer_steps": "per_chain",
+        "auc_from": 1,
+    },
+}
+"""The outer loop's choices as this package makes them (``"ours"``) and as the authors'
+code does (``"paper"``: ``meta/meta_agent.py``, ``trainer.py``, ``validator.py``,
+``main.py`` and ``config/*.yaml`` of dkkim93/meta-mapg).  A field set explicitly
+overrides its preset."""
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "value_from": (0, 1),
+    "clip": ("before_pcgrad", "after_pcgrad"),
+    "averaging": ("length", "positions"),
+    "outer_steps": ("mean", "per_chain"),
+    "auc_from": (0, 1),
 }
 
 
@@ -128,8 +166,38 @@ class PeerArgs:
     """Units of the FC layer and of the LSTM (policy and value function)."""
     chains: int = 5
     """Chains (peers drawn from the train split) per meta-training iteration."""
-    entropy_weight: float = 0.0
-    """Entropy bonus on the first joint policy's trajectories."""
+    preset: str = "ours"
+    """Fills the fields below left at None: ``"ours"`` (this package's choices) or
+    ``"paper"`` (the authors' code, dkkim93/meta-mapg); see :data:`PRESETS`."""
+    entropy_weight: float | None = None
+    """Entropy bonus on the first joint policy's trajectories (paper: IPD 0.5, RPS 0)."""
+    value_from: int | None = None
+    """First chain position whose trajectories fit the value function (0 or 1)."""
+    clip: str | None = None
+    """Per-chain gradient-norm clip ``"before_pcgrad"`` or of the combined gradient
+    ``"after_pcgrad"``."""
+    averaging: str | None = None
+    """Outer loss normalisation: ``"length"`` (the L policy terms / L, the value loss a
+    mean over its fitted positions, the entropy term added as is) or ``"positions"``
+    (the authors: every term, entropy and value included, summed over the L + 1
+    positions and divided by L + 1)."""
+    outer_steps: str | None = None
+    """``"mean"``: one Adam step on the combined (PCGrad) gradient of all chains;
+    ``"per_chain"``: each chain's projected gradient is its own Adam step, in chain
+    order, for the policy, the inner rates and the value function (the authors'
+    processes each step the shared optimiser)."""
+    auc_from: int | None = None
+    """First joint policy summed in the validation AUC that selects the checkpoint
+    (0: phi_0..phi_L; 1: the paper's phi_1..phi_L)."""
+    estimator: str = "authors"
+    """Outer gradient of the ``"meta"`` methods: ``"authors"`` (the authors' code: DiCE
+    inner steps, whose second derivatives carry the earlier trajectories' and the peers'
+    dependence on theta, plus the per-round current-policy term; biased for the
+    meta-value of the chain as played, see the docs) or ``"sampled_chain"`` (that
+    meta-value's exact score-function gradient: every earlier batch's log-probability
+    times the later positions' advantage at the first round, the inner steps
+    differentiated with their samples held fixed; the peers' learning enters through
+    those scores, so it is one method: ``meta_mapg`` only)."""
     max_grad_norm: float = 10.0
     """Gradient-norm clip of every outer update."""
     pcgrad: bool = True
@@ -151,8 +219,26 @@ class PeerArgs:
     faster, noisier model selection (None: all of them; the meta-test always uses all)."""
 
     def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed} or None, got {value!r}")
+        if self.entropy_weight is not None and self.entropy_weight < 0:
+            raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {tuple(METHODS)}, got {self.method!r}")
+        if self.estimator not in ("authors", "sampled_chain"):
+            raise ValueError(
+                f"estimator must be 'authors' or 'sampled_chain', got {self.estimator!r}"
+            )
+        if self.estimator == "sampled_chain" and self.method != "meta_mapg":
+            raise ValueError(
+                "estimator 'sampled_chain' is the exact gradient of the chain's meta-value, "
+                "peer learning included (through the earlier batches' scores): use it with "
+                f"method 'meta_mapg', not {self.method!r}"
+            )
         if self.game not in GAMES:
             raise ValueError(f"game must be one of {GAMES}, got {self.game!r}")
         if self.chains < 1 or self.k < 1 or self.lookahead < 1:
@@ -169,7 +255,10 @@ class PeerArgs:
         """A copy with every None replaced by the paper's value for the game."""
         chain = PeerChainConfig(game=self.game, horizon=self.horizon, gamma=self.gamma)
         rates = matrix_profile(self.game).paper_rates  # Tables 3 and 4, one table per game
-        fill = {"horizon": chain.horizon, "gamma": chain.gamma, **rates}
+        preset = dict(PRESETS[self.preset])
+        if preset["entropy_weight"] is None:  # the authors' main.py 0.5, rps.yaml 0
+            preset["entropy_weight"] = 0.5 if self.game == "ipd" else 0.0
+        fill = {"horizon": chain.horizon, "gamma": chain.gamma, **rates, **preset}
         changes = {k: v for k, v in fill.items() if getattr(self, k) is None}
         return dataclasses.replace(self, **changes)
 
@@ -204,7 +293,8 @@ class Evaluation(NamedTuple):
 
     reward: np.ndarray  # (L + 1,) the meta-agent's mean reward per round at each position
     peer_reward: np.ndarray  # (L + 1,) the peers' mean reward per round
-    auc: float  # sum of ``reward`` over the chain
+    auc: float  # sum of ``reward`` over the chain, phi_0..phi_L
+    auc_paper: float  # the paper's AUC: sum over phi_1..phi_L (the adapted policies only)
     meta_actions: np.ndarray  # (L + 1, A) the meta-agent's action frequencies
     peer_actions: np.ndarray  # (L + 1, A) the peers' action frequencies
     reward_by_kind: dict[str, np.ndarray]  # kind of the first peer's persona -> (L + 1,)
@@ -264,7 +354,8 @@ class PeerMetaLearner:
         the graph the outer loss needs; the returned dict holds the per-chain leaf
         copies of theta (and alpha) whose gradients are the per-chain gradients.
         """
-        args, method = self.args, self.method
+        args = self.args
+        peer_term = None if args.estimator == "sampled_chain" else self.method.peer
         n_chains = args.chains if personas is None else len(personas)
         state = chain.reset(n_chains, seed, personas)
         gen = torch.Generator().manual_seed(seed)
@@ -279,17 +370,17 @@ class PeerMetaLearner:
         for position in range(args.length + 1):
             meta_lp, entropy, batch = self.rollout(chain, state, phi, gen)
             peer_lp = None
-            if train and method.peer == "true" and peers is None:
+            if train and peer_term == "true" and peers is None:
                 peers = self.true_peers(batch)
             if train and peers is not None:
-                to_table = self.to_table if method.peer == "true" else None
+                to_table = self.to_table if peer_term == "true" else None
                 peer_lp = self.peer_logprobs(peers, batch, to_table)
             positions.append(Position(batch, meta_lp, entropy, peer_lp))
             if position == args.length:
                 break
-            if train and method.peer == "true":
+            if train and peer_term == "true":
                 peers = self.replay_peer_update(peers, batch, meta_lp, self.to_table)
-            elif train and method.peer == "modelled":
+            elif train and peer_term == "modelled":
                 modelled = np.stack(
                     [
                         model_opponent(batch.states, batch.actions[..., p + 1], *self.shape)
@@ -310,22 +401,30 @@ class PeerMetaLearner:
     def rollout(
         self, chain: PeerChain, state: Any, phi: Params, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, TrajectoryBatch]:
-        """Play the K trajectories of one joint policy with the meta-agent's ``phi``."""
+        """Play the K trajectories of one joint policy with the meta-agent's ``phi``.
+
+        Actions are sampled from detached logits; log-softmax, log-probabilities and
+        entropy run once over the stacked logits (small: stacking the hidden states
+        instead would make every second-order backward zero-fill them once per round).
+        """
         n_chains, n_traj = state.game_state.shape
         runner = LSTMRunner(phi, n_traj)
         states = torch.zeros(n_chains, n_traj, dtype=torch.long)
-        logprobs, entropies = [], []
+        logits, taken = [], []
         out = None
         for _ in range(self.args.horizon):
-            logp = torch.log_softmax(runner(states), dim=-1)
-            probs = logp.exp()
+            logits.append(runner(states))
+            with torch.no_grad():
+                probs = torch.softmax(logits[-1], dim=-1)
             u = torch.rand(n_chains, n_traj, 1, generator=gen)
-            actions = (u > probs.detach().cumsum(-1)).sum(-1).clamp_max(self.n_actions - 1)
-            logprobs.append(logp.gather(-1, actions[..., None])[..., 0])
-            entropies.append(-(probs * logp).sum(-1))
+            actions = (u > probs.cumsum(-1)).sum(-1).clamp_max(self.n_actions - 1)
+            taken.append(actions)
             out = chain.step(state, actions.numpy())
             states = torch.from_numpy(state.game_state.copy())
-        return torch.stack(logprobs, -1), torch.stack(entropies, -1), out.batch
+        logp = torch.log_softmax(torch.stack(logits, dim=2), dim=-1)  # (C, K, H, A)
+        logprobs = logp.gather(-1, torch.stack(taken, dim=-1)[..., None])[..., 0]
+        entropies = -(logp.exp() * logp).sum(-1)
+        return logprobs, entropies, out.batch
 
     def true_peers(self, batch: TrajectoryBatch) -> torch.Tensor:
         """The peers' parameters ``phi_l^-i`` of a batch as a leaf (tables if tabular)."""
@@ -377,9 +476,11 @@ class PeerMetaLearner:
             nodes = meta_lp + self.peer_logprobs(peers, batch, self.to_table)
         elif peer_lp is not None:
             nodes = meta_lp + peer_lp
-        objective = dice_objective(
-            nodes, nodes, torch.tensor(rewards, dtype=torch.float32), baseline.float(), args.gamma
-        )
+        rewards_t = torch.tensor(rewards, dtype=torch.float32)
+        if args.estimator == "sampled_chain":  # the step's Jacobian with its samples held fixed
+            objective = score_surrogate(meta_lp, rewards_t, baseline.float(), args.gamma)
+        else:
+            objective = dice_objective(nodes, nodes, rewards_t, baseline.float(), args.gamma)
         keep_graph = train and method.outer == "meta"
         grads = torch.autograd.grad(
             objective.sum(), list(phi.values()), create_graph=keep_graph, retain_graph=train
@@ -396,34 +497,57 @@ class PeerMetaLearner:
         return new
 
     # -- meta-training -----------------------------------------------------------------
-    def outer_losses(self, positions: list[Position]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-chain policy loss ``(C,)`` (equation 6 or stationary) and the value loss."""
+    def outer_losses(
+        self, positions: list[Position], value: Params | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-chain policy loss ``(C,)`` (equation 6 or stationary) and value loss ``(C,)``.
+
+        ``value``: per-chain copies of the value function's parameters (leading axis C),
+        or None to run the shared parameters on all chains as one batch.
+        """
         args, method = self.args, self.method
         rewards = torch.tensor(
             np.stack([p.batch.rewards[..., 0] for p in positions], axis=1), dtype=torch.float32
         )  # (C, L + 1, K, H)
         states = torch.from_numpy(np.stack([p.batch.states for p in positions], axis=1))
         n_chains, n_pos, n_traj, horizon = states.shape
-        values = run_sequence(
-            per_chain(self.value, n_chains), states.reshape(n_chains, n_pos * n_traj, horizon)
-        ).reshape(n_chains, n_pos, n_traj, horizon)
+        if value is None:
+            values = run_sequence(per_chain(self.value, 1), states.reshape(1, -1, horizon))
+        else:
+            values = run_sequence(value, states.reshape(n_chains, n_pos * n_traj, horizon))
+        values = values.reshape(n_chains, n_pos, n_traj, horizon)
         advantages = gae(rewards, values.detach(), args.gamma, args.gae_lambda)
-        value_loss = (values - discounted_returns(rewards, args.gamma)).square().mean()
-        loss = torch.zeros(n_chains)
-        if method.outer == "meta":
+        errors = (values - discounted_returns(rewards, args.gamma)).square().mean(dim=(2, 3))
+        fitted = errors[:, args.value_from :]  # (C, positions fitted)
+        positions_avg = args.averaging == "positions"
+        value_loss = fitted.sum(1) / n_pos if positions_avg else fitted.mean(1)
+        terms = torch.zeros(n_chains)
+        if args.estimator == "sampled_chain":
+            # d/dtheta E[sum_l mean_k G(tau_l,k)]: batch l' < l moved phi_l (and the peers),
+            # so its whole log-probability scores position l's return (less V(s_0))
+            earlier = torch.zeros(n_chains)
+            for step, pos in enumerate(positions):
+                if step > 0:
+                    start = advantages[:, step, :, 0].mean(-1)
+                    terms = terms - earlier * start
+                    terms = terms - (pos.meta_logprobs * advantages[:, step]).sum(-1).mean(-1)
+                earlier = earlier + pos.meta_logprobs.sum(dim=(-1, -2))
+            n_terms = max(args.length, 1)
+        elif method.outer == "meta":
             score = positions[0].meta_logprobs
             for step, pos in enumerate(positions[1:], start=1):
                 if method.own:
                     score = score + pos.meta_logprobs
                 if pos.peer_logprobs is not None:
                     score = score + pos.peer_logprobs
-                loss = loss - (score * advantages[:, step]).sum(-1).mean(-1)
-            loss = loss / max(args.length, 1)
+                terms = terms - (score * advantages[:, step]).sum(-1).mean(-1)
+            n_terms = max(args.length, 1)
         else:
             for step, pos in enumerate(positions):
-                loss = loss - (pos.meta_logprobs * advantages[:, step]).sum(-1).mean(-1)
-            loss = loss / n_pos
-        loss = loss - args.entropy_weight * positions[0].entropy.sum(-1).mean(-1)
+                terms = terms - (pos.meta_logprobs * advantages[:, step]).sum(-1).mean(-1)
+            n_terms = n_pos
+        entropy = args.entropy_weight * positions[0].entropy.sum(-1).mean(-1)
+        loss = (terms - entropy) / n_pos if positions_avg else terms / n_terms - entropy
         return loss, value_loss
 
     def train_iteration(self) -> dict[str, float]:
@@ -431,25 +555,33 @@ class PeerMetaLearner:
         args = self.args
         seed = _mix(args.seed, self.iteration)
         positions, leaves = self.play_chain(self.chains["train"], seed, train=True)
-        loss, value_loss = self.outer_losses(positions)
+        n_chains = args.chains
+        value = None
+        if args.outer_steps == "per_chain":  # per-chain value gradients, like the policy's
+            value = {
+                k: v.detach().repeat(n_chains, *[1] * v.dim()).requires_grad_()
+                for k, v in self.value.items()
+            }
+        loss, value_loss = self.outer_losses(positions, value)
         names = list(self.actor) + ["inner_lr"]
         grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names], allow_unused=True)
-        n_chains = len(loss)
         flat = {
             n: (torch.zeros_like(leaves[n]) if g is None else g).reshape(n_chains, -1)
             for n, g in zip(names, grads)
         }
         actor_grads = torch.cat([flat[n] for n in self.actor], dim=1)
         gen = torch.Generator().manual_seed(seed)
-        self._set_grads(list(self.actor.values()), actor_grads, gen)
-        self.actor_opt.step()
+        self._outer_step(self.actor_opt, list(self.actor.values()), actor_grads, gen)
         if self.learns_inner_lr:
-            self._set_grads([self.inner_lr], flat["inner_lr"], gen)
-            self.lr_opt.step()
-        self.value_opt.zero_grad()
-        value_loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(self.value.values()), args.max_grad_norm)
-        self.value_opt.step()
+            self._outer_step(self.lr_opt, [self.inner_lr], flat["inner_lr"], gen)
+        if value is None:  # ours: one step on the mean loss, no PCGrad
+            value_grads = torch.autograd.grad(value_loss.mean(), list(self.value.values()))
+            per_chain_value = torch.cat([g.reshape(1, -1) for g in value_grads], dim=1)
+            self._outer_step(self.value_opt, list(self.value.values()), per_chain_value, None)
+        else:
+            value_grads = torch.autograd.grad(value_loss.sum(), list(value.values()))
+            per_chain_value = torch.cat([g.reshape(n_chains, -1) for g in value_grads], dim=1)
+            self._outer_step(self.value_opt, list(self.value.values()), per_chain_value, gen)
         self.iteration += 1
         rewards = np.stack([p.batch.rewards[..., 0].mean(axis=(1, 2)) for p in positions], axis=1)
         return {
@@ -457,26 +589,47 @@ class PeerMetaLearner:
             "train_reward_first": float(rewards[:, 0].mean()),
             "train_reward_last": float(rewards[:, -1].mean()),
             "policy_loss": float(loss.mean().item()),
-            "value_loss": float(value_loss.item()),
+            "value_loss": float(value_loss.mean().item()),
             "grad_norm": float(actor_grads.mean(0).norm().item()),
             "inner_lr_mean": float(self.inner_lr.mean().item()),
         }
 
-    def _set_grads(
-        self, targets: list[torch.Tensor], per_chain: torch.Tensor, gen: torch.Generator
+    def _outer_step(
+        self,
+        optimizer: torch.optim.Optimizer,
+        targets: list[torch.Tensor],
+        per_chain: torch.Tensor,
+        gen: torch.Generator | None,
     ) -> None:
-        """Combine per-chain gradients ``(C, D)`` (PCGrad or mean), clip, write ``.grad``."""
+        """Adam step(s) of one parameter group from its per-chain gradients ``(C, D)``.
+
+        ``args.clip`` clips each chain's gradient before PCGrad or the combined one
+        after; ``args.outer_steps`` takes one step on the combination (PCGrad's mean,
+        or the plain mean without ``args.pcgrad`` or ``gen``) or one per chain, each on
+        that chain's projected gradient.
+        """
+        args = self.args
         if not torch.isfinite(per_chain).all():
             raise FloatingPointError(
                 f"non-finite outer gradient at iteration {self.iteration}; lower the learning "
                 "rates or the peers' learning rate"
             )
-        combined = pcgrad(per_chain, gen) if self.args.pcgrad else per_chain.mean(0)
-        combined = combined * min(1.0, self.args.max_grad_norm / (combined.norm().item() + 1e-12))
-        offset = 0
-        for target in targets:
-            target.grad = combined[offset : offset + target.numel()].reshape(target.shape).clone()
-            offset += target.numel()
+        if args.clip == "before_pcgrad":
+            norms = per_chain.norm(dim=1, keepdim=True)
+            per_chain = per_chain * (args.max_grad_norm / (norms + 1e-12)).clamp(max=1.0)
+        project = args.pcgrad and gen is not None
+        if args.outer_steps == "per_chain":
+            steps = list(project_conflicting(per_chain, gen) if project else per_chain)
+        else:
+            steps = [pcgrad(per_chain, gen) if project else per_chain.mean(0)]
+        for step in steps:
+            if args.clip == "after_pcgrad":
+                step = step * min(1.0, args.max_grad_norm / (step.norm().item() + 1e-12))
+            offset = 0
+            for target in targets:
+                target.grad = step[offset : offset + target.numel()].reshape(target.shape).clone()
+                offset += target.numel()
+            optimizer.step()
 
     # -- meta-testing ------------------------------------------------------------------
     def evaluate(self, split: str, seed: int = 0, max_chains: int | None = None) -> Evaluation:
@@ -512,6 +665,7 @@ class PeerMetaLearner:
             reward=reward,
             peer_reward=peer_reward,
             auc=float(reward.sum()),
+            auc_paper=float(reward[1:].sum()),
             meta_actions=meta_freq / meta_freq.sum(1, keepdims=True),
             peer_actions=peer_freq / peer_freq.sum(1, keepdims=True),
         )

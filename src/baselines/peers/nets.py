@@ -42,6 +42,13 @@ def per_chain(params: Params, n_chains: int) -> Params:
 class LSTMRunner:
     """Step an LSTM net through a trajectory batch one round at a time.
 
+    The input is a one-hot state, so ``relu(FC(x)) @ W_ih + b`` takes one of S values:
+    they are computed once as a ``(C * S, 4 hidden)`` table and each round selects its
+    rows, leaving one matrix product (the recurrent one) per round.  ``tanh`` is
+    computed as ``2 sigmoid(2x) - 1`` (PyTorch's CPU tanh is several times slower than
+    its sigmoid): the cell gate's columns are doubled once, so one sigmoid covers all
+    four gates (PyTorch's order ``i, f, g, o``).
+
     Parameters
     ----------
     params : Params
@@ -51,24 +58,45 @@ class LSTMRunner:
     """
 
     def __init__(self, params: Params, n_traj: int) -> None:
-        self.params = params
         n_chains, hidden = params["fc_b"].shape
+        n_states = params["fc_w"].shape[1]
+        scale = torch.ones(4 * hidden)
+        scale[2 * hidden : 3 * hidden] = 2.0  # tanh(g) = 2 sigmoid(2g) - 1
+        inputs = torch.relu(params["fc_w"] + params["fc_b"][:, None])  # (C, S, hidden)
+        table = torch.baddbmm(params["lstm_b"][:, None], inputs, params["ih_w"]) * scale
+        self.table = table.reshape(n_chains * n_states, 4 * hidden)
+        self.hh_w = params["hh_w"] * scale
+        self.offset = (torch.arange(n_chains) * n_states)[:, None]
+        self.shape = (n_chains, n_traj)
         self.h = params["fc_b"].new_zeros(n_chains, n_traj, hidden)
         self.c = torch.zeros_like(self.h)
+        self.out_w, self.out_b = params["out_w"], params["out_b"][:, None]
+
+    def step(self, states: torch.Tensor) -> torch.Tensor:
+        """Advance one round on state ids ``(C, K)``; the new hidden state ``(C, K, hidden)``."""
+        rows = self.table.index_select(0, (states + self.offset).reshape(-1))
+        gates = torch.baddbmm(rows.reshape(*self.shape, -1), self.h, self.hh_w)
+        i, f, g, o = torch.sigmoid(gates).chunk(4, dim=-1)
+        self.c = torch.addcmul(f * self.c, i, 2.0 * g - 1.0)
+        self.h = o * (2.0 * torch.sigmoid(2.0 * self.c) - 1.0)
+        return self.h
+
+    def output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output layer on hidden states ``(C, M, hidden)``: ``(C, M, out)``."""
+        return torch.baddbmm(self.out_b, hidden, self.out_w)
 
     def __call__(self, states: torch.Tensor) -> torch.Tensor:
         """Outputs ``(C, K, out)`` for one round of one-hot states given as ids ``(C, K)``."""
-        p = self.params
-        index = states[..., None].expand(*states.shape, p["fc_w"].shape[-1])
-        x = torch.relu(p["fc_w"].gather(1, index) + p["fc_b"][:, None])  # one-hot input
-        gates = torch.baddbmm(p["lstm_b"][:, None], x, p["ih_w"]) + torch.bmm(self.h, p["hh_w"])
-        i, f, g, o = gates.chunk(4, dim=-1)
-        self.c = torch.sigmoid(f) * self.c + torch.sigmoid(i) * torch.tanh(g)
-        self.h = torch.sigmoid(o) * torch.tanh(self.c)
-        return torch.baddbmm(p["out_b"][:, None], self.h, p["out_w"])
+        return self.output(self.step(states))
 
 
 def run_sequence(params: Params, states: torch.Tensor) -> torch.Tensor:
-    """Outputs ``(C, K, H, out)`` of a whole trajectory batch of state ids ``(C, K, H)``."""
-    runner = LSTMRunner(params, states.shape[1])
-    return torch.stack([runner(states[:, :, t]) for t in range(states.shape[2])], dim=2)
+    """Outputs ``(C, K, H, out)`` of a whole trajectory batch of state ids ``(C, K, H)``.
+
+    The output layer runs once on every round's hidden state.
+    """
+    n_chains, n_traj, horizon = states.shape
+    runner = LSTMRunner(params, n_traj)
+    hiddens = torch.stack([runner.step(states[:, :, t]) for t in range(horizon)], dim=2)
+    out = runner.output(hiddens.reshape(n_chains, n_traj * horizon, -1))
+    return out.reshape(n_chains, n_traj, horizon, -1)
