@@ -1,0 +1,141 @@
+"""Learning-peers meta-agent: seconds per meta-training iteration, this tree against an older one.
+
+Times ``PeerMetaLearner.train_iteration`` at the paper's IPD settings (K = 64, H = 150,
+L = 7, 5 chains: the authors' 5 processes) on one core (torch, numba and BLAS threads
+1), for the learner of this checkout and of an older commit (``--baseline``, default
+the commit before issue 17's speed work) exported with ``git archive`` into a temporary
+folder.  Each measurement runs in a fresh interpreter: one untimed iteration (Numba
+cache load, torch warm-up), then ``--iterations`` timed ones; the two trees alternate
+``--rounds`` times so that load drifting over the run hits both alike.  The table shows
+the best round of each (as ``timeit`` advises) and the median; the JSON in
+``benchmarks/results/`` keeps every timing.  A measurement, not a test.
+
+Usage::
+
+    python benchmarks/bench_peer_learner.py                 # about 3 minutes
+    python benchmarks/bench_peer_learner.py --quick         # K 8, H 50, L 4: seconds
+    python benchmarks/bench_peer_learner.py --methods meta_mapg meta_pg --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BASELINE = "ecc330b"
+"""The last commit before issue 17's learner changes."""
+TIMER = """
+import json, sys, time, torch
+torch.set_num_threads(1)
+from baselines.peers.learner import PeerArgs, PeerMetaLearner
+settings = json.loads(sys.argv[1])
+n = settings.pop("iterations")
+learner = PeerMetaLearner(PeerArgs(game="ipd", **settings))
+learner.train_iteration()
+times = []
+for _ in range(n):
+    tick = time.perf_counter()
+    learner.train_iteration()
+    times.append(time.perf_counter() - tick)
+print(json.dumps(times))
+"""
+
+
+def export(ref: str, into: Path) -> Path:
+    """``src/`` of commit ``ref`` under ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def time_tree(src: Path, settings: dict) -> list[float]:
+    """Seconds of each timed iteration, in a fresh one-thread interpreter on ``src``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NUMBA_NUM_THREADS": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", TIMER, json.dumps(settings)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", default=BASELINE, help=f"git ref (default {BASELINE})")
+    parser.add_argument("--methods", nargs="+", default=["meta_mapg"])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--preset", default=None, help="PeerArgs preset of this tree's runs (e.g. paper)"
+    )
+    ns = parser.parse_args()
+    size = {"k": 8, "horizon": 50, "length": 4} if ns.quick else {"k": 64, "length": 7}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"baseline": export(ns.baseline, Path(tmp)), "this tree": ROOT / "src"}
+        for method in ns.methods:
+            times: dict[str, list[float]] = {name: [] for name in trees}
+            for _ in range(ns.rounds):
+                for name, src in trees.items():
+                    settings = {**size, "method": method, "iterations": ns.iterations}
+                    if ns.preset and name == "this tree":
+                        settings["preset"] = ns.preset
+                    times[name] += time_tree(src, settings)
+            best = {name: min(t) for name, t in times.items()}
+            rows.append(
+                {
+                    "method": method,
+                    "times": times,
+                    "best": best,
+                    "median": {name: statistics.median(t) for name, t in times.items()},
+                    "speedup_best": best["baseline"] / best["this tree"],
+                }
+            )
+    shape = "K 8, H 50, L 4" if ns.quick else "K 64, H 150, L 7"
+    print(f"IPD, {shape}, 5 chains, one core: seconds per meta-training iteration")
+    print(f"{'method':>10} {'baseline':>10} {'this tree':>10} {'speed-up':>9}  (best; median)")
+    for r in rows:
+        best, median = r["best"], r["median"]
+        print(
+            f"{r['method']:>10} {best['baseline']:>10.2f} {best['this tree']:>10.2f} "
+            f"{r['speedup_best']:>8.2f}x  ({median['baseline']:.2f}; {median['this tree']:.2f})"
+        )
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / "bench_peer_learner.json"
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "bench_peer_learner",
+                "date": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "baseline": ns.baseline,
+                "settings": {**size, "chains": 5, "preset": ns.preset},
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
