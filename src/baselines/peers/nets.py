@@ -87,6 +87,8 @@ class LSTMRunner:
 
     def output(self, hidden: torch.Tensor) -> torch.Tensor:
         """The output layer on hidden states ``(C, M, hidden)``: ``(C, M, out)``."""
+        if self.out_w.shape[-1] == 1:  # a value: a product with one column is slow as a bmm
+            return (hidden * self.out_w[..., 0][:, None]).sum(-1, keepdim=True) + self.out_b
         return torch.baddbmm(self.out_b, hidden, self.out_w)
 
     def __call__(self, states: torch.Tensor) -> torch.Tensor:
@@ -97,10 +99,8 @@ class LSTMRunner:
 def run_sequence(params: Params, states: torch.Tensor) -> torch.Tensor:
     """Outputs ``(C, K, H, out)`` of a whole trajectory batch of state ids ``(C, K, H)``.
 
-    The output layer runs once on every round's hidden state.
+    Each round's output is taken at once, so only the small outputs are stacked (the
+    stacked hidden states of a value batch run to hundreds of megabytes).
     """
-    n_chains, n_traj, horizon = states.shape
-    runner = LSTMRunner(params, n_traj)
-    hiddens = torch.stack([runner.step(states[:, :, t]) for t in range(horizon)], dim=2)
-    out = runner.output(hiddens.reshape(n_chains, n_traj * horizon, -1))
-    return out.reshape(n_chains, n_traj, horizon, -1)
+    runner = LSTMRunner(params, states.shape[1])
+    return torch.stack([runner(states[:, :, t]) for t in range(states.shape[2])], dim=2)
