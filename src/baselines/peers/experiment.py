@@ -140,7 +140,7 @@ def meta_test(context: RunContext) -> None:
     tmp.write_text(json.dumps(test, indent=2) + "\n")
     os.replace(tmp, path)
     title = f"{context.run_dir.parent.parent.name}: {args.method}, seed {args.seed}"
-    plot_run(state.rows, test, context.run_dir / "val_auc.png", title)
+    plot_run(state.rows, test, context.run_dir / "val_auc.png", title, learner.args.auc_from)
     plot_chain(test, context.run_dir / "chain.png", title)
 
 
@@ -164,19 +164,27 @@ def _phi_labels(n: int) -> list[str]:
 
 
 def plot_run(
-    rows: Sequence[dict[str, float]], test: dict[str, Any], path: Path, title: str
+    rows: Sequence[dict[str, float]],
+    test: dict[str, Any],
+    path: Path,
+    title: str,
+    auc_from: int = 0,
 ) -> None:
-    """Validation AUC (and the train AUC between validations) against iterations, and
-    beside it the validation reward per round of every joint policy phi_l."""
+    """Validation AUC (over phi_{auc_from}..phi_L; the train AUC between validations)
+    against iterations, and beside it the validation reward per round of every joint
+    policy phi_l."""
     x = [r["iteration"] for r in rows]
     fig = figure(11.0, 4.0)
     ax, ax_pos = fig.subplots(1, 2)
-    ax.plot(x, [r["val_auc"] for r in rows], "o-", ms=3, label="validation AUC")
+    span = f"φ{auc_from}..φL"
+    ax.plot(x, [r["val_auc"] for r in rows], "o-", ms=3, label=f"validation AUC {span}")
     train = [r["train_auc"] for r in rows]
     if np.isfinite(train).any():
         ax.plot(x, train, "-", alpha=0.6, label="train AUC φ0..φL (mean since previous row)")
     best = test["best_iteration"]
     ax.plot([best], [test["best_val_auc"]], "*", ms=12, color="C3", label=f"best ({best})")
+    test_auc = test["auc_paper"] if auc_from else test["auc"]
+    ax.axhline(test_auc, color="C3", ls=":", lw=1, label=f"test AUC {span} of the best")
     ax.set_xlabel("meta-training iteration")
     ax.set_ylabel("AUC (sum of reward per round over the chain)")
     ax.set_title(title)
