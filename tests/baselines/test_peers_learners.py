@@ -286,3 +286,16 @@ def test_clip_and_steps_of_the_outer_update(preset, expected):
     orthogonal = torch.tensor([[30.0, 0.0], [0.0, 40.0]])  # no conflict: PCGrad keeps them
     agent._outer_step(recorder, [target], orthogonal, torch.Generator().manual_seed(0))
     torch.testing.assert_close(torch.stack(recorder.seen), torch.tensor(expected))
+
+
+def test_sampled_chain_estimator_trains_and_refuses_other_methods():
+    a, b = (learner("meta_mapg", estimator="sampled_chain") for _ in range(2))
+    assert a.train_iteration() == b.train_iteration()
+    grads = outer_grads(learner("meta_mapg", estimator="sampled_chain"))
+    assert grads["inner_lr"].abs().sum() > 0  # the inner rates still get a meta-gradient
+    differs = outer_grads(learner("meta_mapg"))
+    assert any(not torch.allclose(grads[k], differs[k]) for k in grads)
+    with pytest.raises(ValueError, match="meta_mapg"):
+        PeerArgs(method="meta_pg", estimator="sampled_chain")
+    with pytest.raises(ValueError, match="estimator"):
+        PeerArgs(estimator="dice")
