@@ -20,10 +20,16 @@ threads), each with peers drawn from the train split:
    where ``phi_l'`` keeps its graph to theta through the inner steps, and
    ``phi_l'^-i`` is the peers' update replayed differentiably
    (:func:`~meta_wrappers.peers_torch.dice_peer_update`) with the meta-agent's
-   log-probabilities among DiCE's stochastic nodes.  The loss is divided by L.  The
-   per-chain gradients of the policy and of the inner rates are combined with PCGrad
-   (separately), each clipped to ``max_grad_norm``; the value function (LSTM, regressed
-   on the discounted returns of every position, 0 included) takes a plain Adam step.
+   log-probabilities among DiCE's stochastic nodes.  The per-chain gradients of the
+   policy and of the inner rates are combined with PCGrad (separately) and clipped to
+   ``max_grad_norm``; the value function (LSTM) is regressed on the discounted returns.
+   How the terms are averaged, where the clip goes, whether each chain takes its own
+   Adam step, which positions fit the value function and the entropy bonus are the
+   :data:`PRESETS` ``"ours"`` and ``"paper"`` (the authors' code).
+   ``estimator="sampled_chain"`` replaces this estimator by the exact gradient of the
+   chain as played (each earlier batch's whole log-probability times the later
+   positions' first-round advantage; inner steps differentiated with their samples held
+   fixed), which the authors' estimator is biased for.
 
 The methods are the terms they keep (:data:`METHODS`):
 
