@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -28,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from metaenvs.bench import machine_info, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -120,20 +121,15 @@ def main() -> None:
             f"{r['method']:>10} {best['baseline']:>10.2f} {best['this tree']:>10.2f} "
             f"{r['speedup_best']:>8.2f}x  ({median['baseline']:.2f}; {median['this tree']:.2f})"
         )
-    RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / "bench_peer_learner.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "bench_peer_learner",
-                "date": dt.datetime.now(dt.timezone.utc).isoformat(),
-                "baseline": ns.baseline,
-                "settings": {**size, "chains": 5, "preset": ns.preset},
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
+    results = {
+        "benchmark": "bench_peer_learner",
+        "quick": ns.quick,
+        "machine": machine_info(),
+        "baseline": ns.baseline,
+        "settings": {**size, "chains": 5, "preset": ns.preset},
+        "rows": rows,
+    }
+    out = write_results(results, RESULTS_DIR, "bench_peer_learner")
     print(f"wrote {out}")
 
 
