@@ -58,7 +58,8 @@ def test_summary_names_a_leader_only_when_its_interval_clears_the_others():
 
     def row(method, mean, ci, best=50):
         return {"method": method, "seeds": 5, "test_auc_mean": mean, "test_auc_ci95": ci,
-                "reward_first_mean": 0.0, "reward_first_ci95": 0.1, "reward_last_mean": 0.0,
+                "test_auc_paper_mean": mean, "test_auc_paper_ci95": ci, "reward_first_mean": 0.0,
+                "reward_first_ci95": 0.1, "reward_last_mean": 0.0,
                 "reward_last_ci95": 0.1, "best_iteration_mean": best, "iterations": 150,
                 "wall_min": 1.0}  # fmt: skip
 
