@@ -86,9 +86,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--preset", default=None, help="PeerArgs preset of this tree's runs (e.g. paper)"
-    )
     ns = parser.parse_args()
     size = {"k": 8, "horizon": 50, "length": 4} if ns.quick else {"k": 64, "length": 7}
     rows = []
@@ -99,8 +96,6 @@ def main() -> None:
             for _ in range(ns.rounds):
                 for name, src in trees.items():
                     settings = {**size, "method": method, "iterations": ns.iterations}
-                    if ns.preset and name == "this tree":
-                        settings["preset"] = ns.preset
                     times[name] += time_tree(src, settings)
             best = {name: min(t) for name, t in times.items()}
             rows.append(
@@ -126,7 +121,7 @@ def main() -> None:
         "quick": ns.quick,
         "machine": machine_info(),
         "baseline": ns.baseline,
-        "settings": {**size, "chains": 5, "preset": ns.preset},
+        "settings": {**size, "chains": 5},
         "rows": rows,
     }
     out = write_results(results, RESULTS_DIR, "bench_peer_learner")

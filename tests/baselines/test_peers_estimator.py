@@ -1,20 +1,21 @@
 """The outer gradient of the learning-peers meta-agents against exact enumeration.
 
-A two-round IPD, one trajectory per joint policy (K = 1), chain length L = 1, tabular
-policies for the meta-agent (theta: 5 states x 2 actions) and its peer: the meta-value
-of the chain as Algorithm 1 plays it,
+A short IPD (H rounds), K trajectories per joint policy, chain length L, tabular policies
+for the meta-agent (theta: 5 states x 2 actions) and its peer.  The meta-value of the
+chain as Algorithm 1 plays it,
 
-``J(theta) = sum_{tau_0} p(tau_0 | theta, phi^-i_0) sum_{tau_1} p(tau_1 | phi_1, phi^-i_1)
-G(tau_1)`` with ``phi_1 = theta + alpha g(theta, tau_0)`` and
-``phi^-i_1 = phi^-i_0 + beta g^-i(tau_0)`` (each agent's policy-gradient step on the
-sampled tau_0),
+``J(theta) = E[sum_{l=1..L} mean_k sum_t gamma^t r_l,kt]`` over every sequence of
+batches, with ``phi_{l+1} = phi_l + alpha g(phi_l, batch_l)`` and ``phi^-i_{l+1} =
+phi^-i_l + beta g^-i(phi^-i_l, batch_l)`` (each agent's policy-gradient step on its
+sampled batch),
 
-has 16 x 16 terms, so its gradient is exact by autograd.  The learner's estimator is
-built from its own pieces (``inner_step``, ``replay_peer_update``, ``peer_logprobs``,
-``outer_losses``), composed as ``play_chain`` composes them, and its expectation is the
-same enumeration weighted by the (detached) probabilities.  gamma = 1 and V = 0, lambda
-= 1 (advantages = rewards to go), so that the discounting convention of per-round
-advantages and a learned baseline do not enter the comparison.
+has ``(4^(H K))^(L + 1)`` terms, so its gradient is exact by autograd.  The learner's
+estimator is built from its own pieces (``inner_step``, ``true_peers``,
+``replay_peer_update``, ``peer_logprobs``, ``outer_losses``), composed as ``play_chain``
+composes them, and its expectation is the same enumeration weighted by the (detached)
+path probabilities.  The baselines of the inner steps are zero (a linear baseline fitted
+on so few rounds would fit them exactly and leave nothing to learn), the value function
+is zero and GAE's lambda is 1.
 """
 
 from __future__ import annotations
@@ -26,157 +27,197 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import baselines.peers.learner as peers_learner  # noqa: E402
 from baselines.peers.learner import PeerArgs, PeerMetaLearner, Position  # noqa: E402
 from meta_wrappers.peers import TrajectoryBatch  # noqa: E402
 from meta_wrappers.peers_torch import (  # noqa: E402
     dice_peer_update,
-    peer_baselines,
+    score_surrogate,
     tabular_logprobs,
 )
 from metaenvs.games.matrix import ipd_payoffs  # noqa: E402
 
-N_TRAJ = 16  # (a_meta, a_peer) in each of 2 rounds
-ALPHA = 0.7
+ALPHA, BETA = 0.7, 0.9
+SHAPES = [(1, 2, 1), (2, 2, 1), (1, 1, 2)]
+"""(K, H, L) enumerated: one trajectory per joint policy; two (the batch moves phi as a
+whole); a chain of two inner steps."""
 
 
-def trajectories() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every two-round trajectory: states ``(16, 1, 2)``, actions and rewards ``(16, 1, 2, 2)``."""
-    combos = np.array(list(itertools.product([0, 1], repeat=4)))  # a_i0, a_j0, a_i1, a_j1
-    actions = np.stack([combos[:, [0, 2]], combos[:, [1, 3]]], axis=-1)  # (16, H, N)
-    states = np.zeros((N_TRAJ, 2), dtype=np.int64)
-    states[:, 1] = 1 + 2 * combos[:, 0] + combos[:, 1]  # s_{t+1} = 1 + index(a_t)
-    rewards = ipd_payoffs()[actions[..., 0], actions[..., 1]]  # (16, H, N)
-    return states[:, None], actions[:, None], rewards[:, None]
+@pytest.fixture(autouse=True)
+def zero_baselines(monkeypatch):
+    monkeypatch.setattr(
+        peers_learner, "fit_baselines", lambda states, rewards, gamma, n: np.zeros(rewards.shape)
+    )
+    monkeypatch.setattr(
+        peers_learner,
+        "peer_baselines",
+        lambda states, rewards, gamma, n: np.zeros(
+            (rewards.shape[0], rewards.shape[-1] - 1, *rewards.shape[1:3])
+        ),
+    )
 
 
-def learner(method: str, estimator: str) -> PeerMetaLearner:
+def all_batches(k: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every batch: states ``(M, K, H)``, actions and rewards ``(M, K, H, 2)``."""
+    joint = np.array(list(itertools.product(range(4), repeat=k * horizon))).reshape(-1, k, horizon)
+    actions = np.stack([joint // 2, joint % 2], axis=-1)  # player 0 most significant
+    states = np.zeros(joint.shape, dtype=np.int64)
+    states[..., 1:] = 1 + joint[..., :-1]  # s_{t+1} = 1 + index(a_t)
+    rewards = ipd_payoffs()[actions[..., 0], actions[..., 1]]
+    return states, actions, rewards
+
+
+def learner(method, estimator, k, horizon, length, gamma) -> PeerMetaLearner:
     args = PeerArgs(
-        game="ipd", method=method, estimator=estimator, k=1, length=1, horizon=2, gamma=1.0,
-        chains=1, hidden=4, gae_lambda=1.0, peer_lr=0.9,
+        game="ipd", method=method, estimator=estimator, k=k, length=length, horizon=horizon,
+        gamma=gamma, chains=1, hidden=4, gae_lambda=1.0, peer_lr=BETA,
     )  # fmt: skip
     agent = PeerMetaLearner(args)
-    with torch.no_grad():  # V = 0: advantages are the rewards to go
+    with torch.no_grad():  # V = 0: the advantages are the rewards to go
         agent.value["out_w"].zero_()
         agent.value["out_b"].zero_()
     return agent
 
 
-def batch_of(states, actions, rewards, peer: torch.Tensor) -> TrajectoryBatch:
+def make_batch(states, actions, rewards, peer_logits: np.ndarray) -> TrajectoryBatch:
     n = len(states)
-    logits = np.broadcast_to(peer.detach().numpy(), (n, 1, 5, 2)).copy()
     return TrajectoryBatch(
         position=np.zeros(n, dtype=np.int64),
         persona=np.zeros((n, 1), dtype=np.int64),
         states=states,
         actions=actions,
         rewards=rewards,
-        peer_logits=logits,
-        peer_params=logits.reshape(n, 1, -1),
-        baseline=np.zeros((n, 1) + states.shape[1:]),
-        next_peer_logits=logits,
-        next_peer_params=logits.reshape(n, 1, -1),
+        peer_logits=peer_logits,
+        peer_params=peer_logits.reshape(n, 1, -1),
+        baseline=np.zeros((n, 1, *states.shape[1:])),
+        next_peer_logits=peer_logits,
+        next_peer_params=peer_logits.reshape(n, 1, -1),
     )
 
 
-def tiled(x, first: bool):
-    """τ0-major pairs: ``first`` repeats each τ0 16 times, else the τ1 cycle repeats."""
-    if isinstance(x, np.ndarray):
+class Chain:
+    """Every path of batches through a chain: level l holds ``M^(l + 1)`` prefixes."""
+
+    def __init__(self, k, horizon, length, gamma, peer):
+        self.data = all_batches(k, horizon)
+        self.m, self.length, self.gamma = len(self.data[0]), length, gamma
+        # the peers' parameters along every prefix (data: a PG step on each batch)
+        self.peers = [peer.expand(self.m, 1, 5, 2).clone()]
+        for level in range(length):
+            s, a, r = self.level_data(level)
+            leaf = self.peers[-1].clone().requires_grad_()
+            zeros = np.zeros((len(s), 1, *s.shape[1:]))
+            stepped = dice_peer_update(leaf, s, a, r, zeros, BETA, gamma).detach()
+            self.peers.append(stepped.repeat_interleave(self.m, 0))
+
+    def level_data(self, level: int):
+        """The batches of every prefix at ``level`` (the last batch cycles fastest)."""
+        return tuple(np.tile(x, (self.m**level,) + (1,) * (x.ndim - 1)) for x in self.data)
+
+    def spread(self, x, level: int):
+        """A level's per-prefix values repeated for every full path."""
+        reps = self.m ** (self.length - level)
         return (
-            np.repeat(x, N_TRAJ, axis=0) if first else np.tile(x, (N_TRAJ,) + (1,) * (x.ndim - 1))
+            np.repeat(x, reps, axis=0)
+            if isinstance(x, np.ndarray)
+            else x.repeat_interleave(reps, 0)
         )
-    return x.repeat_interleave(N_TRAJ, 0) if first else x.repeat(N_TRAJ, *[1] * (x.dim() - 1))
 
 
-def peer_step(peer: torch.Tensor, states, actions, rewards) -> torch.Tensor:
-    """The peer's policy-gradient step on tau_0, as the env takes it: ``(16, 1, 5, 2)``."""
-    leaf = peer.expand(N_TRAJ, 1, 5, 2).clone().requires_grad_()
-    baseline = peer_baselines(states, rewards, 1.0, 5)
-    return dice_peer_update(leaf, states, actions, rewards, baseline, 0.9, 1.0).detach()
+def exact_gradient(theta, peer, k, horizon, length, gamma) -> torch.Tensor:
+    """``grad J / L`` by autograd through the enumerated meta-value."""
+    chain = Chain(k, horizon, length, gamma, peer)
+    discount = gamma ** torch.arange(horizon, dtype=torch.float32)
+    table = theta.expand(chain.m, 5, 2)
+    log_path, value = torch.zeros(chain.m), torch.zeros(chain.m)
+    for level in range(length + 1):
+        s, a, r = chain.level_data(level)
+        lp_meta = tabular_logprobs(table, s, a[..., 0])
+        lp_peer = tabular_logprobs(chain.peers[level][:, 0], s, a[..., 1])
+        log_path = log_path + (lp_meta + lp_peer).sum(dim=(-1, -2))
+        if level > 0:
+            value = value + (torch.tensor(r[..., 0], dtype=torch.float32) * discount).sum(-1).mean(
+                -1
+            )
+        if level == length:
+            break
+        objective = score_surrogate(
+            lp_meta, torch.tensor(r[..., 0], dtype=torch.float32), torch.zeros(lp_meta.shape), gamma
+        )
+        (grad,) = torch.autograd.grad(objective.sum(), table, create_graph=True)
+        table = (table + ALPHA * grad).repeat_interleave(chain.m, 0)
+        log_path, value = (x.repeat_interleave(chain.m, 0) for x in (log_path, value))
+    # the learner's loss averages the L positions' terms ("ours" preset): compare with J / L
+    return torch.autograd.grad((log_path.exp() * value).sum(), theta)[0] / length
 
 
-def exact_gradient(theta: torch.Tensor, peer: torch.Tensor) -> torch.Tensor:
-    """``grad J`` by autograd through the enumerated sampled-chain meta-value."""
-    agent = learner("meta_mapg", "sampled_chain")
-    states, actions, rewards = trajectories()
-    batch = batch_of(states, actions, rewards, peer)
-    table = theta.expand(N_TRAJ, 5, 2)
-    lp_meta0 = tabular_logprobs(table, states, actions[..., 0])
-    lp_peer0 = tabular_logprobs(peer.expand(N_TRAJ, 5, 2), states, actions[..., 1])
-    lr = torch.full((N_TRAJ,), ALPHA)
-    phi1 = agent.inner_step({"t": table}, {"t": table}, lr, batch, lp_meta0, None, True)["t"]
-    peer1 = peer_step(peer, states, actions, rewards)[:, 0]
-    s1, a1 = tiled(states, False), tiled(actions, False)
-    lp1 = tabular_logprobs(tiled(phi1, True), s1, a1[..., 0])
-    lp1 = lp1 + tabular_logprobs(tiled(peer1, True), s1, a1[..., 1])
-    p0 = (lp_meta0 + lp_peer0).sum(dim=(-1, -2)).exp()
-    returns = torch.tensor(tiled(rewards, False)[..., 0].sum(axis=(-1, -2)), dtype=torch.float32)
-    value = (tiled(p0, True) * lp1.sum(dim=(-1, -2)).exp() * returns).sum()
-    return torch.autograd.grad(value, theta)[0]
-
-
-def expected_estimate(method: str, estimator: str, theta, peer) -> torch.Tensor:
-    """``E[estimator]``: the learner's outer gradient of every (tau_0, tau_1), weighted."""
-    agent = learner(method, estimator)
-    states, actions, rewards = trajectories()
-    batch0 = batch_of(states, actions, rewards, peer)
-    table = theta.expand(N_TRAJ, 5, 2)
-    lp_meta0 = tabular_logprobs(table, states, actions[..., 0])
-    lp_peer0 = tabular_logprobs(peer.expand(N_TRAJ, 5, 2), states, actions[..., 1])
+def expected_estimate(method, estimator, theta, peer, k, horizon, length, gamma):
+    """``E[estimator]``: the learner's outer gradient on every path, weighted."""
+    agent = learner(method, estimator, k, horizon, length, gamma)
+    chain = Chain(k, horizon, length, gamma, peer)
     peer_term = None if estimator == "sampled_chain" else agent.method.peer
-    peers, peer_lp0 = None, None
-    if peer_term == "true":  # as play_chain: the peers' leaf, their log-probs, their update
-        peers = agent.true_peers(batch0)
-        peer_lp0 = agent.peer_logprobs(peers, batch0)
-        peers = agent.replay_peer_update(peers, batch0, lp_meta0, None)
-    else:
-        peers = torch.tensor(peer_step(peer, states, actions, rewards).numpy())
-    lr = torch.full((N_TRAJ,), ALPHA)
-    phi1 = agent.inner_step({"t": table}, {"t": table}, lr, batch0, lp_meta0, peer_lp0, True)["t"]
-    s1, a1, r1 = tiled(states, False), tiled(actions, False), tiled(rewards, False)
-    batch1 = batch_of(s1, a1, r1, peer)
-    lp_meta1 = tabular_logprobs(tiled(phi1, True), s1, a1[..., 0])
-    peers1 = tiled(peers, True)
-    lp_peer1 = agent.peer_logprobs(peers1, batch1)
-    first = Position(
-        batch_of(tiled(states, True), tiled(actions, True), tiled(rewards, True), peer),
-        tiled(lp_meta0, True),
-        torch.zeros(N_TRAJ**2, 1, 2),
-        None if peer_lp0 is None else tiled(peer_lp0, True),
-    )
-    second = Position(batch1, lp_meta1, torch.zeros(N_TRAJ**2, 1, 2), None)
-    if peer_term == "true":
-        second = second._replace(peer_logprobs=lp_peer1)
-    loss, _ = agent.outer_losses([first, second])
-    weight = tiled((lp_meta0 + lp_peer0).sum(dim=(-1, -2)), True)
-    weight = (weight + (lp_meta1 + lp_peer1).sum(dim=(-1, -2))).exp().detach()
+    phi = {"t": theta.expand(chain.m, 5, 2)}
+    peers, log_path, levels = None, torch.zeros(chain.m), []
+    for level in range(length + 1):
+        s, a, r = chain.level_data(level)
+        batch = make_batch(s, a, r, chain.peers[level].numpy())
+        lp_meta = tabular_logprobs(phi["t"], s, a[..., 0])
+        lp_true_peer = tabular_logprobs(chain.peers[level][:, 0], s, a[..., 1])
+        log_path = log_path + (lp_meta + lp_true_peer).sum(dim=(-1, -2))
+        peer_lp = None
+        if peer_term == "true":  # as play_chain: the peers' leaf, then their replayed update
+            peers = agent.true_peers(batch) if peers is None else peers
+            peer_lp = agent.peer_logprobs(peers, batch)
+        levels.append((batch, lp_meta, peer_lp))
+        if level == length:
+            break
+        lr = torch.full((len(s),), ALPHA)
+        if peer_term == "true":
+            peers = agent.replay_peer_update(peers, batch, lp_meta, None)
+            peers = peers.repeat_interleave(chain.m, 0)
+        phi = agent.inner_step(phi, phi, lr, batch, lp_meta, peer_lp, True)
+        phi = {"t": phi["t"].repeat_interleave(chain.m, 0)}
+        log_path = log_path.repeat_interleave(chain.m, 0)
+    positions = []
+    for level, (batch, lp_meta, peer_lp) in enumerate(levels):
+        full = make_batch(*(chain.spread(x, level) for x in (*batch[2:5], batch.peer_logits)))
+        spread_peer = None if peer_lp is None else chain.spread(peer_lp, level)
+        entropy = torch.zeros(len(full.states), k, horizon)
+        positions.append(Position(full, chain.spread(lp_meta, level), entropy, spread_peer))
+    loss, _ = agent.outer_losses(positions)
+    weight = log_path.exp().detach()
     return torch.autograd.grad(-(weight * loss).sum(), theta)[0]
 
 
-@pytest.fixture(scope="module", params=[0, 1, 2])
-def setting(request):
-    """Random tables of the meta-agent and its peer, and the exact gradient there."""
-    gen = torch.Generator().manual_seed(request.param)
-    theta = torch.randn(5, 2, generator=gen).requires_grad_()
-    peer = torch.randn(1, 5, 2, generator=gen)
-    return theta, peer, exact_gradient(theta, peer)
+def setting(seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(5, 2, generator=gen).requires_grad_(), torch.randn(1, 5, 2, generator=gen)
 
 
 def relative_error(estimate: torch.Tensor, exact: torch.Tensor) -> float:
     return float((estimate - exact).norm() / exact.norm())
 
 
-def test_sampled_chain_estimator_is_unbiased(setting):
-    theta, peer, exact = setting
-    estimate = expected_estimate("meta_mapg", "sampled_chain", theta, peer)
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+@pytest.mark.parametrize(("k", "horizon", "length"), SHAPES)
+def test_sampled_chain_estimator_is_unbiased(k, horizon, length, gamma):
+    theta, peer = setting(0)
+    exact = exact_gradient(theta, peer, k, horizon, length, gamma)
+    estimate = expected_estimate(
+        "meta_mapg", "sampled_chain", theta, peer, k, horizon, length, gamma
+    )
     assert relative_error(estimate, exact) < 1e-4
 
 
-@pytest.mark.parametrize(("method", "at_least"), [("meta_mapg", 0.1), ("meta_pg", 0.02)])
-def test_the_authors_estimator_is_biased_for_the_sampled_chain(setting, method, at_least):
-    """Documented in docs/wrappers/peers.md (measured: Meta-MAPG 12-53 %, Meta-PG 4-7 %
-    relative error at seeds 0-3): DiCE's second derivatives in the inner steps estimate
-    how tau_0 moves phi_1 and the peers, which the current-policy term scores again,
-    pairing round t of tau_0 with round t of tau_1 only."""
-    theta, peer, exact = setting
-    estimate = expected_estimate(method, "authors", theta, peer)
-    assert relative_error(estimate, exact) > at_least
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("method", ["meta_mapg", "meta_pg"])
+def test_the_authors_estimator_is_biased_for_the_sampled_chain(method, seed):
+    """Documented in docs/wrappers/peers.md with the measured errors: DiCE's second
+    derivatives in the inner steps estimate how the sampled batch moves phi_1 (and,
+    replayed, the peers), which the current-policy term scores again, round t of one
+    batch against round t of the next only.  gamma = 1: no discounting convention
+    enters."""
+    theta, peer = setting(seed)
+    exact = exact_gradient(theta, peer, 1, 2, 1, 1.0)
+    estimate = expected_estimate(method, "authors", theta, peer, 1, 2, 1, 1.0)
+    assert relative_error(estimate, exact) > 0.05

@@ -192,31 +192,33 @@ def test_bad_arguments_raise():
         PeerArgs(game="chess")
 
 
-def test_lstm_runner_matches_torch_lstm_cell():
-    """The runner's table lookup and sigmoid-form tanh compute PyTorch's LSTM."""
+@pytest.mark.parametrize("n_out", [3, 1])  # a policy's logits, a value (its own path)
+def test_lstm_runner_matches_torch_lstm_cell(n_out):
+    """The runner's table lookup and sigmoid-form tanh compute PyTorch's LSTM, chain by
+    chain with each chain's own parameters."""
     from baselines.peers.nets import LSTMRunner, init_lstm_net, run_sequence
 
     gen = torch.Generator().manual_seed(0)
-    n_states, hidden, n_out = 5, 8, 3
-    params = init_lstm_net(n_states, n_out, hidden, gen)
-    cell = torch.nn.LSTMCell(hidden, hidden)
-    with torch.no_grad():
-        cell.weight_ih.copy_(params["ih_w"].T)
-        cell.weight_hh.copy_(params["hh_w"].T)
-        cell.bias_ih.copy_(params["lstm_b"])
-        cell.bias_hh.zero_()
-    states = torch.randint(0, n_states, (2, 4, 7), generator=gen)  # (C, K, H)
-    batched = {k: torch.stack([v, v]) for k, v in params.items()}
-    runner = LSTMRunner(batched, 4)
-    h = c = torch.zeros(8, hidden)
-    for t in range(7):
-        x = torch.relu(params["fc_w"][states[:, :, t].reshape(-1)] + params["fc_b"])
-        h, c = cell(x, (h, c))
-        expected = h @ params["out_w"] + params["out_b"]
-        got = runner(states[:, :, t]).reshape(8, n_out)
-        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
-    whole = run_sequence(batched, states)
-    torch.testing.assert_close(whole[:, :, -1].reshape(8, n_out), expected, rtol=1e-5, atol=1e-6)
+    n_states, hidden, n_chains, n_traj, horizon = 5, 8, 3, 4, 7
+    chains = [init_lstm_net(n_states, n_out, hidden, gen) for _ in range(n_chains)]
+    batched = {k: torch.stack([c[k] for c in chains]) for k in chains[0]}
+    states = torch.randint(0, n_states, (n_chains, n_traj, horizon), generator=gen)
+    runner = LSTMRunner(batched, n_traj)
+    got = torch.stack([runner(states[:, :, t]) for t in range(horizon)], dim=2)
+    torch.testing.assert_close(run_sequence(batched, states), got)
+    for c, params in enumerate(chains):
+        cell = torch.nn.LSTMCell(hidden, hidden)
+        with torch.no_grad():
+            cell.weight_ih.copy_(params["ih_w"].T)
+            cell.weight_hh.copy_(params["hh_w"].T)
+            cell.bias_ih.copy_(params["lstm_b"])
+            cell.bias_hh.zero_()
+        h = cell_state = torch.zeros(n_traj, hidden)
+        for t in range(horizon):
+            x = torch.relu(params["fc_w"][states[c, :, t]] + params["fc_b"])
+            h, cell_state = cell(x, (h, cell_state))
+            expected = h @ params["out_w"] + params["out_b"]
+            torch.testing.assert_close(got[c, :, t], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_paper_preset_is_the_authors_outer_loop():

@@ -26,10 +26,11 @@ threads), each with peers drawn from the train split:
    How the terms are averaged, where the clip goes, whether each chain takes its own
    Adam step, which positions fit the value function and the entropy bonus are the
    :data:`PRESETS` ``"ours"`` and ``"paper"`` (the authors' code).
-   ``estimator="sampled_chain"`` replaces this estimator by the exact gradient of the
-   chain as played (each earlier batch's whole log-probability times the later
-   positions' first-round advantage; inner steps differentiated with their samples held
-   fixed), which the authors' estimator is biased for.
+   ``estimator="sampled_chain"`` replaces this estimator by the score-function gradient
+   of the chain as played (each earlier batch's whole log-probability times the later
+   positions' discounted return less V(s_0), each round weighted by gamma^t; inner
+   steps differentiated with their samples held fixed), unbiased with ``gae_lambda=1``;
+   the authors' estimator is biased for that meta-value.
 
 The methods are the terms they keep (:data:`METHODS`):
 
@@ -200,14 +201,16 @@ class PeerArgs:
     inner steps, whose second derivatives carry the earlier trajectories' and the peers'
     dependence on theta, plus the per-round current-policy term; biased for the
     meta-value of the chain as played, see the docs) or ``"sampled_chain"`` (that
-    meta-value's exact score-function gradient: every earlier batch's log-probability
-    times the later positions' advantage at the first round, the inner steps
-    differentiated with their samples held fixed; the peers' learning enters through
-    those scores, so it is one method: ``meta_mapg`` only)."""
+    meta-value's score-function gradient: every earlier batch's log-probability times
+    the later positions' discounted return less V(s_0), each round of a batch weighted
+    by gamma^t, the inner steps differentiated with their samples held fixed; unbiased
+    with ``gae_lambda=1`` (an exact enumeration checks it); the peers' learning enters
+    through the earlier batches' scores, so it is one method: ``meta_mapg`` only)."""
     max_grad_norm: float = 10.0
     """Gradient-norm clip of every outer update."""
     pcgrad: bool = True
-    """Combine the chains' policy gradients with PCGrad (else their mean)."""
+    """Combine the chains' gradients of the policy and the inner rates (and, with
+    ``outer_steps="per_chain"``, of the value function) with PCGrad (else their mean)."""
     lookahead: int = 1
     """LOLA-DiCE: DiCE updates of the peers looked ahead."""
     peer_model: str = "tabular"
@@ -523,20 +526,25 @@ class PeerMetaLearner:
             values = run_sequence(value, states.reshape(n_chains, n_pos * n_traj, horizon))
         values = values.reshape(n_chains, n_pos, n_traj, horizon)
         advantages = gae(rewards, values.detach(), args.gamma, args.gae_lambda)
-        errors = (values - discounted_returns(rewards, args.gamma)).square().mean(dim=(2, 3))
+        returns = discounted_returns(rewards, args.gamma)
+        errors = (values - returns).square().mean(dim=(2, 3))
         fitted = errors[:, args.value_from :]  # (C, positions fitted)
         positions_avg = args.averaging == "positions"
         value_loss = fitted.sum(1) / n_pos if positions_avg else fitted.mean(1)
         terms = torch.zeros(n_chains)
         if args.estimator == "sampled_chain":
-            # d/dtheta E[sum_l mean_k G(tau_l,k)]: batch l' < l moved phi_l (and the peers),
-            # so its whole log-probability scores position l's return (less V(s_0))
+            # d/dtheta E[sum_l mean_k sum_t gamma^t r_l,kt]: batch l' < l moved phi_l (and
+            # the peers), so its whole log-probability scores position l's discounted
+            # return less V(s_0); batch l's own rounds score gamma^t times their advantage
+            # (unbiased with lambda = 1; GAE's lambda < 1 trades bias for variance)
+            discount = args.gamma ** torch.arange(horizon, dtype=rewards.dtype)
+            baseline_start = values.detach()[:, :, :, 0]
             earlier = torch.zeros(n_chains)
             for step, pos in enumerate(positions):
                 if step > 0:
-                    start = advantages[:, step, :, 0].mean(-1)
-                    terms = terms - earlier * start
-                    terms = terms - (pos.meta_logprobs * advantages[:, step]).sum(-1).mean(-1)
+                    start = (returns[:, step, :, 0] - baseline_start[:, step]).mean(-1)
+                    own = pos.meta_logprobs * discount * advantages[:, step]
+                    terms = terms - earlier * start - own.sum(-1).mean(-1)
                 earlier = earlier + pos.meta_logprobs.sum(dim=(-1, -2))
             n_terms = max(args.length, 1)
         elif method.outer == "meta":
