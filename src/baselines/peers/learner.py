@@ -244,7 +244,7 @@ class PeerArgs:
             )
         if self.estimator == "sampled_chain" and self.method != "meta_mapg":
             raise ValueError(
-                "estimator 'sampled_chain' is the exact gradient of the chain's meta-value, "
+                "estimator 'sampled_chain' estimates the gradient of the chain's meta-value, "
                 "peer learning included (through the earlier batches' scores): use it with "
                 f"method 'meta_mapg', not {self.method!r}"
             )
