@@ -190,8 +190,10 @@ def plot_run(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
+    from matplotlib import colormaps  # matplotlib stays out of import time
+
     n_pos = sum(1 for key in rows[0] if key.startswith("val_r"))
-    colors = plt_colors(n_pos)
+    colors = colormaps["viridis"](np.linspace(0.0, 0.9, max(n_pos, 1)))  # dark φ0 .. light φL
     for i in range(n_pos):
         ax_pos.plot(
             x, [r[f"val_r{i}"] for r in rows], "-", color=colors[i], label=rf"$\phi_{{{i}}}$"
@@ -203,13 +205,6 @@ def plot_run(
     ax_pos.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-
-
-def plt_colors(n: int) -> list[Any]:
-    """``n`` colours from dark to light (viridis)."""
-    from matplotlib import colormaps
-
-    return [colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, max(n, 1))]
 
 
 def plot_chain(test: dict[str, Any], path: Path, title: str) -> None:

@@ -588,14 +588,17 @@ class PeerMetaLearner:
         self._outer_step(self.actor_opt, list(self.actor.values()), actor_grads, gen)
         if self.learns_inner_lr:
             self._outer_step(self.lr_opt, [self.inner_lr], flat["inner_lr"], gen)
-        if value is None:  # ours: one step on the mean loss, no PCGrad
-            value_grads = torch.autograd.grad(value_loss.mean(), list(self.value.values()))
-            per_chain_value = torch.cat([g.reshape(1, -1) for g in value_grads], dim=1)
-            self._outer_step(self.value_opt, list(self.value.values()), per_chain_value, None)
-        else:
-            value_grads = torch.autograd.grad(value_loss.sum(), list(value.values()))
-            per_chain_value = torch.cat([g.reshape(n_chains, -1) for g in value_grads], dim=1)
-            self._outer_step(self.value_opt, list(self.value.values()), per_chain_value, gen)
+        # ours: one gradient of the mean loss, no PCGrad; paper: one per chain, like the policy's
+        shared = value is None
+        value_params = self.value if shared else value
+        value_grads = torch.autograd.grad(
+            value_loss.mean() if shared else value_loss.sum(), list(value_params.values())
+        )
+        rows = 1 if shared else n_chains
+        per_chain_value = torch.cat([g.reshape(rows, -1) for g in value_grads], dim=1)
+        self._outer_step(
+            self.value_opt, list(self.value.values()), per_chain_value, None if shared else gen
+        )
         self.iteration += 1
         rewards = np.stack([p.batch.rewards[..., 0].mean(axis=(1, 2)) for p in positions], axis=1)
         return {
