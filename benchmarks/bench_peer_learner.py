@@ -20,17 +20,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from _tree_timing import ROOT, export, time_tree
+
 from metaenvs.bench import machine_info, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BASELINE = "ecc330b"
 """The last commit before issue 17's learner changes."""
@@ -51,34 +48,6 @@ print(json.dumps(times))
 """
 
 
-def export(ref: str, into: Path) -> Path:
-    """``src/`` of commit ``ref`` under ``into``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "src"], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into / "src"
-
-
-def time_tree(src: Path, settings: dict) -> list[float]:
-    """Seconds of each timed iteration, in a fresh one-thread interpreter on ``src``."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(src),
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "NUMBA_NUM_THREADS": "1",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", TIMER, json.dumps(settings)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default=BASELINE, help=f"git ref (default {BASELINE})")
@@ -96,7 +65,7 @@ def main() -> None:
             for _ in range(ns.rounds):
                 for name, src in trees.items():
                     settings = {**size, "method": method, "iterations": ns.iterations}
-                    times[name] += time_tree(src, settings)
+                    times[name] += time_tree(src, TIMER, settings)
             best = {name: min(t) for name, t in times.items()}
             rows.append(
                 {

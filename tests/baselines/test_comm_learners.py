@@ -49,16 +49,18 @@ def tiny_problem(k_updates=2, seed=0):
     return rule, rule_fn, comm_logits, params, square_avg, trajectories
 
 
-def blended(rule, rule_fn, comm_logits, params, square_avg, trajectories, alpha=1.0):
+def blended(rule, rule_fn, comm_logits, params, square_avg, trajectories, alpha=1.0, clip=0.0):
     value, _, _ = meta.unrolled_meta_objective(
-        rule_fn, comm_logits, params, square_avg, trajectories, lr=0.05, beta=0.01, alpha=alpha
-    )
+        rule_fn, comm_logits, params, square_avg, trajectories, lr=0.05, beta=0.01, alpha=alpha,
+        clip=clip,
+    )  # fmt: skip
     return value
 
 
-def test_meta_gradient_through_k_updates_matches_finite_differences():
+@pytest.mark.parametrize("clip", [0.0, 0.05])  # 0.05: every inner step is clipped
+def test_meta_gradient_through_k_updates_matches_finite_differences(clip):
     rule, rule_fn, comm_logits, params, square_avg, trajs = tiny_problem(k_updates=3)
-    value = blended(rule, rule_fn, comm_logits, params, square_avg, trajs)
+    value = blended(rule, rule_fn, comm_logits, params, square_avg, trajs, clip=clip)
     grads = torch.autograd.grad(value, list(rule.parameters()))
     flat = torch.cat([gr.flatten() for gr in grads])
     assert flat.abs().max() > 1e-6  # eta receives a non-zero meta-gradient
@@ -69,10 +71,11 @@ def test_meta_gradient_through_k_updates_matches_finite_differences():
             h = 1e-6
             with torch.no_grad():
                 p.view(-1)[idx] += h
-            up = blended(rule, rule_fn, comm_logits, params, square_avg, trajs).item()
+            up = blended(rule, rule_fn, comm_logits, params, square_avg, trajs, clip=clip).item()
             with torch.no_grad():
                 p.view(-1)[idx] -= 2 * h
-            down = blended(rule, rule_fn, comm_logits, params, square_avg, trajs).item()
+            down = blended(rule, rule_fn, comm_logits, params, square_avg, trajs, clip=clip)
+            down = down.item()
             with torch.no_grad():
                 p.view(-1)[idx] += h
             fd = (up - down) / (2 * h)
@@ -112,6 +115,74 @@ def test_rule_advantage_changes_the_inner_update():
     )[0]
     for k in params:  # a zero advantage is no update
         torch.testing.assert_close(zero[k], params[k])
+
+
+def test_clip_by_norm_is_torchs_rule_and_leaves_small_gradients_alone():
+    g = torch.Generator().manual_seed(3)
+    grads = [torch.randn(4, 5, generator=g), torch.randn(7, generator=g)]
+    for max_norm in (0.1, 100.0):
+        copies = [x.clone().requires_grad_(True) for x in grads]
+        for c, x in zip(copies, grads):
+            c.grad = x.clone()
+        torch.nn.utils.clip_grad_norm_(copies, max_norm)
+        for ours, theirs in zip(meta.clip_by_norm(grads, max_norm), copies):
+            torch.testing.assert_close(ours, theirs.grad)
+    assert all(torch.equal(a, b) for a, b in zip(meta.clip_by_norm(grads, 100.0), grads))
+
+
+def test_inner_step_clips_its_gradient():
+    rule, rule_fn, comm_logits, params, square_avg, trajs = tiny_problem(k_updates=1)
+    advantage = rule_fn(trajs[0], params)
+    steps = {}
+    for clip in (0.0, 1e-3):
+        new, _ = meta.inner_step(
+            comm_logits, params, square_avg, trajs[0], advantage, 0.1, alpha=1.0, clip=clip
+        )
+        steps[clip] = torch.cat([(new[k] - params[k]).detach().flatten() for k in params])
+    # alpha 1 keeps square_avg at 1: the step is lr times the (clipped) gradient
+    assert steps[1e-3].norm().item() == pytest.approx(0.1 * 1e-3, rel=1e-3)
+    assert steps[0.0].norm() > 10 * steps[1e-3].norm()
+    torch.testing.assert_close(steps[1e-3] / steps[1e-3].norm(), steps[0.0] / steps[0.0].norm())
+
+
+@pytest.mark.parametrize("d, rate", [(1, 0.5), (2, 0.5), (5, 0.3), (5, 0.0), (5, 1.0)])
+def test_policy_on_requested_slots_only_equals_the_full_loop(d, rate):
+    """A 0/1 mask runs only the requested slots (packed); a mask with a gradient runs every
+    slot and carries the state over the others: same actions, same parameter gradients."""
+    from baselines.comm.networks import PolicyNet
+
+    g = torch.Generator().manual_seed(d)
+    torch.manual_seed(d)
+    policy = PolicyNet(3, 7, 5, hidden=16).double()
+    own = torch.randn(11, 3, 7, generator=g, dtype=torch.float64)
+    received = torch.randn(11, 3, d, 7, generator=g, dtype=torch.float64)
+    mask = (torch.rand(11, 3, d, generator=g) < rate).double()
+    packed = policy(own, received * mask[..., None], mask)
+    relaxed = mask.clone().requires_grad_(True)
+    dense = policy(own, received * relaxed[..., None], relaxed)
+    torch.testing.assert_close(packed, dense)
+    params = list(policy.parameters())
+    for a, b in zip(
+        torch.autograd.grad(packed.square().sum(), params, allow_unused=True),
+        torch.autograd.grad(dense.square().sum(), params, allow_unused=True),
+    ):
+        if a is not None or b is not None:  # d = 1 uses no recurrent weights
+            ref = a if a is not None else b
+            zero = torch.zeros_like(ref)
+            torch.testing.assert_close(zero if a is None else a, zero if b is None else b)
+    # and the loop is an LSTM over the requested slots in order: row 0 of agent 0 by hand
+    cell = torch.nn.LSTMCell(7, 16).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(policy.lstm_in.weight[0].T)
+        cell.weight_hh.copy_(policy.lstm_rec.weight[0].T)
+        cell.bias_ih.copy_(policy.lstm_in.bias[0])
+        cell.bias_hh.copy_(policy.lstm_rec.bias[0])
+        state = (torch.zeros(1, 16, dtype=torch.float64), torch.zeros(1, 16, dtype=torch.float64))
+        for s in range(d):
+            if mask[0, 0, s]:
+                state = cell(received[0, 0, s][None], state)
+        head = policy.head(torch.cat([own[0], state[0][0].expand(3, 16)], -1)[None])
+        torch.testing.assert_close(packed[0, 0], torch.sigmoid(head[0, 0]))
 
 
 def test_n_step_returns_match_a_loop():
@@ -166,6 +237,49 @@ def test_each_method_trains_its_comm_networks_or_not(method):
         assert "meta_objective" in metrics or learner.cycle_k > 0
 
 
+def test_rollout_records_each_step_with_its_own_observation():
+    learner = CommLearner(small_args("none"))
+    batch = learner.rollout(3, seed=2, explore=True)
+    # within an episode the next observation of step t is the observation of step t + 1
+    torch.testing.assert_close(batch["obs"][:, 1:], batch["next_obs"][:, :-1])
+    assert not torch.equal(batch["obs"][:, 0], batch["obs"][:, 1])
+    ids = torch.from_numpy(learner.core.inner.neighbours_in(batch["obs"].numpy())[0])
+    torch.testing.assert_close(batch["ids"], ids)
+    torch.testing.assert_close(batch["valid"], (ids >= 0).float())
+
+
+@pytest.mark.parametrize("method", ["meta", "reinforce"])
+def test_one_comm_update_per_collected_episode(method):
+    """Algorithm 1: each trajectory its own update of the communication networks."""
+    learner = CommLearner(small_args(method, envs=3, meta_k=4))
+    steps = []
+    if method == "reinforce":
+        learner.reinforce_update = lambda episode: steps.append(episode["reward"].shape[0]) or {}
+    else:
+        inner = learner.meta_update
+        learner.meta_update = lambda episode: (
+            steps.append(episode["reward"].shape[0]) or inner(episode)
+        )
+    learner.train_iteration()
+    assert steps == [1, 1, 1]  # three episodes, three updates on one episode each
+    if method == "meta":
+        assert learner.cycle_k == 3
+        out = {}
+        for _ in range(2):  # episodes 4-6: the K = 4th update closes the cycle at episode 5
+            out |= learner.train_iteration()
+        assert "meta_objective" in out
+
+
+def test_critic_and_policy_updates_interleave_with_the_episodes():
+    learner = CommLearner(small_args("reinforce", envs=4, updates_per_episode=0.5))
+    order = []
+    update, comm = learner.update_critic_and_policy, learner.reinforce_update
+    learner.update_critic_and_policy = lambda: order.append("q") or update()
+    learner.reinforce_update = lambda episode: order.append("c") or comm(episode)
+    learner.train_iteration()  # warm-up of 2 episodes is over after this first iteration
+    assert order == ["c", "q", "c", "c", "q", "c"]
+
+
 def test_eta_receives_gradients_and_moves():
     learner = CommLearner(small_args("meta", meta_k=2))
     eta_before = [p.detach().clone() for p in learner.rule.parameters()]
@@ -187,7 +301,7 @@ def test_learner_cycle_equals_the_unrolled_objective():
     sq0 = {k: v.clone() for k, v in learner.square_avg.items()}
     expected, theta_k, _ = meta.unrolled_meta_objective(
         learner.rule_advantage, learner.comm_logits, theta0, sq0, batches,
-        learner.args.lr_comm, learner.args.beta,
+        learner.args.lr_comm, learner.args.beta, clip=learner.args.comm_clip,
     )  # fmt: skip
     outs = [learner.meta_update(b) for b in batches]
     assert outs[-1]["meta_objective"] == pytest.approx(expected.item(), rel=1e-5)
@@ -224,3 +338,7 @@ def test_bad_args_raise():
         CommArgs(method="gumbel")
     with pytest.raises(ValueError, match="meta_k"):
         CommArgs(meta_k=0)
+    with pytest.raises(ValueError, match="comm_clip"):
+        CommArgs(comm_clip=-1.0)
+    with pytest.raises(ValueError, match="updates_per_episode"):
+        CommArgs(updates_per_episode=float("nan"))

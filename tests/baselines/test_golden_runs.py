@@ -3,7 +3,9 @@
 ``tests/data/golden_runs`` holds ``metrics.csv`` (and the peers' ``test.json``) of short
 runs made by the runners before the experiment framework of issue 15 (peers and comm at
 commit aa377dc; mnmpg regenerated for issue 16: Skirmish v1 and PyMARL's TD ratio; peers
-for issue 17: the faster LSTM's reordered float operations, within 1e-5 of before), with
+for issue 17: the faster LSTM's reordered float operations, within 1e-5 of before; comm
+``meta`` for issue 18: Algorithm 1's one communication update per episode and the clip of
+every communication update; comm ``none`` is unchanged by issue 18's speed work), with
 the commands below.  Any change to a runner, learner or env that alters a learning
 curve for a fixed seed fails here; regenerate the files only for an intended change of
 results, and say so in the commit.

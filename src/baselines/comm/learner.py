@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.func import functional_call
 
 from baselines.comm import meta
 from baselines.comm.networks import AgentMLP, JointMLP, PolicyNet, UpdateRule
@@ -54,7 +53,8 @@ class CommArgs:
     envs: int = 8
     """Episodes collected in parallel per iteration (one batched env)."""
     updates_per_episode: float = 1.0
-    """Critic and policy updates per collected episode (the paper: one per trajectory)."""
+    """Critic and policy updates per collected episode (Algorithm 1: one per trajectory,
+    interleaved with the communication update of each trajectory)."""
     warmup_episodes: int = 64
     """Episodes collected before the first critic and policy update."""
     gamma: float = 0.95
@@ -76,7 +76,11 @@ class CommArgs:
     exploration_noise: float = 0.1
     """Std of the Gaussian noise added to the policy's actions while training."""
     grad_clip: float = 0.5
-    """Gradient norm clip of the critic and the policies."""
+    """Gradient norm clip of the critic, the policies and the baseline."""
+    comm_clip: float = 0.5
+    """Gradient norm clip of every update of the communication networks, the same rule for
+    every method: REINFORCE's step, STGS's (through the policy loss) and the meta inner
+    step (differentiably, so eta's gradient sees the clip); 0 disables it."""
     meta_k: int = 10
     """K, inner updates of the communication networks per meta-update."""
     lr_meta: float = 5e-5
@@ -99,6 +103,10 @@ class CommArgs:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name in ("updates_per_episode", "grad_clip", "comm_clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 class CommLearner:
@@ -133,14 +141,17 @@ class CommLearner:
             "policy": copy.deepcopy(self.policy),
             "critic": copy.deepcopy(self.critic),
         }
+        # foreach: one kernel per step for all of a network's tensors (CPU too)
         self.opt = {
-            "critic": torch.optim.Adam(self.critic.parameters(), args.lr_critic),
-            "policy": torch.optim.Adam(self.policy.parameters(), args.lr_policy),
-            "comm": torch.optim.RMSprop(self.comm.parameters(), args.lr_comm),
-            "baseline": torch.optim.Adam(self.baseline.parameters(), args.lr_baseline),
-            "meta": torch.optim.RMSprop(self.rule.parameters(), args.lr_meta),
+            "critic": torch.optim.Adam(self.critic.parameters(), args.lr_critic, foreach=True),
+            "policy": torch.optim.Adam(self.policy.parameters(), args.lr_policy, foreach=True),
+            "comm": torch.optim.RMSprop(self.comm.parameters(), args.lr_comm, foreach=True),
+            "baseline": torch.optim.Adam(
+                self.baseline.parameters(), args.lr_baseline, foreach=True
+            ),
+            "meta": torch.optim.RMSprop(self.rule.parameters(), args.lr_meta, foreach=True),
         }
-        self.buffer = ReplayBuffer(args.buffer_size, n, obs_dim, act_dim)
+        self.buffer = ReplayBuffer(args.buffer_size, n, obs_dim, act_dim, d)
         # the meta method's fast weights theta_c(k), differentiable in eta within a cycle
         self.fast: meta.Params = {k: v.detach().clone() for k, v in self.comm.named_parameters()}
         self.square_avg = {k: torch.zeros_like(v) for k, v in self.fast.items()}
@@ -152,7 +163,7 @@ class CommLearner:
     # -- the communication networks ------------------------------------------------------
     def comm_logits(self, params: meta.Params, obs: torch.Tensor) -> torch.Tensor:
         """Logits of ``c^i(j | o^i)`` ``(..., N, d)`` with the given parameters."""
-        return functional_call(self.comm, params, (obs,))
+        return self.comm(obs, params)
 
     def comm_params(self) -> meta.Params:
         """The communication networks' current parameters (fast weights for ``meta``)."""
@@ -195,15 +206,21 @@ class CommLearner:
         """
         core, params, gen = self.core, self.comm_params(), gen or self.gen
         state = core.reset(episodes, seed)
-        steps: dict[str, list] = {k: [] for k in ("obs", "sample", "valid", "action", "reward",
-                                                  "done", "terminated", "next_obs")}  # fmt: skip
-        for _ in range(core.inner.config.horizon):
-            own = torch.from_numpy(core.split_observation(core.observe(state))["own"].copy())
-            ids = core.inner.neighbours_in(own.numpy())[0]
-            valid = torch.from_numpy(ids >= 0).float()
+        horizon, n, d = core.inner.config.horizon, self.n, self.d
+        shapes = {"obs": (n, self.obs_dim), "next_obs": (n, self.obs_dim), "sample": (n, d),
+                  "valid": (n, d), "action": (n, self.act_dim), "reward": (), "done": (),
+                  "terminated": (), "ids": (n, d), "next_ids": (n, d)}  # fmt: skip
+        # filled in place step by step, handed to torch once (no per-step conversions)
+        out = {k: np.empty((episodes, horizon, *shape), np.int64 if "ids" in k else np.float32)
+               for k, shape in shapes.items()}  # fmt: skip
+        for t in range(horizon):
+            own_np = core.split_observation(core.observe(state))["own"]  # a view: the core
+            ids = core.inner.neighbours_in(own_np)[0]  # reuses it at the next step
+            valid_np = ids >= 0
+            own, valid = torch.from_numpy(own_np.copy()), torch.from_numpy(valid_np).float()
             with torch.no_grad():
                 sample = self.requests(self.comm_logits(params, own), valid, gen=gen)
-                answered = core.split_observation(core.request(state, sample.numpy().astype(bool)))
+                answered = core.split_observation(core.request(state, sample.numpy() > 0.5))
                 received = torch.from_numpy(answered["received"].copy())
                 action = self.policy(own, received, torch.from_numpy(answered["valid"].copy()))
             if explore:
@@ -211,19 +228,30 @@ class CommLearner:
                 action = (action + noise).clamp(0.0, 1.0)
             result = core.act(state, action.numpy())
             done = result.terminated | result.truncated
-            nxt = np.where(done[:, None, None], result.final_obs, result.obs)
+            nxt = core.split_observation(
+                np.where(done[:, None, None], result.final_obs, result.obs)
+            )["own"]
             for key, value in (
-                ("obs", own), ("sample", sample), ("valid", valid), ("action", action),
-                ("reward", result.reward.mean(axis=1)), ("done", done),
-                ("terminated", result.terminated),
-                ("next_obs", core.split_observation(nxt)["own"]),
+                ("obs", own.numpy()), ("sample", sample.numpy()), ("valid", valid_np),
+                ("action", action.numpy()), ("reward", result.reward.mean(axis=1)),
+                ("done", done), ("terminated", result.terminated), ("next_obs", nxt),
+                ("ids", ids), ("next_ids", core.inner.neighbours_in(nxt)[0]),
             ):  # fmt: skip
-                steps[key].append(torch.as_tensor(np.array(value), dtype=torch.float32))
-        return {k: torch.stack(v, dim=1) for k, v in steps.items()}
+                out[key][:, t] = value
+        return {k: torch.from_numpy(v) for k, v in out.items()}
 
     # -- one iteration of Algorithm 1 ------------------------------------------------------
     def train_iteration(self) -> dict[str, float]:
-        """Collect ``envs`` episodes, update critic and policies, then the comm networks."""
+        """Collect ``envs`` episodes in parallel, then Algorithm 1's lines 6-9 per episode.
+
+        For each collected trajectory in turn: its critic and policy updates (lines 7-8;
+        ``updates_per_episode`` of them, spread evenly), then one update of the
+        communication networks on that trajectory alone (line 9: a REINFORCE step, or a
+        meta inner step, with the K-update cycle and the eta update of lines 11-14 running
+        across trajectories and iterations).  The trajectories of one iteration share the
+        parameters they were collected with.  The baseline (line 12) takes one step on the
+        iteration's trajectories before their advantages are read.
+        """
         args = self.args
         seed = int(self.rng.integers(2**62))
         batch = self.rollout(args.envs, seed, explore=True)
@@ -236,57 +264,66 @@ class CommLearner:
             "train_reward": float(batch["reward"].sum(1).mean()),
             "messages": float(batch["sample"].sum() / batch["sample"][..., 0].numel()),
         }
-        if self.episodes_done >= args.warmup_episodes:
-            for _ in range(max(1, round(args.envs * args.updates_per_episode))):
-                metrics |= self.update_critic_and_policy()
         if args.method in ("meta", "reinforce"):
             advantage, metrics["baseline_loss"] = self.baseline_advantage(batch)
             batch["advantage"] = advantage[..., None, None]
+        updating = self.episodes_done >= args.warmup_episodes
+        total = round(args.envs * args.updates_per_episode)
+        for e in range(args.envs):
+            if updating:  # updates e*total/envs .. (e+1)*total/envs go with trajectory e
+                for _ in range((e + 1) * total // args.envs - e * total // args.envs):
+                    metrics |= self.update_critic_and_policy()
+            episode = {k: v[e : e + 1] for k, v in batch.items()}
             if args.method == "reinforce":
-                metrics |= self.reinforce_update(batch)
-            else:
-                metrics |= self.meta_update(batch)
+                metrics |= self.reinforce_update(episode)
+            elif args.method == "meta":
+                metrics |= self.meta_update(episode)
         return metrics
 
     def update_critic_and_policy(self) -> dict[str, float]:
         """Equations 1 and 3 on a replay sample (and the STGS comm update with the policy)."""
         args, t = self.args, self.targets
-        obs, action, reward, next_obs, terminated = self.buffer.sample(args.batch_size, self.rng)
+        obs, action, reward, next_obs, terminated, ids, next_ids = self.buffer.sample(
+            args.batch_size, self.rng
+        )
         with torch.no_grad():
             next_mask, next_received = self.answered(
-                next_obs, dict(t["comm"].named_parameters()), relaxed=False
+                next_obs, next_ids, dict(t["comm"].named_parameters()), relaxed=False
             )
             next_action = t["policy"](next_obs, next_received, next_mask)
             target = reward + args.gamma * (1.0 - terminated) * t["critic"](next_obs, next_action)
         critic_loss = ((self.critic(obs, action) - target) ** 2).mean()
         self._step("critic", critic_loss, self.critic)
 
-        mask, received = self.answered(obs, self.comm_params(), relaxed=args.method == "stgs")
+        mask, received = self.answered(
+            obs, ids, self.comm_params(), relaxed=args.method == "stgs"
+        )
         own_action = self.policy(obs, received, mask)  # (B, N, A)
         eye = torch.eye(self.n, dtype=torch.bool)[:, None, :, None]  # agent i's slot in row i
         joint = torch.where(eye, own_action.unsqueeze(0), action.unsqueeze(0))  # (N, B, N, A)
+        self.critic.requires_grad_(False)  # the policy loss needs no critic gradients
         policy_loss = -self.critic(obs.expand(self.n, *obs.shape), joint).mean(1).sum()
         self.opt["policy"].zero_grad()
         if args.method == "stgs":
             self.opt["comm"].zero_grad()
         policy_loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), args.grad_clip)
+        self.critic.requires_grad_(True)
+        clip_grads(self.policy.parameters(), args.grad_clip)
         self.opt["policy"].step()
         if args.method == "stgs":
-            torch.nn.utils.clip_grad_norm_(self.comm.parameters(), args.grad_clip)
+            clip_grads(self.comm.parameters(), args.comm_clip)
             self.opt["comm"].step()
         self.soft_update_targets()
         return {"critic_loss": critic_loss.item(), "policy_loss": policy_loss.item()}
 
     def answered(
-        self, obs: torch.Tensor, params: meta.Params, relaxed: bool
+        self, obs: torch.Tensor, ids: torch.Tensor, params: meta.Params, relaxed: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Requests from ``obs (B, N, D)`` and the neighbours' answers ``(B, N, d, D)``.
 
         The neighbour ids come from the game (``neighbours_in``); the answers are the
         requested neighbours' rows of ``obs``, as :class:`CommCore` answers them.
         """
-        ids = torch.from_numpy(self.core.inner.neighbours_in(obs.numpy())[0])
         valid = (ids >= 0).float()
         mask = self.requests(self.comm_logits(params, obs), valid, relaxed=relaxed)
         if not relaxed:
@@ -314,7 +351,7 @@ class CommLearner:
         objective = meta.surrogate(logits, batch["sample"], batch["advantage"], batch["valid"])
         self.opt["comm"].zero_grad()
         (-objective).backward()
-        torch.nn.utils.clip_grad_norm_(self.comm.parameters(), self.args.grad_clip)
+        clip_grads(self.comm.parameters(), self.args.comm_clip)
         self.opt["comm"].step()
         return {"comm_objective": objective.item()}
 
@@ -337,7 +374,9 @@ class CommLearner:
             meta_objective = torch.stack(self.cycle_objectives).mean()
             self.opt["meta"].zero_grad()
             (-meta_objective).backward()
-            norm = torch.nn.utils.clip_grad_norm_(self.rule.parameters(), args.meta_clip)
+            norm = torch.nn.utils.clip_grad_norm_(
+                self.rule.parameters(), args.meta_clip, foreach=True
+            )
             self.opt["meta"].step()
             out = {"meta_objective": meta_objective.item(), "meta_grad_norm": norm.item()}
             self.restart_cycle()
@@ -345,7 +384,13 @@ class CommLearner:
         if self.cycle_k == 0:
             self.fast = {k: v.detach().requires_grad_(True) for k, v in self.fast.items()}
         self.fast, self.square_avg = meta.inner_step(
-            self.comm_logits, self.fast, self.square_avg, batch, rule_advantage, args.lr_comm
+            self.comm_logits,
+            self.fast,
+            self.square_avg,
+            batch,
+            rule_advantage,
+            args.lr_comm,
+            clip=args.comm_clip,
         )
         self.cycle_k += 1
         return out
@@ -371,7 +416,7 @@ class CommLearner:
     def _step(self, name: str, loss: torch.Tensor, module: torch.nn.Module) -> None:
         self.opt[name].zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), self.args.grad_clip)
+        clip_grads(module.parameters(), self.args.grad_clip)
         self.opt[name].step()
 
     def soft_update_targets(self) -> None:
@@ -381,8 +426,8 @@ class CommLearner:
                   "critic": dict(self.critic.named_parameters())}  # fmt: skip
         with torch.no_grad():
             for name, target in self.targets.items():
-                for key, p in target.named_parameters():
-                    p.lerp_(online[name][key].detach(), tau)
+                pairs = [(p, online[name][key].detach()) for key, p in target.named_parameters()]
+                torch._foreach_lerp_([p for p, _ in pairs], [q for _, q in pairs], tau)
 
     def evaluate(self, episodes: int, seed: int) -> dict[str, float]:
         """Mean episodic team reward and messages per agent per step, without exploration."""
@@ -432,10 +477,21 @@ class CommLearner:
         self.episodes_done, self.env_steps = state["counters"]
 
 
-class ReplayBuffer:
-    """A ring buffer of joint transitions ``(o, a, r, o', terminated)``."""
+def clip_grads(params: Any, max_norm: float) -> None:
+    """``clip_grad_norm_`` (one fused kernel per step), nothing for ``max_norm`` 0."""
+    if max_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
 
-    def __init__(self, capacity: int, n: int, obs_dim: int, act_dim: int) -> None:
+
+class ReplayBuffer:
+    """A ring buffer of joint transitions ``(o, a, r, o', terminated)`` with the neighbour
+    ids ``(N, d)`` of ``o`` and ``o'`` (int16; -1 for an empty slot)."""
+
+    KEYS = ("obs", "action", "reward", "next_obs", "terminated", "ids", "next_ids")
+
+    def __init__(self, capacity: int, n: int, obs_dim: int, act_dim: int, d: int) -> None:
+        if n > torch.iinfo(torch.int16).max:
+            raise ValueError(f"at most {torch.iinfo(torch.int16).max} agents, got {n}")
         self.capacity, self.size, self.head = capacity, 0, 0
         self.data = {
             "obs": torch.zeros(capacity, n, obs_dim),
@@ -443,6 +499,8 @@ class ReplayBuffer:
             "reward": torch.zeros(capacity),
             "next_obs": torch.zeros(capacity, n, obs_dim),
             "terminated": torch.zeros(capacity),
+            "ids": torch.zeros(capacity, n, d, dtype=torch.int16),
+            "next_ids": torch.zeros(capacity, n, d, dtype=torch.int16),
         }
 
     def add(self, batch: dict[str, torch.Tensor]) -> None:
@@ -451,13 +509,15 @@ class ReplayBuffer:
         m = rows["reward"].shape[0]
         index = (self.head + torch.arange(m)) % self.capacity
         for k, v in rows.items():
-            self.data[k][index] = v
+            self.data[k][index] = v.to(self.data[k].dtype)
         self.head = (self.head + m) % self.capacity
         self.size = min(self.size + m, self.capacity)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> list[torch.Tensor]:
+        """Uniform rows: the tensors of :attr:`KEYS` in order, the ids as int64."""
         index = torch.from_numpy(rng.integers(0, self.size, size=batch_size))
-        return [self.data[k][index] for k in ("obs", "action", "reward", "next_obs", "terminated")]
+        rows = [self.data[k][index] for k in self.KEYS]
+        return rows[:-2] + [ids.long() for ids in rows[-2:]]
 
     def state_dict(self) -> dict[str, Any]:
         return {"size": self.size, "head": self.head,

@@ -71,6 +71,14 @@ def rmsprop_ascent(
     return new_params, new_avg
 
 
+def clip_by_norm(grads: Sequence[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    """``torch.nn.utils.clip_grad_norm_``'s rule (scale by ``max_norm / (norm + 1e-6)``
+    when below 1), differentiably: the scale is part of the graph."""
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    return [g * scale for g in grads]
+
+
 def inner_step(
     comm_logits: Callable[[Params, torch.Tensor], torch.Tensor],
     params: Params,
@@ -79,12 +87,16 @@ def inner_step(
     advantage: torch.Tensor,
     lr: float,
     alpha: float = 0.99,
+    clip: float = 0.0,
 ) -> tuple[Params, Params]:
     """Equation 5: ``theta_c(k) = theta_c(k-1) + RMSprop(grad surrogate)``, keeping the graph
-    from ``advantage`` (the rule's output) to the new parameters."""
+    from ``advantage`` (the rule's output) to the new parameters; the gradient's norm is
+    clipped at ``clip`` first (0: no clip), as every method's communication update is."""
     logits = comm_logits(params, batch["obs"])
     objective = surrogate(logits, batch["sample"], advantage, batch["valid"])
     grads = torch.autograd.grad(objective, list(params.values()), create_graph=True)
+    if clip > 0:
+        grads = clip_by_norm(grads, clip)
     return rmsprop_ascent(params, grads, square_avg, lr, alpha)
 
 
@@ -115,6 +127,7 @@ def unrolled_meta_objective(
     lr: float,
     beta: float,
     alpha: float = 0.99,
+    clip: float = 0.0,
 ) -> tuple[torch.Tensor, Params, Params]:
     """Equation 9 on K + 1 trajectories: K inner steps, the objective after each, averaged.
 
@@ -133,6 +146,6 @@ def unrolled_meta_objective(
         if k < len(trajectories) - 1:
             advantage = rule(batch, params)
             params, square_avg = inner_step(
-                comm_logits, params, square_avg, batch, advantage, lr, alpha
+                comm_logits, params, square_avg, batch, advantage, lr, alpha, clip
             )
     return torch.stack(objectives).mean(), params, square_avg

@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from baselines.lstm_cell import gate_scale, lstm_cell
+
 Params = dict[str, torch.Tensor]
 
 
@@ -44,12 +46,11 @@ class LSTMRunner:
 
     The input is a one-hot state, so ``relu(FC(x)) @ W_ih + b`` takes one of S values:
     they are computed once as a ``(C * S, 4 hidden)`` table and each round selects its
-    rows, leaving one matrix product (the recurrent one) per round.  ``tanh`` is
-    computed as ``2 sigmoid(2x) - 1`` (PyTorch's CPU tanh is several times slower than
-    its sigmoid): the cell gate's columns are doubled once, so one sigmoid covers all
-    four gates (PyTorch's order ``i, f, g, o``), and the cell state is held doubled
-    (``c`` is ``2 c``).  Fewer operations per round matter more than their size here:
-    the outer gradient differentiates every round of every inner step a second time.
+    rows, leaving one matrix product (the recurrent one) per round.  The cell is
+    :func:`baselines.lstm_cell.lstm_cell`: one sigmoid for all four gates (``tanh`` as
+    ``2 sigmoid(2x) - 1``), the cell state held doubled.  Fewer operations per round
+    matter more than their size here: the outer gradient differentiates every round of
+    every inner step a second time.
 
     Parameters
     ----------
@@ -62,8 +63,7 @@ class LSTMRunner:
     def __init__(self, params: Params, n_traj: int) -> None:
         n_chains, hidden = params["fc_b"].shape
         n_states = params["fc_w"].shape[1]
-        scale = torch.ones(4 * hidden)
-        scale[2 * hidden : 3 * hidden] = 2.0  # tanh(g) = 2 sigmoid(2g) - 1
+        scale = gate_scale(hidden)  # tanh(g) = 2 sigmoid(2g) - 1
         inputs = torch.relu(params["fc_w"] + params["fc_b"][:, None])  # (C, S, hidden)
         table = torch.baddbmm(params["lstm_b"][:, None], inputs, params["ih_w"]) * scale
         self.table = table.reshape(n_chains * n_states, 4 * hidden)
@@ -78,11 +78,7 @@ class LSTMRunner:
         """Advance one round on state ids ``(C, K)``; the new hidden state ``(C, K, hidden)``."""
         rows = self.table.index_select(0, (states + self.offset).reshape(-1))
         gates = torch.baddbmm(rows.reshape(*self.shape, -1), self.h, self.hh_w)
-        i, f, g, o = torch.sigmoid(gates).chunk(4, dim=-1)
-        # self.c holds 2c: 2c' = f 2c + 2 i (2 sigmoid(2g) - 1) = f 2c - 2i + 4 i sigmoid(2g)
-        self.c = torch.addcmul(torch.sub(f * self.c, i, alpha=2.0), i, g, value=4.0)
-        # h = o tanh(c) = o (2 sigmoid(2c) - 1) = -o + 2 o sigmoid(2c)
-        self.h = torch.addcmul(-o, o, torch.sigmoid(self.c), value=2.0)
+        self.h, self.c = lstm_cell(gates, self.c)  # self.c holds 2c
         return self.h
 
     def output(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,101 @@
+"""Communication-topology learner: training env steps per second, this tree against an older one.
+
+Times ``CommLearner.train_iteration`` on ``navigation_N3_l3`` (8 episodes in parallel per
+iteration, one critic and policy update per episode, the paper's network sizes and
+batch of 256) on one core (torch, Numba and BLAS threads 1), for the learner of this
+checkout and of an older commit (``--baseline``, default the commit before issue 18's
+work) exported with ``git archive``.  Each measurement runs in a fresh interpreter: the
+warm-up episodes and two untimed iterations (Numba cache load, torch warm-up), then
+``--iterations`` timed ones; the two trees alternate ``--rounds`` times so that load
+drifting over the run hits both alike.  The table shows training env steps per second of
+the best round (as ``timeit`` advises) and the median; the JSON in
+``benchmarks/results/`` keeps every timing.  A measurement, not a test.
+
+The two trees do not do the same work for ``meta`` and ``reinforce``: the baseline takes
+one communication update per iteration of 8 episodes, this tree one per episode
+(Algorithm 1), 8 times as many.
+
+Usage::
+
+    python benchmarks/bench_comm_learner.py                        # about 2 minutes
+    python benchmarks/bench_comm_learner.py --methods meta none --env navigation_N6_l6
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+from _tree_timing import ROOT, export, time_tree
+
+from metaenvs.bench import machine_info, write_results
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BASELINE = "021f949"
+"""The last commit before issue 18's learner changes."""
+TIMER = """
+import json, sys, time, torch
+torch.set_num_threads(1)
+from baselines.comm.learner import CommArgs, CommLearner
+settings = json.loads(sys.argv[1])
+n = settings.pop("iterations")
+learner = CommLearner(CommArgs(warmup_episodes=8, **settings))
+for _ in range(2):
+    learner.train_iteration()
+times = []
+for _ in range(n):
+    tick = time.perf_counter()
+    learner.train_iteration()
+    times.append(time.perf_counter() - tick)
+print(json.dumps(times))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", default=BASELINE, help=f"git ref (default {BASELINE})")
+    parser.add_argument("--env", default="navigation_N3_l3")
+    parser.add_argument("--methods", nargs="+", default=["meta", "reinforce", "none"])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=8)
+    ns = parser.parse_args()
+    rows = []
+    steps = 8 * 25  # env steps of one iteration: 8 episodes of 25 steps
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"baseline": export(ns.baseline, Path(tmp)), "this tree": ROOT / "src"}
+        for method in ns.methods:
+            times: dict[str, list[float]] = {name: [] for name in trees}
+            for _ in range(ns.rounds):
+                for name, src in trees.items():
+                    settings = {"env": ns.env, "method": method, "iterations": ns.iterations}
+                    times[name] += time_tree(src, TIMER, settings)
+            best = {name: steps / min(t) for name, t in times.items()}
+            median = {name: steps / statistics.median(t) for name, t in times.items()}
+            speedup = best["this tree"] / best["baseline"]
+            rows.append(
+                {"method": method, "times": times, "best_steps_per_s": best,
+                 "median_steps_per_s": median, "speedup_best": speedup}
+            )  # fmt: skip
+    print(f"{ns.env}, 8 episodes per iteration, one core: training env steps per second")
+    print(f"{'method':>10} {'baseline':>10} {'this tree':>10} {'speed-up':>9}  (best; median)")
+    for r in rows:
+        best, median = r["best_steps_per_s"], r["median_steps_per_s"]
+        print(
+            f"{r['method']:>10} {best['baseline']:>10,.0f} {best['this tree']:>10,.0f} "
+            f"{r['speedup_best']:>8.2f}x  ({median['baseline']:,.0f}; {median['this tree']:,.0f})"
+        )
+    results = {
+        "benchmark": "bench_comm_learner",
+        "machine": machine_info(),
+        "baseline": ns.baseline,
+        "settings": {"env": ns.env, "envs": 8, "updates_per_episode": 1.0},
+        "rows": rows,
+    }
+    out = write_results(results, RESULTS_DIR, "bench_comm_learner")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
