@@ -295,9 +295,7 @@ class CommLearner:
         critic_loss = ((self.critic(obs, action) - target) ** 2).mean()
         self._step("critic", critic_loss, self.critic)
 
-        mask, received = self.answered(
-            obs, ids, self.comm_params(), relaxed=args.method == "stgs"
-        )
+        mask, received = self.answered(obs, ids, self.comm_params(), relaxed=args.method == "stgs")
         own_action = self.policy(obs, received, mask)  # (B, N, A)
         eye = torch.eye(self.n, dtype=torch.bool)[:, None, :, None]  # agent i's slot in row i
         joint = torch.where(eye, own_action.unsqueeze(0), action.unsqueeze(0))  # (N, B, N, A)
