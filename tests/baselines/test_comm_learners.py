@@ -185,6 +185,23 @@ def test_policy_on_requested_slots_only_equals_the_full_loop(d, rate):
         torch.testing.assert_close(packed[0, 0], torch.sigmoid(head[0, 0]))
 
 
+def test_importance_weighted_surrogate_is_on_policy_where_the_parameters_sampled():
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, 4, 3, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    sample = torch.bernoulli(torch.full((2, 4, 3, 2), 0.5, dtype=torch.float64), generator=g)
+    advantage = torch.randn(2, 4, 3, 2, generator=g, dtype=torch.float64)
+    valid = torch.ones_like(sample)
+    plain = torch.autograd.grad(meta.surrogate(logits, sample, advantage, valid), logits)[0]
+    own = meta.bernoulli_log_prob(logits, sample).detach()
+    weighted = meta.surrogate(logits, sample, advantage, valid, own)
+    torch.testing.assert_close(torch.autograd.grad(weighted, logits)[0], plain)
+    # off-policy: each decision's term is scaled by c_now / c_behaviour
+    older = own - 0.3
+    shifted = meta.surrogate(logits, sample, advantage, valid, older)
+    grad = torch.autograd.grad(shifted, logits)[0]
+    torch.testing.assert_close(grad, plain * torch.exp(torch.tensor(0.3, dtype=torch.float64)))
+
+
 def test_n_step_returns_match_a_loop():
     rng = np.random.default_rng(0)
     r, v, last = rng.normal(size=(2, 7)), rng.normal(size=(2, 7)), rng.normal(size=2)
@@ -280,6 +297,34 @@ def test_critic_and_policy_updates_interleave_with_the_episodes():
     assert order == ["c", "q", "c", "c", "q", "c"]
 
 
+def test_rollout_keeps_the_behaviour_log_probabilities():
+    learner = CommLearner(small_args("reinforce"))
+    batch = learner.rollout(2, seed=3, explore=True)
+    with torch.no_grad():
+        logits = learner.comm_logits(learner.comm_params(), batch["obs"])
+    expected = meta.bernoulli_log_prob(logits, batch["sample"])
+    torch.testing.assert_close(batch["behaviour_logp"], expected)
+
+
+def test_fractional_updates_per_episode_carry_over_and_resume():
+    learner = CommLearner(small_args("none", envs=2, updates_per_episode=0.25))
+    calls = []
+    update = learner.update_critic_and_policy
+    learner.update_critic_and_policy = lambda: calls.append(1) or update()
+    for _ in range(4):  # 8 episodes at a quarter of an update each, after the warm-up
+        learner.train_iteration()
+    assert len(calls) == 2
+    assert learner.state_dict()["counters"][2] == learner.update_credit
+
+
+def test_policy_rejects_a_soft_mask_without_a_gradient():
+    from baselines.comm.networks import PolicyNet
+
+    policy = PolicyNet(2, 3, 5, hidden=4)
+    with pytest.raises(ValueError, match="0/1"):
+        policy(torch.zeros(1, 2, 3), torch.zeros(1, 2, 1, 3), torch.full((1, 2, 1), 0.5))
+
+
 def test_eta_receives_gradients_and_moves():
     learner = CommLearner(small_args("meta", meta_k=2))
     eta_before = [p.detach().clone() for p in learner.rule.parameters()]
@@ -340,5 +385,7 @@ def test_bad_args_raise():
         CommArgs(meta_k=0)
     with pytest.raises(ValueError, match="comm_clip"):
         CommArgs(comm_clip=-1.0)
+    with pytest.raises(ValueError, match="updates_per_episode"):
+        CommArgs(updates_per_episode=-0.5)
     with pytest.raises(ValueError, match="updates_per_episode"):
         CommArgs(updates_per_episode=float("nan"))

@@ -76,11 +76,19 @@ class CommArgs:
     exploration_noise: float = 0.1
     """Std of the Gaussian noise added to the policy's actions while training."""
     grad_clip: float = 0.5
-    """Gradient norm clip of the critic, the policies and the baseline."""
-    comm_clip: float = 0.5
+    """Gradient norm clip of the critic, the policies and the baseline (0: none)."""
+    comm_clip: float = 0.0
     """Gradient norm clip of every update of the communication networks, the same rule for
     every method: REINFORCE's step, STGS's (through the policy loss) and the meta inner
-    step (differentiably, so eta's gradient sees the clip); 0 disables it."""
+    step (differentiably, so eta's gradient sees it).  0 (default): no clip for any, as
+    the paper lists none for the communication networks (RMSprop normalises their steps);
+    with a clip the inner step is no longer linear in eta's advantages."""
+    importance_weights: bool = True
+    """Correct the communication updates for the episodes of an iteration collected with
+    older parameters (episode e of an iteration is used after e updates): each request
+    decision's term is weighted by ``c_now(I | o) / c_behaviour(I | o)`` (per-decision
+    importance sampling, differentiated through ``c_now``), in the REINFORCE step, the
+    meta inner step and the meta-objective.  The first episode of an iteration has weight 1."""
     meta_k: int = 10
     """K, inner updates of the communication networks per meta-update."""
     lr_meta: float = 5e-5
@@ -158,6 +166,7 @@ class CommLearner:
         self.cycle_k = 0
         self.cycle_objectives: list[torch.Tensor] = []
         self.episodes_done = 0
+        self.update_credit = 0.0  # critic and policy updates owed (updates_per_episode < 1)
         self.env_steps = 0
 
     # -- the communication networks ------------------------------------------------------
@@ -209,7 +218,8 @@ class CommLearner:
         horizon, n, d = core.inner.config.horizon, self.n, self.d
         shapes = {"obs": (n, self.obs_dim), "next_obs": (n, self.obs_dim), "sample": (n, d),
                   "valid": (n, d), "action": (n, self.act_dim), "reward": (), "done": (),
-                  "terminated": (), "ids": (n, d), "next_ids": (n, d)}  # fmt: skip
+                  "terminated": (), "ids": (n, d), "next_ids": (n, d),
+                  "behaviour_logp": (n, d)}  # fmt: skip
         # filled in place step by step, handed to torch once (no per-step conversions)
         out = {k: np.empty((episodes, horizon, *shape), np.int64 if "ids" in k else np.float32)
                for k, shape in shapes.items()}  # fmt: skip
@@ -219,7 +229,9 @@ class CommLearner:
             valid_np = ids >= 0
             own, valid = torch.from_numpy(own_np.copy()), torch.from_numpy(valid_np).float()
             with torch.no_grad():
-                sample = self.requests(self.comm_logits(params, own), valid, gen=gen)
+                logits = self.comm_logits(params, own)
+                sample = self.requests(logits, valid, gen=gen)
+                behaviour_logp = meta.bernoulli_log_prob(logits, sample)
                 answered = core.split_observation(core.request(state, sample.numpy() > 0.5))
                 received = torch.from_numpy(answered["received"].copy())
                 action = self.policy(own, received, torch.from_numpy(answered["valid"].copy()))
@@ -236,6 +248,7 @@ class CommLearner:
                 ("action", action.numpy()), ("reward", result.reward.mean(axis=1)),
                 ("done", done), ("terminated", result.terminated), ("next_obs", nxt),
                 ("ids", ids), ("next_ids", core.inner.neighbours_in(nxt)[0]),
+                ("behaviour_logp", behaviour_logp.numpy()),
             ):  # fmt: skip
                 out[key][:, t] = value
         return {k: torch.from_numpy(v) for k, v in out.items()}
@@ -249,8 +262,9 @@ class CommLearner:
         communication networks on that trajectory alone (line 9: a REINFORCE step, or a
         meta inner step, with the K-update cycle and the eta update of lines 11-14 running
         across trajectories and iterations).  The trajectories of one iteration share the
-        parameters they were collected with.  The baseline (line 12) takes one step on the
-        iteration's trajectories before their advantages are read.
+        parameters they were collected with (``importance_weights`` corrects the later ones'
+        updates for it).  The advantages of all of them come from the baseline before its
+        one step on the iteration's trajectories (line 12).
         """
         args = self.args
         seed = int(self.rng.integers(2**62))
@@ -267,12 +281,15 @@ class CommLearner:
         if args.method in ("meta", "reinforce"):
             advantage, metrics["baseline_loss"] = self.baseline_advantage(batch)
             batch["advantage"] = advantage[..., None, None]
+        if not args.importance_weights:
+            del batch["behaviour_logp"]
         updating = self.episodes_done >= args.warmup_episodes
-        total = round(args.envs * args.updates_per_episode)
         for e in range(args.envs):
-            if updating:  # updates e*total/envs .. (e+1)*total/envs go with trajectory e
-                for _ in range((e + 1) * total // args.envs - e * total // args.envs):
+            if updating:  # updates_per_episode updates per episode, fractions carried over
+                self.update_credit += args.updates_per_episode
+                while self.update_credit >= 1.0:
                     metrics |= self.update_critic_and_policy()
+                    self.update_credit -= 1.0
             episode = {k: v[e : e + 1] for k, v in batch.items()}
             if args.method == "reinforce":
                 metrics |= self.reinforce_update(episode)
@@ -299,13 +316,15 @@ class CommLearner:
         own_action = self.policy(obs, received, mask)  # (B, N, A)
         eye = torch.eye(self.n, dtype=torch.bool)[:, None, :, None]  # agent i's slot in row i
         joint = torch.where(eye, own_action.unsqueeze(0), action.unsqueeze(0))  # (N, B, N, A)
-        self.critic.requires_grad_(False)  # the policy loss needs no critic gradients
-        policy_loss = -self.critic(obs.expand(self.n, *obs.shape), joint).mean(1).sum()
         self.opt["policy"].zero_grad()
         if args.method == "stgs":
             self.opt["comm"].zero_grad()
-        policy_loss.backward()
-        self.critic.requires_grad_(True)
+        self.critic.requires_grad_(False)  # the policy loss needs no critic gradients
+        try:
+            policy_loss = -self.critic(obs.expand(self.n, *obs.shape), joint).mean(1).sum()
+            policy_loss.backward()
+        finally:
+            self.critic.requires_grad_(True)
         clip_grads(self.policy.parameters(), args.grad_clip)
         self.opt["policy"].step()
         if args.method == "stgs":
@@ -346,7 +365,10 @@ class CommLearner:
     def reinforce_update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """Equation 4 with the learned baseline, by RMSprop on the comm networks."""
         logits = self.comm(batch["obs"])
-        objective = meta.surrogate(logits, batch["sample"], batch["advantage"], batch["valid"])
+        objective = meta.surrogate(
+            logits, batch["sample"], batch["advantage"], batch["valid"],
+            batch.get("behaviour_logp"),
+        )  # fmt: skip
         self.opt["comm"].zero_grad()
         (-objective).backward()
         clip_grads(self.comm.parameters(), self.args.comm_clip)
@@ -365,8 +387,9 @@ class CommLearner:
         if self.cycle_k > 0:
             logits = self.comm_logits(self.fast, batch["obs"])
             objective = meta.meta_objective(
-                logits, batch["sample"], batch["advantage"], batch["valid"], args.beta
-            )
+                logits, batch["sample"], batch["advantage"], batch["valid"], args.beta,
+                batch.get("behaviour_logp"),
+            )  # fmt: skip
             self.cycle_objectives.append(objective)
         if self.cycle_k == args.meta_k:
             meta_objective = torch.stack(self.cycle_objectives).mean()
@@ -419,13 +442,9 @@ class CommLearner:
 
     def soft_update_targets(self) -> None:
         """Polyak averaging ``target <- (1 - tau) target + tau online``."""
-        tau = self.args.tau
         online = {"comm": self.comm_params(), "policy": dict(self.policy.named_parameters()),
                   "critic": dict(self.critic.named_parameters())}  # fmt: skip
-        with torch.no_grad():
-            for name, target in self.targets.items():
-                pairs = [(p, online[name][key].detach()) for key, p in target.named_parameters()]
-                torch._foreach_lerp_([p for p, _ in pairs], [q for _, q in pairs], tau)
+        polyak_update(self.targets, online, self.args.tau)
 
     def evaluate(self, episodes: int, seed: int) -> dict[str, float]:
         """Mean episodic team reward and messages per agent per step, without exploration."""
@@ -457,7 +476,7 @@ class CommLearner:
             "buffer": self.buffer.state_dict(),
             "rng": self.rng.bit_generator.state,
             "gen": self.gen.get_state(),
-            "counters": (self.episodes_done, self.env_steps),
+            "counters": (self.episodes_done, self.env_steps, self.update_credit),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -472,7 +491,7 @@ class CommLearner:
         self.buffer.load_state_dict(state["buffer"])
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
-        self.episodes_done, self.env_steps = state["counters"]
+        self.episodes_done, self.env_steps, self.update_credit = state["counters"]
 
 
 def clip_grads(params: Any, max_norm: float) -> None:
@@ -481,30 +500,33 @@ def clip_grads(params: Any, max_norm: float) -> None:
         torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
 
 
-class ReplayBuffer:
-    """A ring buffer of joint transitions ``(o, a, r, o', terminated)`` with the neighbour
-    ids ``(N, d)`` of ``o`` and ``o'`` (int16; -1 for an empty slot)."""
+def polyak_update(
+    targets: dict[str, torch.nn.Module], online: dict[str, dict[str, torch.Tensor]], tau: float
+) -> None:
+    """``target <- (1 - tau) target + tau online`` for each target network, by name: the
+    online parameters ``online[name]`` are keyed as the target's ``named_parameters``."""
+    with torch.no_grad():
+        for name, target in targets.items():
+            pairs = [(p, online[name][key].detach()) for key, p in target.named_parameters()]
+            torch._foreach_lerp_([p for p, _ in pairs], [q for _, q in pairs], tau)
 
-    KEYS = ("obs", "action", "reward", "next_obs", "terminated", "ids", "next_ids")
 
-    def __init__(self, capacity: int, n: int, obs_dim: int, act_dim: int, d: int) -> None:
-        if n > torch.iinfo(torch.int16).max:
-            raise ValueError(f"at most {torch.iinfo(torch.int16).max} agents, got {n}")
+class Replay:
+    """A ring buffer of transitions, one tensor per field: ``fields`` maps a name to the
+    shape of one row and its dtype; rows come from rollouts ``(E, T, ...)``."""
+
+    def __init__(
+        self, capacity: int, fields: dict[str, tuple[tuple[int, ...], torch.dtype]]
+    ) -> None:
         self.capacity, self.size, self.head = capacity, 0, 0
         self.data = {
-            "obs": torch.zeros(capacity, n, obs_dim),
-            "action": torch.zeros(capacity, n, act_dim),
-            "reward": torch.zeros(capacity),
-            "next_obs": torch.zeros(capacity, n, obs_dim),
-            "terminated": torch.zeros(capacity),
-            "ids": torch.zeros(capacity, n, d, dtype=torch.int16),
-            "next_ids": torch.zeros(capacity, n, d, dtype=torch.int16),
+            k: torch.zeros(capacity, *shape, dtype=dtype) for k, (shape, dtype) in fields.items()
         }
 
     def add(self, batch: dict[str, torch.Tensor]) -> None:
         """Add every step of a rollout ``(E, T, ...)``."""
         rows = {k: batch[k].flatten(0, 1) for k in self.data}
-        m = rows["reward"].shape[0]
+        m = rows[next(iter(rows))].shape[0]
         index = (self.head + torch.arange(m)) % self.capacity
         for k, v in rows.items():
             self.data[k][index] = v.to(self.data[k].dtype)
@@ -512,10 +534,9 @@ class ReplayBuffer:
         self.size = min(self.size + m, self.capacity)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> list[torch.Tensor]:
-        """Uniform rows: the tensors of :attr:`KEYS` in order, the ids as int64."""
+        """Uniform rows: the tensors of the fields, in order."""
         index = torch.from_numpy(rng.integers(0, self.size, size=batch_size))
-        rows = [self.data[k][index] for k in self.KEYS]
-        return rows[:-2] + [ids.long() for ids in rows[-2:]]
+        return [v[index] for v in self.data.values()]
 
     def state_dict(self) -> dict[str, Any]:
         return {"size": self.size, "head": self.head,
@@ -525,3 +546,23 @@ class ReplayBuffer:
         self.size, self.head = state["size"], state["head"]
         for k, v in state["data"].items():
             self.data[k][: self.size] = v
+
+
+class ReplayBuffer(Replay):
+    """The comm learner's joint transitions ``(o, a, r, o', terminated)`` with the neighbour
+    ids ``(N, d)`` of ``o`` and ``o'`` (int16; -1 for an empty slot)."""
+
+    KEYS = ("obs", "action", "reward", "next_obs", "terminated", "ids", "next_ids")
+
+    def __init__(self, capacity: int, n: int, obs_dim: int, act_dim: int, d: int) -> None:
+        if n > torch.iinfo(torch.int16).max:
+            raise ValueError(f"at most {torch.iinfo(torch.int16).max} agents, got {n}")
+        f32, i16 = torch.float32, torch.int16
+        shapes = ((n, obs_dim), (n, act_dim), (), (n, obs_dim), (), (n, d), (n, d))
+        dtypes = (f32, f32, f32, f32, f32, i16, i16)
+        super().__init__(capacity, dict(zip(self.KEYS, zip(shapes, dtypes))))
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[torch.Tensor]:
+        """Uniform rows: the tensors of :attr:`KEYS` in order, the ids as int64."""
+        rows = super().sample(batch_size, rng)
+        return rows[:-2] + [ids.long() for ids in rows[-2:]]

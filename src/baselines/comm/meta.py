@@ -26,15 +26,24 @@ def bernoulli_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 def surrogate(
-    logits: torch.Tensor, sample: torch.Tensor, advantage: torch.Tensor, valid: torch.Tensor
+    logits: torch.Tensor,
+    sample: torch.Tensor,
+    advantage: torch.Tensor,
+    valid: torch.Tensor,
+    behaviour_logp: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``sum_t sum_(i,j) log c(I_t(i<-j) | o_t) A_t(i<-j)`` averaged over episodes.
 
     All arguments are ``(E, T, N, d)``; ``advantage`` broadcasts (a shared ``G_t`` is
     ``(E, T, 1, 1)``); pairs with an empty neighbour slot (``valid`` 0) do not count.
+    With ``behaviour_logp`` (``log c_b(I | o)`` of the parameters that sampled the
+    requests), each term is ``c(I | o) / c_b(I | o) * A`` instead: per-decision importance
+    sampling, whose gradient is the ratio times the on-policy term's (equal to it where
+    the sampling parameters are the current ones).
     """
-    terms = bernoulli_log_prob(logits, sample) * advantage * valid
-    return terms.sum() / logits.shape[0]
+    logp = bernoulli_log_prob(logits, sample)
+    weight = logp if behaviour_logp is None else torch.exp(logp - behaviour_logp)
+    return (weight * advantage * valid).sum() / logits.shape[0]
 
 
 def meta_objective(
@@ -43,11 +52,13 @@ def meta_objective(
     advantage: torch.Tensor,
     valid: torch.Tensor,
     beta: float,
+    behaviour_logp: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Equation 8's objective at post-update parameters: the policy-gradient surrogate with
-    advantage ``G^(phi,n)_t - V(o_t)`` plus ``beta`` times the summed Bernoulli entropy."""
+    advantage ``G^(phi,n)_t - V(o_t)`` (importance-weighted with ``behaviour_logp``, see
+    :func:`surrogate`) plus ``beta`` times the summed Bernoulli entropy."""
     entropy = (bernoulli_entropy(logits) * valid).sum() / logits.shape[0]
-    return surrogate(logits, sample, advantage, valid) + beta * entropy
+    return surrogate(logits, sample, advantage, valid, behaviour_logp) + beta * entropy
 
 
 def rmsprop_ascent(
@@ -93,7 +104,9 @@ def inner_step(
     from ``advantage`` (the rule's output) to the new parameters; the gradient's norm is
     clipped at ``clip`` first (0: no clip), as every method's communication update is."""
     logits = comm_logits(params, batch["obs"])
-    objective = surrogate(logits, batch["sample"], advantage, batch["valid"])
+    objective = surrogate(
+        logits, batch["sample"], advantage, batch["valid"], batch.get("behaviour_logp")
+    )
     grads = torch.autograd.grad(objective, list(params.values()), create_graph=True)
     if clip > 0:
         grads = clip_by_norm(grads, clip)
@@ -141,7 +154,14 @@ def unrolled_meta_objective(
         if k > 0:
             logits = comm_logits(params, batch["obs"])
             objectives.append(
-                meta_objective(logits, batch["sample"], batch["advantage"], batch["valid"], beta)
+                meta_objective(
+                    logits,
+                    batch["sample"],
+                    batch["advantage"],
+                    batch["valid"],
+                    beta,
+                    batch.get("behaviour_logp"),
+                )  # fmt: skip
             )
         if k < len(trajectories) - 1:
             advantage = rule(batch, params)

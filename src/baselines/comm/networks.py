@@ -74,7 +74,10 @@ class AgentMLP(nn.Module):
         """``(weight, bias)`` per layer, the module's own or taken from ``params``."""
         if params is None:
             return [(layer.weight, layer.bias) for layer in self.layers]
-        return [(params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]) for i in range(3)]
+        return [
+            (params[f"layers.{i}.weight"], params[f"layers.{i}.bias"])
+            for i in range(len(self.layers))
+        ]
 
 
 class PolicyNet(nn.Module):
@@ -103,8 +106,14 @@ class PolicyNet(nn.Module):
         """Actions ``(..., N, A)`` from ``own (..., N, D)``, ``received (..., N, d, D)`` and
         the request ``mask (..., N, d)``.
 
-        A mask that needs no gradient is 0/1 and only the requested slots are computed
-        (:meth:`_packed`); a relaxed mask (STGS) runs every slot (:meth:`_dense`).
+        A mask that needs no gradient must be 0/1, and only the requested slots are
+        computed (:meth:`_packed`); a mask with a gradient (STGS's relaxed one) runs every
+        slot (:meth:`_dense`).
+
+        Raises
+        ------
+        ValueError
+            For a mask without a gradient that is not 0/1.
         """
         lead = own.shape[:-2]
         scale = self.scale.to(own.dtype)
@@ -112,6 +121,8 @@ class PolicyNet(nn.Module):
         bias = ((self.lstm_in.bias + self.lstm_rec.bias) * scale)[:, None, :]
         x, m = to_agents(received.flatten(-2)), to_agents(mask)  # (N, M, d D), (N, M, d)
         x = x.reshape(*m.shape, -1)
+        if not mask.requires_grad and not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("a mask without a gradient must be 0/1 (a relaxed mask needs one)")
         run = self._dense if mask.requires_grad else self._packed
         h = run(x, m, w_in, w_rec, bias)
         features = torch.cat([to_agents(own), h], dim=-1)
@@ -146,7 +157,8 @@ class PolicyNet(nn.Module):
         counts = m.sum(-1)  # (N, M) requests per row
         slot_order = torch.argsort(m, dim=-1, descending=True, stable=True)
         row_order = torch.argsort(counts, dim=-1, descending=True, stable=True)
-        active = (counts.gather(1, row_order)[..., None] > torch.arange(d)).to(x.dtype)
+        slots = torch.arange(d, device=x.device)
+        active = (counts.gather(1, row_order)[..., None] > slots).to(x.dtype)
         per_step = active.sum(1).amax(0).tolist()  # prefix length of each step
         slot_order = slot_order.gather(1, row_order[..., None].expand(-1, -1, d))
         x = x.gather(1, row_order[..., None, None].expand(-1, -1, d, obs_dim))
