@@ -2,10 +2,12 @@
 
 Shared by the learner benchmarks (``bench_peer_learner.py``, ``bench_comm_learner.py``):
 :func:`export` writes ``src/`` of a commit into a folder with ``git archive``;
-:func:`time_tree` runs a timing script in a fresh one-thread interpreter (torch, Numba and
-BLAS threads 1) with that ``src/`` first on ``PYTHONPATH`` and returns the list of
-seconds the script prints as JSON on its last line.  Imported as a sibling module (the
-scripts' folder is on ``sys.path`` when they run).
+:func:`timer_script` writes the script that builds a learner and times its
+``train_iteration``; :func:`time_tree` runs such a script in a fresh one-thread
+interpreter (torch, Numba and BLAS threads 1) with a ``src/`` first on ``PYTHONPATH``;
+:func:`alternate` times every tree ``rounds`` times, alternating, so that load drifting
+over the run hits all alike.  Imported as a sibling module (the scripts' folder is on
+``sys.path`` when they run).
 """
 
 from __future__ import annotations
@@ -27,6 +29,39 @@ def export(ref: str, into: Path) -> Path:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into / "src"
+
+
+def timer_script(imports: str, build: str, warmup: int) -> str:
+    """A script that runs ``imports``, builds ``learner = build`` from the JSON settings in
+    ``argv[1]`` (``settings``; its ``"iterations"`` popped first), runs ``warmup`` untimed
+    iterations, then prints the seconds of each timed one as JSON."""
+    return f"""
+import json, sys, time, torch
+torch.set_num_threads(1)
+{imports}
+settings = json.loads(sys.argv[1])
+n = settings.pop("iterations")
+learner = {build}
+for _ in range({warmup}):
+    learner.train_iteration()
+times = []
+for _ in range(n):
+    tick = time.perf_counter()
+    learner.train_iteration()
+    times.append(time.perf_counter() - tick)
+print(json.dumps(times))
+"""
+
+
+def alternate(
+    trees: dict[str, Path], timer: str, settings: dict[str, Any], rounds: int
+) -> dict[str, list[float]]:
+    """Seconds of every timed iteration of each tree, the trees taking turns ``rounds`` times."""
+    times: dict[str, list[float]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, src in trees.items():
+            times[name] += time_tree(src, timer, settings)
+    return times
 
 
 def time_tree(src: Path, timer: str, settings: dict[str, Any]) -> list[float]:

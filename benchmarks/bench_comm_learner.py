@@ -28,29 +28,18 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _tree_timing import ROOT, export, time_tree
+from _tree_timing import ROOT, alternate, export, timer_script
 
 from metaenvs.bench import machine_info, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BASELINE = "021f949"
 """The last commit before issue 18's learner changes."""
-TIMER = """
-import json, sys, time, torch
-torch.set_num_threads(1)
-from baselines.comm.learner import CommArgs, CommLearner
-settings = json.loads(sys.argv[1])
-n = settings.pop("iterations")
-learner = CommLearner(CommArgs(warmup_episodes=8, **settings))
-for _ in range(2):
-    learner.train_iteration()
-times = []
-for _ in range(n):
-    tick = time.perf_counter()
-    learner.train_iteration()
-    times.append(time.perf_counter() - tick)
-print(json.dumps(times))
-"""
+TIMER = timer_script(
+    "from baselines.comm.learner import CommArgs, CommLearner",
+    "CommLearner(CommArgs(warmup_episodes=8, **settings))",
+    warmup=2,
+)
 
 
 def main() -> None:
@@ -66,11 +55,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"baseline": export(ns.baseline, Path(tmp)), "this tree": ROOT / "src"}
         for method in ns.methods:
-            times: dict[str, list[float]] = {name: [] for name in trees}
-            for _ in range(ns.rounds):
-                for name, src in trees.items():
-                    settings = {"env": ns.env, "method": method, "iterations": ns.iterations}
-                    times[name] += time_tree(src, TIMER, settings)
+            settings = {"env": ns.env, "method": method, "iterations": ns.iterations}
+            times = alternate(trees, TIMER, settings, ns.rounds)
             best = {name: steps / min(t) for name, t in times.items()}
             median = {name: steps / statistics.median(t) for name, t in times.items()}
             speedup = best["this tree"] / best["baseline"]

@@ -24,28 +24,18 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _tree_timing import ROOT, export, time_tree
+from _tree_timing import ROOT, alternate, export, timer_script
 
 from metaenvs.bench import machine_info, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BASELINE = "ecc330b"
 """The last commit before issue 17's learner changes."""
-TIMER = """
-import json, sys, time, torch
-torch.set_num_threads(1)
-from baselines.peers.learner import PeerArgs, PeerMetaLearner
-settings = json.loads(sys.argv[1])
-n = settings.pop("iterations")
-learner = PeerMetaLearner(PeerArgs(game="ipd", **settings))
-learner.train_iteration()
-times = []
-for _ in range(n):
-    tick = time.perf_counter()
-    learner.train_iteration()
-    times.append(time.perf_counter() - tick)
-print(json.dumps(times))
-"""
+TIMER = timer_script(
+    "from baselines.peers.learner import PeerArgs, PeerMetaLearner",
+    'PeerMetaLearner(PeerArgs(game="ipd", **settings))',
+    warmup=1,
+)
 
 
 def main() -> None:
@@ -61,11 +51,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"baseline": export(ns.baseline, Path(tmp)), "this tree": ROOT / "src"}
         for method in ns.methods:
-            times: dict[str, list[float]] = {name: [] for name in trees}
-            for _ in range(ns.rounds):
-                for name, src in trees.items():
-                    settings = {**size, "method": method, "iterations": ns.iterations}
-                    times[name] += time_tree(src, TIMER, settings)
+            settings = {**size, "method": method, "iterations": ns.iterations}
+            times = alternate(trees, TIMER, settings, ns.rounds)
             best = {name: min(t) for name, t in times.items()}
             rows.append(
                 {
