@@ -12,6 +12,7 @@ over the run hits all alike.  Imported as a sibling module (the scripts' folder 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -20,6 +21,20 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def learner_parser(
+    doc: str, baseline: str, methods: list[str], iterations: int
+) -> argparse.ArgumentParser:
+    """The options every learner benchmark takes: ``--baseline``, ``--methods``,
+    ``--rounds`` and ``--iterations``, with the script's defaults."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--baseline", default=baseline, help=f"git ref (default {baseline})")
+    parser.add_argument("--methods", nargs="+", default=methods)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=iterations)
+    return parser
 
 
 def export(ref: str, into: Path) -> Path:
@@ -81,3 +96,16 @@ def time_tree(src: Path, timer: str, settings: dict[str, Any]) -> list[float]:
         env=env,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def print_table(title: str, rows: list[dict[str, Any]], best: str, median: str, fmt: str) -> None:
+    """The speed-up table: per row (a method) the baseline's and this tree's ``row[best]``
+    and ``row[median]`` (dicts by tree name), formatted with ``fmt``, and the speed-up."""
+    print(title)
+    print(f"{'method':>10} {'baseline':>10} {'this tree':>10} {'speed-up':>9}  (best; median)")
+    for r in rows:
+        b, m = r[best], r[median]
+        print(
+            f"{r['method']:>10} {b['baseline']:>10{fmt}} {b['this tree']:>10{fmt}} "
+            f"{r['speedup_best']:>8.2f}x  ({m['baseline']:{fmt}}; {m['this tree']:{fmt}})"
+        )

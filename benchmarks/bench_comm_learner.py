@@ -23,16 +23,22 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
-from _tree_timing import ROOT, alternate, export, timer_script
+from _tree_timing import (
+    RESULTS_DIR,
+    ROOT,
+    alternate,
+    export,
+    learner_parser,
+    print_table,
+    timer_script,
+)
 
 from metaenvs.bench import machine_info, write_results
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BASELINE = "021f949"
 """The last commit before issue 18's learner changes."""
 TIMER = timer_script(
@@ -43,12 +49,8 @@ TIMER = timer_script(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", default=BASELINE, help=f"git ref (default {BASELINE})")
+    parser = learner_parser(__doc__, BASELINE, ["meta", "reinforce", "none"], 8)
     parser.add_argument("--env", default="navigation_N3_l3")
-    parser.add_argument("--methods", nargs="+", default=["meta", "reinforce", "none"])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--iterations", type=int, default=8)
     ns = parser.parse_args()
     rows = []
     steps = 8 * 25  # env steps of one iteration: 8 episodes of 25 steps
@@ -64,14 +66,8 @@ def main() -> None:
                 {"method": method, "times": times, "best_steps_per_s": best,
                  "median_steps_per_s": median, "speedup_best": speedup}
             )  # fmt: skip
-    print(f"{ns.env}, 8 episodes per iteration, one core: training env steps per second")
-    print(f"{'method':>10} {'baseline':>10} {'this tree':>10} {'speed-up':>9}  (best; median)")
-    for r in rows:
-        best, median = r["best_steps_per_s"], r["median_steps_per_s"]
-        print(
-            f"{r['method']:>10} {best['baseline']:>10,.0f} {best['this tree']:>10,.0f} "
-            f"{r['speedup_best']:>8.2f}x  ({median['baseline']:,.0f}; {median['this tree']:,.0f})"
-        )
+    title = f"{ns.env}, 8 episodes per iteration, one core: training env steps per second"
+    print_table(title, rows, "best_steps_per_s", "median_steps_per_s", ",.0f")
     results = {
         "benchmark": "bench_comm_learner",
         "machine": machine_info(),

@@ -19,16 +19,22 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
-from _tree_timing import ROOT, alternate, export, timer_script
+from _tree_timing import (
+    RESULTS_DIR,
+    ROOT,
+    alternate,
+    export,
+    learner_parser,
+    print_table,
+    timer_script,
+)
 
 from metaenvs.bench import machine_info, write_results
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BASELINE = "ecc330b"
 """The last commit before issue 17's learner changes."""
 TIMER = timer_script(
@@ -39,11 +45,7 @@ TIMER = timer_script(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", default=BASELINE, help=f"git ref (default {BASELINE})")
-    parser.add_argument("--methods", nargs="+", default=["meta_mapg"])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--iterations", type=int, default=3)
+    parser = learner_parser(__doc__, BASELINE, ["meta_mapg"], 3)
     parser.add_argument("--quick", action="store_true")
     ns = parser.parse_args()
     size = {"k": 8, "horizon": 50, "length": 4} if ns.quick else {"k": 64, "length": 7}
@@ -64,14 +66,8 @@ def main() -> None:
                 }
             )
     shape = "K 8, H 50, L 4" if ns.quick else "K 64, H 150, L 7"
-    print(f"IPD, {shape}, 5 chains, one core: seconds per meta-training iteration")
-    print(f"{'method':>10} {'baseline':>10} {'this tree':>10} {'speed-up':>9}  (best; median)")
-    for r in rows:
-        best, median = r["best"], r["median"]
-        print(
-            f"{r['method']:>10} {best['baseline']:>10.2f} {best['this tree']:>10.2f} "
-            f"{r['speedup_best']:>8.2f}x  ({median['baseline']:.2f}; {median['this tree']:.2f})"
-        )
+    title = f"IPD, {shape}, 5 chains, one core: seconds per meta-training iteration"
+    print_table(title, rows, "best", "median", ".2f")
     results = {
         "benchmark": "bench_peer_learner",
         "quick": ns.quick,
