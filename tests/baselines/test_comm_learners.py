@@ -383,9 +383,21 @@ def test_bad_args_raise():
         CommArgs(method="gumbel")
     with pytest.raises(ValueError, match="meta_k"):
         CommArgs(meta_k=0)
+    with pytest.raises(ValueError, match="prey"):
+        CommArgs(prey="still")
     with pytest.raises(ValueError, match="comm_clip"):
         CommArgs(comm_clip=-1.0)
     with pytest.raises(ValueError, match="updates_per_episode"):
         CommArgs(updates_per_episode=-0.5)
     with pytest.raises(ValueError, match="updates_per_episode"):
         CommArgs(updates_per_episode=float("nan"))
+
+
+def test_predator_prey_runs_against_the_pretrained_prey_by_default():
+    learner = CommLearner(small_args("none", env="predator_prey_N3_M1_l3"))
+    assert learner.core.inner.config.prey == "pretrained"
+    scripted = CommLearner(small_args("none", env="predator_prey_N3_M1_l3", prey="heuristic"))
+    assert scripted.core.inner.config.prey == "heuristic"
+    assert CommLearner(small_args("none")).core.inner.config.__class__.__name__ != (
+        "PredatorPreyConfig"
+    )

@@ -90,6 +90,12 @@ CHECK_ALL_CASES = [
     ("push-v0", {"neighbours": "radius", "radius": 0.6, "n_neighbours": 1}),
     ("predator_prey-v0", {"prey": "agents"}),
     ("predator_prey-v0", {"prey": still_prey, "n_prey": 2}),
+    ("predator_prey_N3_M1_l3-v0", {"prey": "pretrained"}),
+    ("predator_prey_N6_M2_l1-v0", {"prey": "pretrained", "continuous_actions": True}),
+    (
+        "predator_prey_N6_M2_l6-v0",
+        {"prey": "pretrained", "neighbours": "k_nearest", "n_neighbours": 2},
+    ),
     ("push-v0", {"bound": 1.0}),
     ("navigation_dimapg_N3-v0", {"n_landmarks": 5, "n_observed_landmarks": 2}),
 ]
@@ -483,11 +489,12 @@ def test_callable_prey_policy_is_called_with_prey_observations():
 
     def policy(obs, rng):
         calls.append((obs.shape, obs.dtype, type(rng)))
-        # the observations are the prey's: team flag 1, own position, empty neighbour block
+        # the observations are the prey's: team flag 1, own position, the other prey as
+        # the one filled neighbour slot (d = max(N, M) - 1 = 2 slots, as with prey agents)
         np.testing.assert_allclose(obs[..., 2:4], state.pos[:, 3:5], atol=1e-6)
         assert (obs[..., 4] == 1).all()
-        d = core.neighbour_slots
-        assert (obs[..., -d:] == -1).all()
+        np.testing.assert_array_equal(obs[:, 0, -2:], [[4, -1]] * 4)
+        np.testing.assert_array_equal(obs[:, 1, -2:], [[3, -1]] * 4)
         return rng.integers(0, 5, size=obs.shape[:2])
 
     core = metaenvs.make_core("predator_prey", n_predators=3, n_prey=2, prey=policy)
@@ -495,8 +502,43 @@ def test_callable_prey_policy_is_called_with_prey_observations():
     state = core.reset(4, seed=0)
     for _ in range(3):
         core.step(state, core.sample_actions(4, np.random.default_rng(0)))
-    D = core.observation_space.shape[0]
-    assert calls == [((4, 2, D), np.float32, np.random.Generator)] * 3
+    agents = metaenvs.make_core("predator_prey", n_predators=3, n_prey=2, prey="agents")
+    width = agents.observation_space.shape[0]
+    assert core.prey_observation_space.shape == (width,) != core.observation_space.shape
+    assert calls == [((4, 2, width), np.float32, np.random.Generator)] * 3
+
+
+PREY_OBS_CASES = [
+    {"n_predators": 3, "n_prey": 1, "n_observed": 3},
+    {"n_predators": 6, "n_prey": 2, "n_observed": 1},
+    {"n_predators": 3, "n_prey": 2, "neighbours": "k_nearest", "n_neighbours": 1},
+    {"n_predators": 2, "n_prey": 4, "neighbours": "radius", "n_landmarks": 1, "horizon": 7},
+]
+
+
+@pytest.mark.parametrize("kwargs", PREY_OBS_CASES, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_callable_prey_observe_as_prey_agents(kwargs):
+    """Same seed, same predator and prey actions: a callable policy's observations are the
+    prey agents' observations, step by step (autoresets included)."""
+    batch, steps, n, m = 5, 20, kwargs["n_predators"], kwargs["n_prey"]
+    rng = np.random.default_rng(3)
+    moves = rng.integers(0, 5, size=(steps, batch, n + m))
+    seen = []
+
+    def replay_prey(obs, rng):
+        seen.append(obs)
+        return moves[len(seen) - 1, :, n:]
+
+    scripted = metaenvs.make_core("predator_prey", prey=replay_prey, **kwargs)
+    agents = metaenvs.make_core("predator_prey", prey="agents", **kwargs)
+    s_state, a_state = scripted.reset(batch, seed=9), agents.reset(batch, seed=9)
+    np.testing.assert_array_equal(s_state.prey_obs, agents.observe(a_state)[:, n:])
+    for t in range(steps):
+        scripted.step(s_state, moves[t, :, :n])
+        agents.step(a_state, moves[t])
+        np.testing.assert_array_equal(s_state.pos, a_state.pos, err_msg=f"step {t}")
+        np.testing.assert_array_equal(s_state.prey_obs, agents.observe(a_state)[:, n:])
+    assert len(seen) == steps
 
 
 def test_callable_prey_policy_rng_is_reproducible():
@@ -562,6 +604,65 @@ def test_continuous_callable_prey_moves_prey():
     for _ in range(5):
         core.step(state, zeros)
     assert (state.pos[:, 3, 0] > start[:, 0] + 0.1).all()
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+@pytest.mark.parametrize("env_id", ["predator_prey_N3_M1_l3", "predator_prey_N6_M2_l6"])
+def test_pretrained_prey_keep_batch_determinism(env_id, continuous):
+    mt.check_batch_determinism(env_id, prey="pretrained", continuous_actions=continuous, steps=60)
+
+
+def test_pretrained_prey_are_the_shipped_mlp():
+    """The env's prey follow the shipped MLP on their agents-mode observations; discrete
+    prey take the dominant axis of its force; n_observed=None is the l=3 task."""
+    from metaenvs.games import pretrained_prey as pp
+
+    assert {"N3_M1_L3_l3", "N6_M2_L6_l1", "N6_M2_L6_l6"} <= set(pp.available_prey())
+    weights = pp.read_prey_weights(pp.WEIGHTS_DIR / "N3_M1_L3_l3.npz")
+    seen = []
+
+    def recording(obs, rng):
+        seen.append(obs)
+        return pp.PretrainedPrey(weights, continuous=True)(obs, rng)
+
+    for kwargs in ({}, {"n_observed": None, "n_predators": 3, "n_prey": 1}):
+        pretrained = metaenvs.make_core(
+            "predator_prey_N3_M1_l3", prey="pretrained", continuous_actions=True, **kwargs
+        )
+        scripted = metaenvs.make_core(
+            "predator_prey_N3_M1_l3", prey=recording, continuous_actions=True
+        )
+        s1, s2 = pretrained.reset(8, seed=1), scripted.reset(8, seed=1)
+        moves = np.random.default_rng(1).random((30, 8, 3, 5), dtype=np.float32)
+        for t in range(30):
+            pretrained.step(s1, moves[t])
+            scripted.step(s2, moves[t])
+            np.testing.assert_array_equal(s1.pos, s2.pos, err_msg=f"step {t}")
+        assert np.abs(s1.vel[:, 3]).max() > 0.1  # the prey move
+
+    rows = [[0, 0.1, 0.9, 0.2, 0.3], [0, 0.9, 0.1, 0.1, 0.3], [0, 0.5, 0.6, 0.9, 0.2]]
+    rows += [[0, 0.1, 0.2, 0.1, 0.9], [0, 0.5, 0.5, 0.5, 0.5]]  # +x, -x, -y, +y, no force
+    values = np.array(rows, dtype=np.float32)
+    np.testing.assert_array_equal(pp.dominant_axis_moves(values), [2, 1, 3, 4, 0])
+    discrete = pp.PretrainedPrey(weights, continuous=False)(seen[0])
+    np.testing.assert_array_equal(
+        discrete, pp.dominant_axis_moves(pp.PretrainedPrey(weights, True)(seen[0]))
+    )
+    assert discrete.shape == (8, 1) and discrete.dtype == np.int64
+
+
+def test_pretrained_prey_focal_view():
+    import gymnasium
+
+    view = mt.view_ids("predator_prey_N3_M1_l3")[0]
+    mt.check_single_agent_env(gymnasium.make(view, prey="pretrained"), steps=60)
+
+
+def test_pretrained_prey_without_weights_raise():
+    with pytest.raises(ValueError, match=r"n_predators=4, n_prey=1.*N3_M1_L3_l3"):
+        metaenvs.make_core("predator_prey", n_predators=4, prey="pretrained")
+    with pytest.raises(ValueError, match="N6_M2_L6_l2"):
+        metaenvs.make("predator_prey_N6_M2_l1", n_observed=2, prey="pretrained")
 
 
 def test_prey_as_agents():

@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
+import metaenvs
 from baselines.comm import meta
 from baselines.comm.networks import AgentMLP, JointMLP, PolicyNet, UpdateRule
 from meta_wrappers.comm import CommCore, make_comm_core
 
 METHODS = ("meta", "reinforce", "stgs", "none", "full")
+PREY_CHOICES = ("pretrained", "heuristic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +42,10 @@ class CommArgs:
 
     env: str = "navigation_N3_l3"
     """A particle task id (its continuous-action version is used, for deterministic policies)."""
+    prey: str = "pretrained"
+    """Who moves the prey of a predator-prey task: ``"pretrained"`` (the paper's fixed
+    pretrained policies, shipped for its three tasks) or ``"heuristic"`` (scripted);
+    other tasks ignore it."""
     method: str = "meta"
     """How the communication networks learn: one of ``METHODS``."""
     seed: int = 0
@@ -105,6 +111,8 @@ class CommArgs:
     """Temperature of the straight-through Gumbel-Softmax (``stgs``) relaxation."""
 
     def __post_init__(self) -> None:
+        if self.prey not in PREY_CHOICES:
+            raise ValueError(f"prey must be one of {PREY_CHOICES}, got {self.prey!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         for name in ("episodes", "eval_every", "eval_episodes", "envs", "meta_k", "n_step"):
@@ -131,9 +139,10 @@ class CommLearner:
         torch.manual_seed(args.seed)
         self.rng = np.random.default_rng(args.seed)
         self.gen = torch.Generator().manual_seed(args.seed)
-        self.core: CommCore = make_comm_core(
-            args.env, env_kwargs={"continuous_actions": True}, topology="learned"
-        )
+        env_kwargs: dict[str, Any] = {"continuous_actions": True}
+        if metaenvs.spec(args.env).family == "predator_prey":
+            env_kwargs["prey"] = args.prey
+        self.core: CommCore = make_comm_core(args.env, env_kwargs=env_kwargs, topology="learned")
         inner = self.core.inner
         n, d = self.core.n_agents, self.core.d
         obs_dim, act_dim = self.core.obs_size, int(inner.action_space.shape[0])

@@ -17,10 +17,25 @@ Who moves the prey (``prey``):
   predators (the sum of the unit vectors from each predator, weighted by one over the
   distance) and is pushed back once it is farther than 0.8 from the centre on an axis;
   with discrete actions it moves along the dominant axis of that direction.
-- a callable ``policy(obs, rng) -> actions``: ``obs`` ``(B, M, D)`` holds the prey's
-  observations (the layout below, neighbour block empty), ``rng`` is a
-  ``numpy.random.Generator`` seeded from the copies' streams and step counts; it returns
-  ``(B, M)`` discrete or ``(B, M, 5)`` continuous actions, checked like the agents'.
+- ``"pretrained"``: the paper's "fixed policies that are pretrained": one small MLP per
+  prey (:mod:`metaenvs.games.pretrained_prey`), trained by MADDPG against co-trained
+  predators (for the N = 6 tasks, half of the episodes against scripted chasers;
+  ``python -m baselines.comm.prey``, see
+  [Pretrained prey](../wrappers/comm.md#pretrained-prey)) and shipped for the
+  comm-topology ids (``N, M, L, l`` = 3, 1, 3, 3; 6, 2, 6, 1; 6, 2, 6, 6); other sizes
+  raise a ``ValueError`` listing those that exist.  The MLP reads the prey's observation
+  (below) up to its neighbour block and outputs a continuous action in ``[0, 1]^5``; with
+  discrete actions the prey takes the move along the dominant axis of the force
+  ``(a[2] - a[1], a[4] - a[3])`` (no-op for no force).  It is deterministic and runs
+  through the callable path.
+- a callable ``policy(obs, rng) -> actions``: ``obs`` ``(B, M, D_prey)`` holds the prey's
+  observations, exactly those the prey would have with ``prey="agents"`` (the layout
+  below with ``o = min(l, max(N, M))`` predator slots and the other prey as neighbours,
+  ``d = max(N, M) - 1`` slots with ``neighbours="all"``), so a prey policy trained with
+  ``prey="agents"`` plugs in as it is; ``D_prey`` is
+  ``core.prey_observation_space.shape[0]``.  ``rng`` is a ``numpy.random.Generator``
+  seeded from the copies' streams and step counts; the policy returns ``(B, M)``
+  discrete or ``(B, M, 5)`` continuous actions, checked like the agents'.
 - ``"agents"``: the prey are agents (competitive mode, as dima-pg and mpe2).
 
 ## Action Space
@@ -34,7 +49,8 @@ Who moves the prey (``prey``):
 - the nearest ``min(l, L)`` landmarks relative to the agent (2 each), nearest first;
 - the nearest ``o`` opponents (prey for a predator, predators for a prey), nearest
   first, each as relative position (2), velocity (2) and a 1 (a 0-filled slot is
-  empty); ``o = min(l, M)``, or ``min(l, max(N, M))`` with ``prey="agents"``;
+  empty); for a predator ``o = min(l, M)``, or ``min(l, max(N, M))`` with
+  ``prey="agents"``; for a prey always ``min(l, max(N, M))``;
 - the d neighbours (teammates, see ``neighbours``) relative to the agent (2 d), then their
   agent slots as floats, -1 in an empty slot (d).
 
@@ -77,8 +93,10 @@ from metaenvs.games.particle import (
     ParticleCore,
     ParticleState,
 )
+from metaenvs.games.pretrained_prey import PretrainedPrey, check_pretrained
 
 PREY_HEURISTIC, PREY_CALLABLE, PREY_AGENTS = 0, 1, 2
+PREY_NAMES = ("heuristic", "pretrained", "agents")
 PREDATOR_COLOUR = (220, 80, 80)
 PREY_COLOUR = (60, 170, 90)
 CATCH_REWARD = 10.0
@@ -97,7 +115,8 @@ class PredatorPreyConfig(ParticleConfig):
     n_observed: int | None = None
     """l, how many nearest landmarks and nearest opponents an agent observes (default all)."""
     prey: Any = "heuristic"
-    """Who moves the prey: ``"heuristic"``, ``"agents"`` or a callable ``policy(obs, rng)``."""
+    """Who moves the prey: ``"heuristic"``, ``"pretrained"``, ``"agents"`` or a callable
+    ``policy(obs, rng)``."""
     predator_speed: float = 1.0
     """Max speed of a predator (mpe2: 1.0)."""
     predator_accel: float = 3.0
@@ -117,18 +136,25 @@ class PredatorPreyConfig(ParticleConfig):
             check_int("n_landmarks", self.n_landmarks, 0)
         if self.n_observed is not None:
             check_int("n_observed", self.n_observed, 1)
-        if not (callable(self.prey) or self.prey in ("heuristic", "agents")):
-            raise ValueError(f'prey must be "heuristic", "agents" or a callable, got {self.prey!r}')
+        if not (callable(self.prey) or self.prey in PREY_NAMES):
+            raise ValueError(
+                f'prey must be "heuristic", "pretrained", "agents" or a callable, got {self.prey!r}'
+            )
         for name in ("predator_speed", "predator_accel", "prey_speed", "prey_accel"):
             check_float(name, getattr(self, name))
         check_float("landmark_size", self.landmark_size)
         self.neighbour_slots(self.team_peers)
+        if self.prey == "pretrained":
+            check_pretrained(self.n_predators, self.n_prey, self.landmarks, self.n_observed)
 
     @property
     def prey_mode(self) -> int:
-        if self.prey == "heuristic":
+        """How the kernels treat the prey (a pretrained policy is a callable one)."""
+        if isinstance(self.prey, str) and self.prey == "heuristic":
             return PREY_HEURISTIC
-        return PREY_AGENTS if self.prey == "agents" else PREY_CALLABLE
+        if isinstance(self.prey, str) and self.prey == "agents":
+            return PREY_AGENTS
+        return PREY_CALLABLE
 
     @property
     def landmarks(self) -> int:
@@ -152,19 +178,41 @@ class PredatorPreyConfig(ParticleConfig):
             most = max(self.n_predators, self.n_prey)
         return most if self.n_observed is None else min(self.n_observed, most)
 
+    @property
+    def prey_seen_opponents(self) -> int:
+        """Predator slots of a prey's observation: as with ``prey="agents"`` in every mode."""
+        most = max(self.n_predators, self.n_prey)
+        return most if self.n_observed is None else min(self.n_observed, most)
+
+    @property
+    def prey_neighbour_slots(self) -> int:
+        """d of a prey's observation: as with ``prey="agents"`` in every mode."""
+        return self.neighbour_slots(max(self.n_predators, self.n_prey) - 1)
+
+    @property
+    def prey_observation_size(self) -> int:
+        """Width of a prey's observation (the same as with ``prey="agents"``)."""
+        return (
+            5
+            + 2 * self.seen_landmarks
+            + 5 * self.prey_seen_opponents
+            + 3 * self.prey_neighbour_slots
+        )
+
 
 # -- kernels ---------------------------------------------------------------------------
-# ``task`` is ``(prey_obs, *params)``: ``prey_obs`` ``(B, M, D)``, ``params`` the ints
-# ``(n_predators, n_prey, n_landmarks, seen_landmarks, seen_opponents, prey_mode,
-# continuous_actions)``; entities are predators, then prey, then landmarks.  Helpers
-# get ``params`` only (a tuple of ints is cheap to pass around; one holding an array is
-# not).
+# ``task`` is ``(prey_obs, *params)``: ``prey_obs`` ``(B, M, D_prey)``, ``params`` the
+# ints ``(n_predators, n_prey, n_landmarks, seen_landmarks, seen_opponents, prey_mode,
+# continuous_actions, prey_seen_opponents, prey_neighbour_slots)``; entities are
+# predators, then prey, then landmarks.  Helpers get ``params`` only (a tuple of ints is
+# cheap to pass around; one holding an array is not).
 
 
 @numba.njit(cache=True)
-def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o, scratch):
-    """Observation of entity ``i`` (team 0 predator, 1 prey) into ``o``."""
-    n_pred, n_prey, n_lm, seen_lm, seen_opp = task[0], task[1], task[2], task[3], task[4]
+def _observe_one(pos, vel, i, team, task, seen_opp, nb_ids, nb_rel, o, scratch):
+    """Observation of entity ``i`` (team 0 predator, 1 prey) into ``o``, showing the
+    nearest ``seen_opp`` opponents."""
+    n_pred, n_prey, n_lm, seen_lm = task[0], task[1], task[2], task[3]
     movers = n_pred + n_prey
     o[0], o[1], o[2], o[3], o[4] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1], team
     order, dists = scratch[0], scratch[1]
@@ -185,22 +233,38 @@ def _observe_one(pos, vel, i, team, task, nb_ids, nb_rel, o, scratch):
 
 @numba.njit(cache=True)
 def _sense(pos, vel, task, nb_mode, radius, nb_ids, nb_rel, obs, prey_obs, scratch):
-    """Neighbours and observations of one copy (and the prey's, for a callable policy)."""
-    n_pred, n_prey, mode = task[0], task[1], task[5]
+    """Neighbours and observations of one copy (and the prey's, for a callable policy).
+
+    A callable policy's prey observations are those the prey would have as agents: the
+    nearest ``task[7]`` predators and the other prey as neighbours (``task[8]`` slots).
+    """
+    n_pred, n_prey, seen_opp, mode = task[0], task[1], task[4], task[5]
     movers = n_pred + n_prey
     pk.find_neighbours(pos, 0, n_pred, nb_mode, radius, nb_ids, nb_rel, scratch)
     for i in range(n_pred):
-        _observe_one(pos, vel, i, 0.0, task, nb_ids[i], nb_rel[i], obs[i], scratch)
+        _observe_one(pos, vel, i, 0.0, task, seen_opp, nb_ids[i], nb_rel[i], obs[i], scratch)
     if mode == PREY_AGENTS:
         mates, mates_rel = nb_ids[n_pred:], nb_rel[n_pred:]
         pk.find_neighbours(pos, n_pred, movers, nb_mode, radius, mates, mates_rel, scratch)
         for i in range(n_pred, movers):
-            _observe_one(pos, vel, i, 1.0, task, nb_ids[i], nb_rel[i], obs[i], scratch)
+            _observe_one(pos, vel, i, 1.0, task, seen_opp, nb_ids[i], nb_rel[i], obs[i], scratch)
     elif mode == PREY_CALLABLE:
-        d = nb_ids.shape[1]
-        no_ids, no_rel = scratch[2][:d], scratch[3][:d]
+        prey_ids, prey_rel = scratch[4], scratch[5]
+        pk.find_neighbours(pos, n_pred, movers, nb_mode, radius, prey_ids, prey_rel, scratch)
         for j in range(n_prey):
-            _observe_one(pos, vel, n_pred + j, 1.0, task, no_ids, no_rel, prey_obs[j], scratch)
+            i = n_pred + j
+            _observe_one(
+                pos, vel, i, 1.0, task, task[7], prey_ids[j], prey_rel[j], prey_obs[j], scratch
+            )
+
+
+@numba.njit(cache=True)
+def _scratch_space(n_entities, task):
+    """:func:`~metaenvs.games._particle_kernels.scratch_space` plus the prey's neighbour
+    ids ``(M, task[8])`` and relative positions ``(M, task[8], 2)`` (for a callable policy)."""
+    order, dists, no_ids, no_rel = pk.scratch_space(n_entities)
+    prey_ids = np.empty((task[1], task[8]), dtype=np.int64)
+    return order, dists, no_ids, no_rel, prey_ids, np.empty((task[1], task[8], 2))
 
 
 @numba.njit(cache=True)
@@ -266,7 +330,7 @@ def reset_predator_prey(bufs, sim, task):
     pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
     size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
     prey_obs, params = task[0], task[1:]
-    scratch = pk.scratch_space(pos.shape[1])
+    scratch = _scratch_space(pos.shape[1], params)
     for b in range(pos.shape[0]):
         t[b] = 0
         _start(b, pos, vel, rng, nb_ids, nb_rel, obs, prey_obs, params, nb_mode, radius, scratch)
@@ -279,7 +343,7 @@ def step_predator_prey(bufs, sim, task, lo, hi):
     size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
     prey_obs, params = task[0], task[1:]
     n_pred, n_prey, prey_mode, continuous = params[0], params[1], params[5], params[6]
-    scratch = pk.scratch_space(pos.shape[1])
+    scratch = _scratch_space(pos.shape[1], params)
     for b in range(lo, hi):
         if prey_mode == PREY_HEURISTIC:
             heuristic_prey_forces(pos[b], force[b], accel, n_pred, n_prey, continuous)
@@ -303,7 +367,8 @@ def step_predator_prey_parallel(bufs, sim, task, n_chunks):
 
 @dataclasses.dataclass
 class PredatorPreyState(ParticleState):
-    """Particle state plus the prey's observations ``(B, M, D)`` (for a callable policy)."""
+    """Particle state plus the prey's observations ``(B, M, D_prey)`` (for a callable policy;
+    ``D_prey`` is ``PredatorPreyCore.prey_observation_space``'s width)."""
 
     prey_obs: np.ndarray
 
@@ -346,13 +411,26 @@ class PredatorPreyCore(ParticleCore):
         )
         width = 5 + 2 * config.seen_landmarks + 5 * config.seen_opponents + 3 * self.neighbour_slots
         self.observation_space = spaces.Box(-np.inf, np.inf, (width,), dtype=np.float32)
+        self.prey_observation_space = spaces.Box(
+            -np.inf, np.inf, (config.prey_observation_size,), dtype=np.float32
+        )
         self._task = (
             n, m, config.landmarks, config.seen_landmarks, config.seen_opponents,
-            config.prey_mode, int(config.continuous_actions),
+            config.prey_mode, int(config.continuous_actions), config.prey_seen_opponents,
+            config.prey_neighbour_slots,
         )  # fmt: skip
+        self.prey_policy: Callable | None = None
+        """The prey's policy when it is a callable (``prey="pretrained"``: the
+        :class:`~metaenvs.games.pretrained_prey.PretrainedPrey` of the task)."""
+        if config.prey == "pretrained":
+            self.prey_policy = PretrainedPrey.for_task(
+                n, m, config.landmarks, config.n_observed, config.continuous_actions
+            )
+        elif config.prey_mode == PREY_CALLABLE:
+            self.prey_policy = config.prey
 
     def _extra_buffers(self, batch: int) -> dict[str, np.ndarray]:
-        shape = (batch, self.config.n_prey, *self.observation_space.shape)
+        shape = (batch, self.config.n_prey, *self.prey_observation_space.shape)
         return {"prey_obs": np.zeros(shape, dtype=np.float32)}
 
     def task_params(self, state: PredatorPreyState) -> tuple:
@@ -360,11 +438,13 @@ class PredatorPreyCore(ParticleCore):
 
     def _scripted_forces(self, state: PredatorPreyState) -> None:
         """Forces of the prey from the user's prey policy (if the prey follow one)."""
-        if self.config.prey_mode != PREY_CALLABLE:
+        if self.prey_policy is None:
             return
-        policy: Callable = self.config.prey
-        entropy = np.concatenate([state.rng, state.t.astype(np.uint64)])
-        actions = policy(state.prey_obs.copy(), np.random.default_rng(entropy))
+        if self.config.prey == "pretrained":  # deterministic: no Generator to seed (O(B))
+            actions = self.prey_policy(state.prey_obs.copy(), None)
+        else:
+            entropy = np.concatenate([state.rng, state.t.astype(np.uint64)])
+            actions = self.prey_policy(state.prey_obs.copy(), np.random.default_rng(entropy))
         actions = check_actions(
             self.action_space, actions, state.batch, self._prey_names, "prey policy actions"
         )
