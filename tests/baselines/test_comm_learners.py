@@ -354,6 +354,24 @@ def test_learner_cycle_equals_the_unrolled_objective():
         torch.testing.assert_close(p.detach(), theta_k[name].detach())
 
 
+def test_without_blending_eta_learns_from_the_last_objective_alone():
+    learner = CommLearner(small_args("meta", meta_k=3, blend=False))
+    batches = []
+    for k in range(4):
+        batch = learner.rollout(2, seed=k, explore=True)
+        batch["advantage"] = torch.randn(2, batch["reward"].shape[1], 1, 1)
+        batches.append(batch)
+    theta0 = {k: v.detach().requires_grad_(True) for k, v in learner.fast.items()}
+    sq0 = {k: v.clone() for k, v in learner.square_avg.items()}
+    args = (learner.rule_advantage, learner.comm_logits, theta0, sq0, batches,
+            learner.args.lr_comm, learner.args.beta)  # fmt: skip
+    last, _, _ = meta.unrolled_meta_objective(*args, blend=False)
+    mean, _, _ = meta.unrolled_meta_objective(*args)
+    outs = [learner.meta_update(b) for b in batches]
+    assert outs[-1]["meta_objective"] == pytest.approx(last.item(), rel=1e-5)
+    assert last.item() != pytest.approx(mean.item(), rel=1e-3)
+
+
 def test_same_seed_same_run_and_resume_continues_exactly():
     a, b = CommLearner(small_args("reinforce")), CommLearner(small_args("reinforce"))
     for _ in range(3):

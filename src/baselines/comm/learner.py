@@ -102,7 +102,10 @@ class CommArgs:
     meta_clip: float = 1.0
     """Gradient norm clip of eta (Table 1's value is lost in the paper's text)."""
     beta: float = 0.01
-    """Entropy regularisation of the meta-objective."""
+    """Entropy regularisation of the meta-objective (0: none, Figure 4's ablation)."""
+    blend: bool = True
+    """Equation 9: eta's meta-gradient is the mean over the K intermediate objectives;
+    ``False`` (Figure 4's "no blending" ablation): the K-th objective alone (equation 8)."""
     lr_baseline: float = 1e-3
     """Adam learning rate of the value baseline V(o; phi) of the REINFORCE and meta methods."""
     n_step: int = 5
@@ -393,7 +396,7 @@ class CommLearner:
         over iterations; the trajectory after the K-th update also starts the next cycle.
         """
         args, out = self.args, {}
-        if self.cycle_k > 0:
+        if self.cycle_k > 0 and (args.blend or self.cycle_k == args.meta_k):
             logits = self.comm_logits(self.fast, batch["obs"])
             objective = meta.meta_objective(
                 logits, batch["sample"], batch["advantage"], batch["valid"], args.beta,

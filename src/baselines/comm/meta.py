@@ -141,8 +141,10 @@ def unrolled_meta_objective(
     beta: float,
     alpha: float = 0.99,
     clip: float = 0.0,
+    blend: bool = True,
 ) -> tuple[torch.Tensor, Params, Params]:
-    """Equation 9 on K + 1 trajectories: K inner steps, the objective after each, averaged.
+    """Equation 9 on K + 1 trajectories: K inner steps, the objective after each, averaged
+    (``blend=False``: equation 8, the objective after the K-th step alone).
 
     ``trajectories[k]`` was generated with ``theta_c(k)``: inner step k + 1 learns from it
     with the advantages ``rule(trajectory, theta_c(k))``, and objective k is measured on
@@ -150,8 +152,9 @@ def unrolled_meta_objective(
     final parameters and the optimiser statistics.
     """
     objectives = []
+    last = len(trajectories) - 1
     for k, batch in enumerate(trajectories):
-        if k > 0:
+        if k > 0 and (blend or k == last):
             logits = comm_logits(params, batch["obs"])
             objectives.append(
                 meta_objective(
@@ -163,7 +166,7 @@ def unrolled_meta_objective(
                     batch.get("behaviour_logp"),
                 )  # fmt: skip
             )
-        if k < len(trajectories) - 1:
+        if k < last:
             advantage = rule(batch, params)
             params, square_avg = inner_step(
                 comm_logits, params, square_avg, batch, advantage, lr, alpha, clip
