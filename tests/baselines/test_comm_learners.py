@@ -335,15 +335,22 @@ def test_eta_receives_gradients_and_moves():
     assert any(not torch.equal(a, b) for a, b in zip(eta_before, learner.rule.parameters()))
 
 
-def test_learner_cycle_equals_the_unrolled_objective():
-    learner = CommLearner(small_args("meta", meta_k=3))
+def cycle_inputs(learner, n):
+    """``n`` rollouts of 2 episodes with random advantages, and copies of the learner's
+    fast weights (differentiable) and RMSprop statistics: one meta cycle's inputs."""
     batches = []
-    for k in range(4):
+    for k in range(n):
         batch = learner.rollout(2, seed=k, explore=True)
         batch["advantage"] = torch.randn(2, batch["reward"].shape[1], 1, 1)
         batches.append(batch)
     theta0 = {k: v.detach().requires_grad_(True) for k, v in learner.fast.items()}
     sq0 = {k: v.clone() for k, v in learner.square_avg.items()}
+    return batches, theta0, sq0
+
+
+def test_learner_cycle_equals_the_unrolled_objective():
+    learner = CommLearner(small_args("meta", meta_k=3))
+    batches, theta0, sq0 = cycle_inputs(learner, 4)
     expected, theta_k, _ = meta.unrolled_meta_objective(
         learner.rule_advantage, learner.comm_logits, theta0, sq0, batches,
         learner.args.lr_comm, learner.args.beta, clip=learner.args.comm_clip,
@@ -356,13 +363,7 @@ def test_learner_cycle_equals_the_unrolled_objective():
 
 def test_without_blending_eta_learns_from_the_last_objective_alone():
     learner = CommLearner(small_args("meta", meta_k=3, blend=False))
-    batches = []
-    for k in range(4):
-        batch = learner.rollout(2, seed=k, explore=True)
-        batch["advantage"] = torch.randn(2, batch["reward"].shape[1], 1, 1)
-        batches.append(batch)
-    theta0 = {k: v.detach().requires_grad_(True) for k, v in learner.fast.items()}
-    sq0 = {k: v.clone() for k, v in learner.square_avg.items()}
+    batches, theta0, sq0 = cycle_inputs(learner, 4)
     args = (learner.rule_advantage, learner.comm_logits, theta0, sq0, batches,
             learner.args.lr_comm, learner.args.beta)  # fmt: skip
     last, _, _ = meta.unrolled_meta_objective(*args, blend=False)

@@ -31,6 +31,7 @@ import metaenvs
 from baselines.comm import meta
 from baselines.comm.networks import AgentMLP, JointMLP, PolicyNet, UpdateRule
 from meta_wrappers.comm import CommCore, make_comm_core
+from metaenvs.config import check_choice, check_float
 
 METHODS = ("meta", "reinforce", "stgs", "none", "full")
 PREY_CHOICES = ("pretrained", "heuristic")
@@ -114,8 +115,7 @@ class CommArgs:
     """Temperature of the straight-through Gumbel-Softmax (``stgs``) relaxation."""
 
     def __post_init__(self) -> None:
-        if self.prey not in PREY_CHOICES:
-            raise ValueError(f"prey must be one of {PREY_CHOICES}, got {self.prey!r}")
+        check_choice("prey", self.prey, PREY_CHOICES)
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         for name in ("episodes", "eval_every", "eval_episodes", "envs", "meta_k", "n_step"):
@@ -123,9 +123,7 @@ class CommArgs:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         for name in ("updates_per_episode", "grad_clip", "comm_clip"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            check_float(name, getattr(self, name), strict=False)
 
 
 class CommLearner:

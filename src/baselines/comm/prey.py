@@ -42,9 +42,8 @@ import metaenvs
 from baselines._runs import one_thread_per_run
 from baselines.comm.learner import CommArgs, Replay, clip_grads, polyak_update
 from baselines.comm.networks import AgentMLP, JointMLP
-from baselines.experiment.cli import parse_field
-from metaenvs.config import field_docs
-from metaenvs.games.predator_prey import PredatorPreyCore
+from baselines.experiment.cli import add_field_flags, given_fields
+from metaenvs.games.predator_prey import CATCH_REWARD, PredatorPreyCore
 from metaenvs.games.pretrained_prey import (
     PretrainedPrey,
     input_size,
@@ -147,10 +146,12 @@ class PreyTrainer:
             )
             for k, v in self.nets.items()
         }
-        # rewards: the predators' shared one, then each prey's own
-        fields = {"obs": (n + m, obs_dim), "action": (n + m, act_dim), "reward": (1 + m,),
-                  "next_obs": (n + m, obs_dim), "terminated": ()}  # fmt: skip
-        self.buffer = Replay(args.buffer_size, {k: (s, torch.float32) for k, s in fields.items()})
+        # one row of a transition; rewards: the predators' shared one, then each prey's own
+        self.shapes = {"obs": (n + m, obs_dim), "action": (n + m, act_dim), "reward": (1 + m,),
+                       "next_obs": (n + m, obs_dim), "terminated": ()}  # fmt: skip
+        self.buffer = Replay(
+            args.buffer_size, {k: (s, torch.float32) for k, s in self.shapes.items()}
+        )
         self.episodes_done = 0
 
     # -- acting --------------------------------------------------------------------------
@@ -182,10 +183,7 @@ class PreyTrainer:
         core, n = self.core, self.n
         state = core.reset(episodes, seed)
         horizon = core.config.horizon
-        shapes = {"obs": (n + self.m, self.obs_dim), "action": (n + self.m, self.act_dim),
-                  "reward": (1 + self.m,), "next_obs": (n + self.m, self.obs_dim),
-                  "terminated": ()}  # fmt: skip
-        out = {k: np.empty((episodes, horizon, *s), np.float32) for k, s in shapes.items()}
+        out = {k: np.empty((episodes, horizon, *s), np.float32) for k, s in self.shapes.items()}
         for t in range(horizon):
             obs = torch.from_numpy(core.observe(state).copy())
             with torch.no_grad():
@@ -216,7 +214,10 @@ class PreyTrainer:
         self.buffer.add(batch)
         self.episodes_done += args.envs
         returns = batch["reward"].sum(1).mean(0)  # (1 + M)
-        metrics = {"catches": float(returns[0]) / 10.0, "prey_reward": float(returns[1:].mean())}
+        metrics = {
+            "catches": float(returns[0]) / CATCH_REWARD,
+            "prey_reward": float(returns[1:].mean()),
+        }
         if self.episodes_done >= args.warmup_episodes:
             for _ in range(round(args.envs * args.updates_per_episode)):
                 metrics |= self.update()
@@ -295,7 +296,7 @@ class PreyTrainer:
         still = lambda o: torch.zeros(*o.shape[:-1], self.act_dim)  # noqa: E731
         policy = {"trained": None, "still": still, "chasers": self.chasers}[predators]
         returns = self.rollout(episodes, seed, explore=False, predators=policy)["reward"].sum(1)
-        return {"catches": float(returns[:, 0].mean()) / 10.0,
+        return {"catches": float(returns[:, 0].mean()) / CATCH_REWARD,
                 "prey_reward": float(returns[:, 1:].mean())}  # fmt: skip
 
 
@@ -387,7 +388,7 @@ def chaser_catches(task: str, prey: Any, episodes: int = 256, seed: int = 0) -> 
     for _ in range(core.config.horizon):
         result = core.step(state, chase_nearest(core.observe(state), core.config.seen_landmarks))
         total += float(result.reward[:, 0].sum())
-    return total / 10.0 / episodes
+    return total / CATCH_REWARD / episodes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -395,19 +396,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m baselines.comm.prey", description=__doc__.split("\n\n")[0]
     )
-    docs, defaults = field_docs(PreyArgs), PreyArgs()
-    for field in dataclasses.fields(PreyArgs):
-        doc = " ".join(docs.get(field.name, "").split())
-        parser.add_argument(
-            f"--{field.name.replace('_', '-')}",
-            dest=field.name,
-            help=f"{doc} (default: {getattr(defaults, field.name)!r})".replace("%", "%%"),
-        )
+    add_field_flags(parser, PreyArgs)
     parser.add_argument("--threads", type=int, default=1, help="torch and numba threads")
     ns = parser.parse_args(argv)
-    given = {f.name: parse_field(PreyArgs, f, getattr(ns, f.name))
-             for f in dataclasses.fields(PreyArgs) if getattr(ns, f.name) is not None}  # fmt: skip
-    args = PreyArgs(**given)
+    try:
+        args = PreyArgs(**given_fields(PreyArgs, ns))
+    except ValueError as err:
+        parser.error(str(err))
     one_thread_per_run(ns.threads)
     summary = train(args)
     print(json.dumps({k: v for k, v in summary.items() if k != "args"}, indent=1))

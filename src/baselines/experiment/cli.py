@@ -62,6 +62,39 @@ def _help(doc: str, default: Any) -> str:
     return f"{text} (default: {default!r})".strip().replace("%", "%%")
 
 
+def add_field_flags(
+    group: Any, cls: type, skip: Sequence[str] = (), aliases: dict[str, Sequence[str]] | None = None
+) -> None:
+    """One flag per field of the dataclass ``cls`` (``--lr-comm``, dest ``field_lr_comm``),
+    its docstring and default as the help; read them back with :func:`given_fields`."""
+    defaults, docs = cls(), field_docs(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        group.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            *(aliases or {}).get(field.name, ()),
+            dest=f"field_{field.name}",
+            metavar=field_type(cls, field.name).__name__.upper(),
+            help=_help(docs.get(field.name, ""), getattr(defaults, field.name)),
+        )
+
+
+def given_fields(cls: type, ns: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``cls`` given as flags (:func:`add_field_flags`), parsed to their types.
+
+    Raises
+    ------
+    ValueError
+        Naming the flag whose text does not parse.
+    """
+    return {
+        field.name: parse_field(cls, field, text)
+        for field in dataclasses.fields(cls)
+        if (text := getattr(ns, f"field_{field.name}", None)) is not None
+    }
+
+
 def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     """``train`` (every Args field a flag) and ``compare`` for ``experiment``."""
     parser = argparse.ArgumentParser(
@@ -76,7 +109,6 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
         f"{experiment.args_cls.__name__} is a flag.",
     )
     defaults = experiment.args_cls()
-    docs = field_docs(experiment.args_cls)
     train.add_argument(
         "--methods",
         "--method",
@@ -103,16 +135,7 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     fields = train.add_argument_group(f"{experiment.args_cls.__name__} fields")
-    for field in dataclasses.fields(experiment.args_cls):
-        if field.name in OWN:
-            continue
-        fields.add_argument(
-            f"--{field.name.replace('_', '-')}",
-            *experiment.aliases.get(field.name, ()),
-            dest=f"field_{field.name}",
-            metavar=field_type(experiment.args_cls, field.name).__name__.upper(),
-            help=_help(docs.get(field.name, ""), getattr(defaults, field.name)),
-        )
+    add_field_flags(fields, experiment.args_cls, skip=OWN, aliases=experiment.aliases)
     compare = sub.add_parser(
         "compare",
         prog=f"metaenvs compare {experiment.name}",
@@ -134,14 +157,10 @@ def train_args(
 ) -> list[Any]:
     """Every run's args, built (and so validated) before the first run starts."""
     cls = experiment.args_cls
-    changes = {}
-    for field in dataclasses.fields(cls):
-        text = getattr(ns, f"field_{field.name}", None)
-        if text is not None:
-            try:
-                changes[field.name] = parse_field(cls, field, text)
-            except ValueError as err:
-                parser.error(str(err))
+    try:
+        changes = given_fields(cls, ns)
+    except ValueError as err:
+        parser.error(str(err))
     methods = list(dict.fromkeys(ns.methods or [cls().method]))
     unknown = [m for m in methods if m not in experiment.methods]
     if unknown:
