@@ -279,8 +279,11 @@ def one_thread_per_run(threads: int) -> None:
     import numba
     import torch
 
+    import metaenvs.threads
+
     torch.set_num_threads(max(1, threads))
     numba.set_num_threads(min(max(1, threads), numba.config.NUMBA_NUM_THREADS))
+    metaenvs.threads.set_num_threads(max(1, threads))
 
 
 class NullWriter:

@@ -31,17 +31,7 @@ from gymnasium import spaces
 
 from metaenvs._rng import seed_streams, seeds_for_batch
 from metaenvs.config import EnvConfig
-
-
-def step_copies(step: Any, step_parallel: Any, args: tuple, batch: int, min_parallel: int) -> None:
-    """Run a step kernel over all ``batch`` copies: ``step(*args, lo, hi)`` in this thread,
-    or from ``min_parallel`` copies on ``step_parallel(*args, n_chunks)`` over Numba's
-    threads.  Copies are independent, each with its own random stream: same result."""
-    threads = numba.get_num_threads()
-    if batch >= min_parallel and threads > 1:
-        step_parallel(*args, threads)
-    else:
-        step(*args, 0, batch)
+from metaenvs.threads import check_threads, run_copies
 
 
 def check_batch_size(value: Any, name: str = "batch") -> int:
@@ -224,6 +214,10 @@ class BatchedCore(ABC):
     :meth:`step` rejects a masked action and the faces hand the masks out."""
     agents_can_die: ClassVar[bool] = False
     """True when agents can leave before the episode ends (see :meth:`alive`)."""
+    min_parallel: ClassVar[int] = 2**62
+    """Smallest batch a step spreads over several threads (measured per family in
+    ``benchmarks/bench_threads.py``); a core whose step runs one kernel over the copies
+    sets it."""
 
     def __init__(self, config: EnvConfig) -> None:
         if not isinstance(config, self.config_cls):
@@ -232,11 +226,38 @@ class BatchedCore(ABC):
                 f"got {type(config).__name__}"
             )
         self.config = config
+        self._threads: int | None = None
+        cls = type(self)
+        self.default_global_state = (
+            cls.global_state is BatchedCore.global_state
+            and cls.final_global_state is BatchedCore.final_global_state
+        )
+        """True when :meth:`global_state` and :meth:`final_global_state` are the base
+        class's: the final global state is then a view of ``final_obs``."""
+
+    @property
+    def threads(self) -> int | None:
+        """Threads a step of ``min_parallel`` copies or more runs on (this one included);
+        None follows :func:`metaenvs.threads.get_num_threads`.  Settable; the result of
+        a step does not depend on it."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, value: int | None) -> None:
+        self._threads = None if value is None else check_threads(value)
+
+    def step_copies(self, step: Any, args: tuple, batch: int) -> None:
+        """Run a ``nogil`` step kernel ``step(*args, lo, hi)`` over all ``batch`` copies on
+        the core's threads (see :mod:`metaenvs.threads`)."""
+        run_copies(step, args, batch, self.min_parallel, self._threads)
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> BatchedCore:
-        """Build the core from keyword arguments (unknown keywords raise ``TypeError``)."""
-        return cls(cls.config_cls.from_kwargs(**kwargs))
+    def from_kwargs(cls, threads: int | None = None, **kwargs: Any) -> BatchedCore:
+        """Build the core from config keywords (unknown keywords raise ``TypeError``) and
+        its ``threads``."""
+        core = cls(cls.config_cls.from_kwargs(**kwargs))
+        core.threads = threads
+        return core
 
     # -- description -------------------------------------------------------------------
     @property
@@ -549,13 +570,20 @@ def check_actions(
         For a wrong shape, dtype, non-finite or out-of-range action; ``what`` opens the
         message.
     """
-    arr = np.asarray(actions)
     if isinstance(space, spaces.Discrete):
         expected = (batch, len(names))
+        lo, hi = int(space.start), int(space.start + space.n)
+        if (
+            type(actions) is np.ndarray
+            and actions.dtype == np.int64
+            and actions.shape == expected
+            and first_outside(actions, lo, hi) < 0
+        ):
+            return actions  # the common case in one compiled pass; else the checks below
+        arr = np.asarray(actions)
         if arr.shape != expected:
             raise ValueError(f"{what} must have shape {expected} (B, N), got {arr.shape}")
         _check_integers(arr, f"discrete {what}")
-        lo, hi = int(space.start), int(space.start + space.n)
         if arr.size and (arr.min() < lo or arr.max() >= hi):
             bad = np.argwhere((arr < lo) | (arr >= hi))[0]
             raise ValueError(
@@ -563,6 +591,7 @@ def check_actions(
                 f"{names[bad[1]]!r} is out of range [{lo}, {hi})"
             )
         return arr.astype(np.int64, copy=False)
+    arr = np.asarray(actions)
     if isinstance(space, spaces.MultiDiscrete):
         expected = (batch, len(names), *space.shape)
         if arr.shape != expected:
@@ -633,6 +662,16 @@ def check_masked_actions(mask: np.ndarray, actions: np.ndarray, names: tuple[str
             f"action {actions[b, i]} of agent {names[i]!r} in copy {b} is not available "
             f"(masked); available now: {available}"
         )
+
+
+@numba.njit(cache=True)
+def first_outside(actions: np.ndarray, lo: int, hi: int) -> int:
+    """Flat index of the first of ``actions (B, N)`` outside ``[lo, hi)``, -1 if none."""
+    for b in range(actions.shape[0]):
+        for i in range(actions.shape[1]):
+            if actions[b, i] < lo or actions[b, i] >= hi:
+                return b * actions.shape[1] + i
+    return -1
 
 
 def _check_integers(arr: np.ndarray, what: str) -> None:

@@ -83,8 +83,9 @@ class EnvSpec:
         """Keywords a user may pass to ``make`` for this id."""
         return [k for k in self.core_class().config_cls.field_names() if k not in self.fixed]
 
-    def make_core(self, **kwargs: Any) -> BatchedCore:
-        """Build the core with the id's settings and the user's keywords."""
+    def make_core(self, threads: int | None = None, **kwargs: Any) -> BatchedCore:
+        """Build the core with the id's settings, the user's keywords and ``threads``
+        (see :attr:`BatchedCore.threads`)."""
         valid = self.keywords()
         for key in kwargs:
             if key in self.fixed:
@@ -95,7 +96,8 @@ class EnvSpec:
                 )
             if key not in valid:
                 raise TypeError(unknown_keyword_message(f"keyword for {self.id!r}:", key, valid))
-        return self.core_class().from_kwargs(**{**self.defaults, **kwargs, **self.fixed})
+        config = {**self.defaults, **kwargs, **self.fixed}
+        return self.core_class().from_kwargs(threads=threads, **config)
 
 
 _REGISTRY: dict[str, EnvSpec] = {}
@@ -185,9 +187,21 @@ def registered_specs() -> list[EnvSpec]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
-def make_core(env_id: str, **kwargs: Any) -> BatchedCore:
-    """The batched core of ``env_id`` (for learners and wrappers that drive arrays directly)."""
-    return spec(env_id).make_core(**kwargs)
+def make_core(env_id: str, threads: int | None = None, **kwargs: Any) -> BatchedCore:
+    """The batched core of ``env_id`` (for learners and wrappers that drive arrays directly).
+
+    Parameters
+    ----------
+    env_id : str
+        A registered id (``metaenvs.list_envs()``).
+    threads : int or None
+        Threads a large batch steps on (this one included); None follows
+        :func:`metaenvs.threads.get_num_threads`.  Every ``make*`` takes it.  Results do
+        not depend on it.
+    **kwargs
+        Config keywords of the id; unknown ones raise ``TypeError`` listing the valid ones.
+    """
+    return spec(env_id).make_core(threads=threads, **kwargs)
 
 
 def make(env_id: str, render_mode: str | None = None, **kwargs: Any) -> BatchedParallelEnv:
@@ -214,7 +228,8 @@ def make_vec(
 ) -> BatchedVectorEnv:
     """A Gymnasium ``VectorEnv`` of ``num_envs`` copies of ``env_id`` (agents stacked).
 
-    ``copy=False`` returns the core's output buffers (overwritten by the next step).
+    ``copy=False`` returns the core's output buffers (overwritten by the next step);
+    ``threads`` and the config keywords are :func:`make_core`'s.
     """
     s = spec(env_id)
     venv = BatchedVectorEnv(s.make_core(**kwargs), num_envs, render_mode=render_mode, copy=copy)

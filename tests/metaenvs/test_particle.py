@@ -789,11 +789,9 @@ def test_bad_config_raises(env_id, kwargs, error, match):
     ],
 )
 def test_large_batch_matches_single_copies(env_id, kwargs):
-    from metaenvs.games.particle import PARALLEL_MIN_BATCH
-
-    core = metaenvs.make_core(env_id, **kwargs)
+    core = metaenvs.make_core(env_id, threads=3, **kwargs)
     big, seed, steps = 300, 17, 60
-    assert big >= PARALLEL_MIN_BATCH  # the big batch runs the parallel kernel
+    assert big >= core.min_parallel  # the big batch runs on the pool's threads
     rng = np.random.default_rng(seed)
     actions = np.stack([core.sample_actions(big, rng) for _ in range(steps)])
     state = core.reset(big, seed=seed)

@@ -3,20 +3,19 @@
 The generic conformance suite (tests/metaenvs/test_conformance.py) runs every registered id; here
 the rules of the docstrings are checked against small numpy references built from the
 state arrays, the unit table (:data:`UNITS`) and the maps' terrain strings: action masks,
-masked actions, batch determinism on the parallel kernel path, mirror symmetry, the
+masked actions, batch determinism on the threaded path, mirror symmetry, the
 scripted AI, healing, ranges and damage, deaths on the faces, rewards and maps as data.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
 import metaenvs
 import metaenvs.testing as mt
 from metaenvs.games import _skirmish_kernels as sk
-from metaenvs.games.skirmish import PARALLEL_MIN_BATCH, SkirmishConfig
+from metaenvs.games.skirmish import SkirmishConfig
 from metaenvs.games.skirmish_maps import MAPS, MapSpec, add_map
 from metaenvs.games.skirmish_units import SHOOT_RANGE, STEP_SECONDS, UNITS
 
@@ -235,14 +234,12 @@ def test_masked_action_raises_on_vector_face():
     assert_same_state(before, venv.state)
 
 
-# -- 3. determinism on the parallel kernel path ---------------------------------------------
+# -- 3. determinism on the threaded path ----------------------------------------------------
 
 
 def test_large_batch_copies_equal_single_runs():
-    core = make_core("MMM2")
-    batch, steps, seed = 2 * PARALLEL_MIN_BATCH, 150, 11
-    # with one Numba thread the serial path runs; the check still holds
-    print("numba threads:", numba.get_num_threads())
+    core = make_core("MMM2", threads=3)
+    batch, steps, seed = 2 * core.min_parallel, 150, 11  # runs on the pool's threads
     pre = np.random.default_rng(0).integers(0, core.n_actions, (steps, batch, core.n_allies))
     state = core.reset(batch, seed)
     trace = {k: [] for k in ("reward", "terminated", "truncated", "hp", "pos")}

@@ -607,7 +607,7 @@ def reset_skirmish(bufs, sim, par):
         start_copy(b, bufs, sim, par)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def step_skirmish(bufs, sim, par, actions, lo, hi):
     """One step of copies ``lo..hi``: the allies act ``actions (B, N)``, the scripted AI
     the enemies; combat; rewards, ends, observations and masks; a finished copy keeps its
@@ -678,11 +678,3 @@ def enemy_orders(b, bufs, sim, par, act_prob, out):
             out[0, k] = scripted_order(
                 b, u, pos, hp, shield, alive, team, table, utype, grid, n_allies, dt, focus
             )
-
-
-@numba.njit(cache=True, parallel=True)
-def step_skirmish_parallel(bufs, sim, par, actions, n_chunks):
-    """:func:`step_skirmish` over all copies in ``n_chunks`` chunks on Numba's threads."""
-    batch = bufs[0].shape[0]
-    for c in numba.prange(n_chunks):
-        step_skirmish(bufs, sim, par, actions, c * batch // n_chunks, (c + 1) * batch // n_chunks)

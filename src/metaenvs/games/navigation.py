@@ -190,7 +190,7 @@ def reset_navigation(bufs, sim, task):
         _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task, nb_mode, radius, scratch)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def step_navigation(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: physics, rewards, neighbours, observations, auto-reset."""
     pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
@@ -205,19 +205,11 @@ def step_navigation(bufs, sim, task, lo, hi):
             _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task, nb_mode, radius, scratch)
 
 
-@numba.njit(cache=True, parallel=True)
-def step_navigation_parallel(bufs, sim, task, n_chunks):
-    """:func:`step_navigation` over all copies, in ``n_chunks`` chunks on Numba's threads."""
-    batch = bufs[0].shape[0]  # pos
-    for c in numba.prange(n_chunks):
-        step_navigation(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
-
-
 class NavigationCore(ParticleCore):
     """Batched cooperative navigation (see the module docstring for the spec)."""
 
     config_cls = NavigationConfig
-    kernels = (reset_navigation, step_navigation, step_navigation_parallel)
+    kernels = (reset_navigation, step_navigation)
     config: NavigationConfig
     reward_description: ClassVar[str] = "coverage of the landmarks minus collisions"
 

@@ -19,12 +19,11 @@ import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, NeighbourStructure, StepResult, step_copies
+from metaenvs.core import BatchedCore, CoreState, NeighbourStructure, StepResult
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.render import AGENT_COLOURS, Canvas
 
 #: Batches at least this large are stepped on all of Numba's threads, in equal chunks.
-PARALLEL_MIN_BATCH = 256
 
 NEIGHBOUR_MODES = {
     "all": pk.NEIGHBOURS_ALL,
@@ -164,18 +163,20 @@ class ParticleCore(BatchedCore, NeighbourStructure):
 
     A task builds ``self._agents``, ``self.entities``, ``self.neighbour_agents`` and
     ``self.observation_space`` in ``__init__``, names its Numba ``kernels``
-    ``(reset, step, step_parallel)`` and returns its own kernel parameters from
+    ``(reset, step)`` and returns its own kernel parameters from
     :meth:`task_params`.  The kernels take ``(buffers, sim, task_params)``: the state's
     arrays and the static properties as plain tuples in the field order of ``Buffers`` and
     ``Sim`` (see :mod:`metaenvs.games._particle_kernels`); ``step`` also takes the copies ``lo, hi``
-    it advances, ``step_parallel`` the number of chunks.  The agents' action forces are
-    in ``state.force`` when ``step`` runs.
+    it advances, compiled ``nogil=True`` (the core runs it on its threads, see
+    :mod:`metaenvs.threads`).  The agents' action forces are in ``state.force`` when
+    ``step`` runs.
     """
 
     config: ParticleConfig
     entities: Entities
     state_cls: ClassVar[type[ParticleState]] = ParticleState
-    kernels: ClassVar[tuple[Any, Any, Any]]
+    kernels: ClassVar[tuple[Any, Any]]
+    min_parallel: ClassVar[int] = 256
     #: agents that are each other's neighbours: slots ``[0, n_neighbour_agents)``.
     neighbour_agents: int
     _agents: tuple[str, ...]
@@ -269,11 +270,14 @@ class ParticleCore(BatchedCore, NeighbourStructure):
         state.force.fill(0.0)
         self.action_forces(actions, state.force, first=0)
         self._scripted_forces(state)
-        _, step, step_parallel = self.kernels
         args = (self.buffers(state), self.sim, self.task_params(state))
-        step_copies(step, step_parallel, args, state.batch, PARALLEL_MIN_BATCH)
+        self.step_copies(self.kernels[1], args, state.batch)
+        # the default global state is the observations: its final one is a view (a task
+        # with its own global state gets it from step_validated)
+        fo = state.final_obs
+        final = fo.reshape(fo.shape[0], -1) if self.default_global_state else None
         return StepResult(
-            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}
+            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}, final
         )
 
     def _scripted_forces(self, state: ParticleState) -> None:

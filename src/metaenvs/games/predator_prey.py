@@ -336,7 +336,7 @@ def reset_predator_prey(bufs, sim, task):
         _start(b, pos, vel, rng, nb_ids, nb_rel, obs, prey_obs, params, nb_mode, radius, scratch)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def step_predator_prey(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: prey policy, physics, rewards, observations, auto-reset."""
     pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
@@ -357,14 +357,6 @@ def step_predator_prey(bufs, sim, task, lo, hi):
             )
 
 
-@numba.njit(cache=True, parallel=True)
-def step_predator_prey_parallel(bufs, sim, task, n_chunks):
-    """:func:`step_predator_prey` over all copies, in ``n_chunks`` chunks on Numba's threads."""
-    batch = bufs[0].shape[0]  # pos
-    for c in numba.prange(n_chunks):
-        step_predator_prey(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
-
-
 @dataclasses.dataclass
 class PredatorPreyState(ParticleState):
     """Particle state plus the prey's observations ``(B, M, D_prey)`` (for a callable policy;
@@ -378,7 +370,7 @@ class PredatorPreyCore(ParticleCore):
 
     config_cls = PredatorPreyConfig
     state_cls = PredatorPreyState
-    kernels = (reset_predator_prey, step_predator_prey, step_predator_prey_parallel)
+    kernels = (reset_predator_prey, step_predator_prey)
     config: PredatorPreyConfig
     reward_description: ClassVar[str] = "+10 per predator-prey contact, shared by the predators"
 

@@ -118,7 +118,7 @@ def reset_push(bufs, sim, task):
         _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task[0], nb_mode, radius, scratch)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def step_push(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: physics, reward, observations, auto-reset."""
     pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
@@ -132,19 +132,11 @@ def step_push(bufs, sim, task, lo, hi):
             _start(b, pos, vel, rng, nb_ids, nb_rel, obs, n, nb_mode, radius, scratch)
 
 
-@numba.njit(cache=True, parallel=True)
-def step_push_parallel(bufs, sim, task, n_chunks):
-    """:func:`step_push` over all copies, in ``n_chunks`` chunks on Numba's threads."""
-    batch = bufs[0].shape[0]  # pos
-    for c in numba.prange(n_chunks):
-        step_push(bufs, sim, task, c * batch // n_chunks, (c + 1) * batch // n_chunks)
-
-
 class PushCore(ParticleCore):
     """Batched cooperative push (see the module docstring for the spec)."""
 
     config_cls = PushConfig
-    kernels = (reset_push, step_push, step_push_parallel)
+    kernels = (reset_push, step_push)
     config: PushConfig
     reward_description: ClassVar[str] = "minus the ball's distance to the target, shared"
 

@@ -86,13 +86,12 @@ import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult, sample_available, step_copies
+from metaenvs.core import BatchedCore, CoreState, StepResult, sample_available
 from metaenvs.games import _skirmish_kernels as sk
 from metaenvs.games.skirmish_maps import MapSpec, get_map
 from metaenvs.games.skirmish_units import SIGHT_RANGE, STEP_SECONDS, UNITS, unit_table
 from metaenvs.render import Canvas
 
-PARALLEL_MIN_BATCH = 64
 DIFFICULTIES = {
     "smac": (0, 1.0, 1),
     "easy": (0, 0.5, 0),
@@ -196,6 +195,7 @@ class SkirmishCore(BatchedCore):
     config: SkirmishConfig
     masked_actions: ClassVar[bool] = True
     agents_can_die: ClassVar[bool] = True
+    min_parallel: ClassVar[int] = 64
     reward_description: ClassVar[str] = "damage dealt, kills and victory (SMAC's shaped reward)"
     render_size: ClassVar[int] = 384
 
@@ -298,8 +298,7 @@ class SkirmishCore(BatchedCore):
 
     def _step(self, state: SkirmishState, actions: np.ndarray) -> StepResult:
         args = (state.buffers(), self.sim, self.par, actions)
-        step_copies(sk.step_skirmish, sk.step_skirmish_parallel, args, state.batch,
-                    PARALLEL_MIN_BATCH)  # fmt: skip
+        self.step_copies(sk.step_skirmish, args, state.batch)
         info = {
             "battle_won": state.won,
             "battle_draw": state.draw,

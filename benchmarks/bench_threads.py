@@ -1,0 +1,155 @@
+"""Threads under contention: this checkout's pool against an older commit's Numba ``omp``
+path, idle and with a busy process competing for a core, in one run.
+
+For each task and batch size this times ``core.step`` (copy-steps/s) in fresh
+interpreters, taking turns:
+
+- ``old/1``, ``old/2``: the ``--baseline`` commit with ``numba.set_num_threads(1 | 2)``
+  (its kernels ran ``prange`` on Numba's default threading layer from a batch threshold);
+- ``new/1``, ``new/2``: this checkout with ``make_core(..., threads=1 | 2)``.
+
+Each configuration runs ``idle`` and ``contended``: in the second mode a busy Python loop
+runs in another process for the whole measurement (one competing process on a 2-core
+machine: a torch learner, another run, a CI neighbour).  The table gives each rate and
+its ratio to the idle serial rate of the same tree (the issue's target: contended >= 0.8),
+and the batch from which ``new/2`` beats ``new/1`` idle (the ``min_parallel`` threshold).
+Writes JSON to ``benchmarks/results/``.  A measurement, not a test.
+
+Usage::
+
+    python benchmarks/bench_threads.py                 # baseline ff1a737
+    python benchmarks/bench_threads.py --quick         # fewer batches, shorter timings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from _tree_timing import RESULTS_DIR, ROOT, export
+
+from metaenvs import bench
+
+TASKS = {
+    "navigation_N3_l3": (64, 128, 256, 512, 1024, 4096),
+    "predator_prey_N3_M1_l3": (64, 128, 256, 512, 1024, 4096),
+    "push_N3": (64, 256, 1024, 4096),
+    "skirmish_3m": (16, 32, 64, 128, 256, 1024),
+}
+QUICK = {"navigation_N3_l3": (256, 1024), "skirmish_3m": (64, 256)}
+
+TIMER = """
+import json, sys, time
+import numpy as np, numba, metaenvs
+from metaenvs.core import within_mask
+tree, threads, env_id, batches, seconds = json.loads(sys.argv[1])
+if tree == "old":
+    numba.set_num_threads(threads)
+    core = metaenvs.make_core(env_id)
+else:
+    core = metaenvs.make_core(env_id, threads=threads)
+rates = {}
+for batch in batches:
+    state = core.reset(batch, seed=0)
+    rng = np.random.default_rng(0)
+    pre = [core.sample_actions(batch, rng) for _ in range(16)]
+    def act(k):
+        a = pre[k % 16]
+        return within_mask(core.action_mask(state), a) if core.masked_actions else a
+    for k in range(20):
+        core.step(state, act(k))
+    n, tick = 0, time.perf_counter()
+    while time.perf_counter() - tick < seconds:
+        core.step(state, act(n))
+        n += 1
+    rates[batch] = n * batch / (time.perf_counter() - tick)
+print(json.dumps(rates))
+"""
+
+BUSY = "import time\nend = time.time() + 3600\nwhile time.time() < end:\n    pass\n"
+
+
+@contextmanager
+def busy_process(on: bool):
+    """A process spinning on one core while the block runs (nothing when ``on`` is False)."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY]) if on else None
+    try:
+        yield
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
+def time_config(
+    src: Path, tree: str, threads: int, env_id: str, batches: tuple, seconds: float
+) -> dict[int, float]:
+    """Copy-steps/s per batch of one configuration, in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": str(src), "NUMBA_NUM_THREADS": "2", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", TIMER, json.dumps([tree, threads, env_id, batches, seconds])],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {int(k): v for k, v in json.loads(out.splitlines()[-1]).items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", default="ff1a737", help="git ref of the omp path")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--quick", action="store_true")
+    ns = parser.parse_args(argv)
+    tasks = QUICK if ns.quick else TASKS
+    seconds = 0.2 if ns.quick else ns.seconds
+    configs = [("old", 1), ("old", 2), ("new", 1), ("new", 2)]
+    rates: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"old": export(ns.baseline, Path(tmp)), "new": ROOT / "src"}
+        for env_id, batches in tasks.items():
+            for tree in trees.values():  # compile into each tree's cache, untimed
+                time_config(tree, "new" if tree == trees["new"] else "old", 1, env_id, (1,), 0.01)
+            for mode in ("idle", "contended"):
+                for _ in range(ns.rounds):
+                    for tree, threads in configs:
+                        with busy_process(mode == "contended"):
+                            got = time_config(trees[tree], tree, threads, env_id, batches, seconds)
+                        key = f"{env_id}|{mode}|{tree}/{threads}"
+                        for batch, rate in got.items():
+                            best = rates.setdefault(key, {})
+                            best[batch] = max(best.get(batch, 0.0), rate)
+                print(f"{env_id} {mode}: done", flush=True)
+    rows = [["task", "B", "mode", *(f"{t}/{k}" for t, k in configs), "old/2 : old/1 idle",
+             "new/2 : new/1 idle"]]  # fmt: skip
+    thresholds = {}
+    for env_id, batches in tasks.items():
+        for batch in batches:
+            base = {t: rates[f"{env_id}|idle|{t}/1"][batch] for t in ("old", "new")}
+            for mode in ("idle", "contended"):
+                row = [rates[f"{env_id}|{mode}|{t}/{k}"][batch] for t, k in configs]
+                ratios = [f"{row[1] / base['old']:.2f}", f"{row[3] / base['new']:.2f}"]
+                rows.append([env_id, str(batch), mode, *(f"{r / 1e6:.3f}M" for r in row), *ratios])
+        one, two = rates[f"{env_id}|idle|new/1"], rates[f"{env_id}|idle|new/2"]
+        wins = [b for b in batches if two[b] > 1.1 * one[b]]
+        thresholds[env_id] = min(wins) if wins else None
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(f"{c:>{w}}" for c, w in zip(r, widths, strict=True)))
+    print("smallest batch where new/2 beats new/1 by 10% idle:", thresholds)
+    results = {"rates": rates, "thresholds": thresholds, "args": vars(ns), "quick": ns.quick,
+               "machine": bench.machine_info()}  # fmt: skip
+    print("wrote", bench.write_results(results, RESULTS_DIR, "threads"))
+
+
+if __name__ == "__main__":
+    main()
