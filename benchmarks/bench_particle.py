@@ -181,8 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs")
     parser.add_argument("--jax-python", help="python with jaxmarl installed (JaxMARL peer)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
+    parser.add_argument(
+        "--contended", action="store_true", help="with a busy process on one core meanwhile"
+    )
     args = parser.parse_args(argv)
-    results = run(args.quick, args.jax_python)
+    with bench.busy_process(args.contended):
+        results = run(args.quick, args.jax_python)
+    results["contended"] = args.contended
     m = results["machine"]
     print(f"\nparticle world ({m['cpu_count']} CPUs, numba {m['numba']}, {results['versions']})")
     print("\n" + "\n".join(bench.compile_lines(results)))

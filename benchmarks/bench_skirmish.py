@@ -106,8 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jax-python", help="python with jaxmarl installed (SMAX peer)")
     parser.add_argument("--smaclite-python", help="python with smaclite installed")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
+    parser.add_argument(
+        "--contended", action="store_true", help="with a busy process on one core meanwhile"
+    )
     args = parser.parse_args(argv)
-    results = run(args.quick, {"smax": args.jax_python, "smaclite": args.smaclite_python})
+    with bench.busy_process(args.contended):
+        results = run(args.quick, {"smax": args.jax_python, "smaclite": args.smaclite_python})
+    results["contended"] = args.contended
     m = results["machine"]
     print(f"\nskirmish ({m['cpu_count']} CPUs, numba {m['numba']})")
     print("\n" + "\n".join(bench.compile_lines(results)))

@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,20 +72,6 @@ for batch in batches:
 print(json.dumps(rates))
 """
 
-BUSY = "import time\nend = time.time() + 3600\nwhile time.time() < end:\n    pass\n"
-
-
-@contextmanager
-def busy_process(on: bool):
-    """A process spinning on one core while the block runs (nothing when ``on`` is False)."""
-    proc = subprocess.Popen([sys.executable, "-c", BUSY]) if on else None
-    try:
-        yield
-    finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-
 
 def time_config(
     src: Path, tree: str, threads: int, env_id: str, batches: tuple, seconds: float
@@ -122,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             for mode in ("idle", "contended"):
                 for _ in range(ns.rounds):
                     for tree, threads in configs:
-                        with busy_process(mode == "contended"):
+                        with bench.busy_process(mode == "contended"):
                             got = time_config(trees[tree], tree, threads, env_id, batches, seconds)
                         key = f"{env_id}|{mode}|{tree}/{threads}"
                         for batch, rate in got.items():

@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -43,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import cycle, islice
 from typing import Any
 
@@ -470,6 +471,24 @@ def format_rate(x: float | None) -> str:
         if x >= scale:
             return f"{x / scale:.3g}{unit}"
     return f"{x:.3g}"
+
+
+BUSY_LOOP = "import time\nend = time.time() + 24 * 3600\nwhile time.time() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy_process(on: bool = True) -> Iterator[subprocess.Popen | None]:
+    """A process spinning on one core while the block runs: the contended mode of the
+    benchmarks (one competing process, as a torch learner, another run or a CI neighbour
+    would be).  Yields the process (None when ``on`` is False: nothing is started); it is
+    killed when the block ends, however it ends."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if on else None
+    try:
+        yield proc
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
 
 
 # -- context ---------------------------------------------------------------------------

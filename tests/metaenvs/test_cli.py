@@ -110,6 +110,26 @@ def test_bench_reports_compile_time_and_steps_per_second(capsys):
     assert re.search(r"parallel \(PettingZoo\) \d+\.\d+x, vector \(Gymnasium\) \d+\.\d+x", out)
 
 
+def test_bench_threads_and_contended_mode(capsys):
+    argv = ["bench", "ipd", "--batch", "1", "--steps", "20", "--repeats", "1"]
+    assert main([*argv, "--threads", "2", "--contended"]) == 0
+    out = capsys.readouterr().out
+    assert "threads: 2" in out
+    assert "contended: a busy process" in out
+
+
+def test_busy_process_lives_only_inside_its_block():
+    with bench.busy_process() as proc:
+        assert proc.poll() is None
+    assert proc.returncode is not None
+    with pytest.raises(KeyError):
+        with bench.busy_process() as proc:
+            raise KeyError("the block failed")
+    assert proc.returncode is not None
+    with bench.busy_process(False) as nothing:
+        assert nothing is None
+
+
 def test_bench_rejects_bad_batch():
     with pytest.raises(SystemExit) as exc:
         main(["bench", "ipd", "--batch", "0"])

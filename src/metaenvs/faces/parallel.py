@@ -128,7 +128,9 @@ class BatchedParallelEnv(ParallelEnv):
                 f"missing {missing}, unknown {unknown}"
             )
         agents = self.agents
-        slots = [self._index[a] for a in agents]
+        everyone = len(agents) == len(self.possible_agents)
+        # all agents in: every slot, in order (a slice, not a gather); else their slots
+        slots = slice(None) if everyone else [self._index[a] for a in agents]
         # the core checks the stacked actions (naming the agent of an out-of-range one);
         # stacking would upcast mixed dtypes or fail on a shape without naming the agent,
         # so then each agent's action is checked on its own first
@@ -138,7 +140,7 @@ class BatchedParallelEnv(ParallelEnv):
         if any(x.shape != space.shape or x.dtype != kind for x in arrays):
             arrays = [check_agent_action(space, x, a) for x, a in zip(arrays, agents)]
         live = np.stack(arrays)
-        if len(agents) == len(self.possible_agents):
+        if everyone:
             joint = live[None]
         else:  # the slots of agents that have left get action 0 (no-op)
             joint = np.zeros((1, len(self.possible_agents), *live.shape[1:]), dtype=live.dtype)
@@ -146,7 +148,7 @@ class BatchedParallelEnv(ParallelEnv):
         result = self.core.step(self._state, joint)
         done = bool(result.terminated[0] or result.truncated[0])
         obs = (result.final_obs[0] if done else result.obs[0])[slots].copy()
-        rewards = {a: float(r) for a, r in zip(agents, result.reward[0, slots])}
+        rewards = dict(zip(agents, result.reward[0, slots].tolist()))
         terminations = dict.fromkeys(agents, bool(result.terminated[0]))
         truncations = dict.fromkeys(agents, bool(result.truncated[0]))
         extra = {k: v[0] for k, v in result.info.items()}
@@ -154,13 +156,14 @@ class BatchedParallelEnv(ParallelEnv):
         leaving: list[str] = []
         if not done and self.core.agents_can_die:
             alive = self.core.alive(self._state)[0]
-            leaving = [a for a, i in zip(agents, slots) if not alive[i]]
+            leaving = [a for a in agents if not alive[self._index[a]]]
             for a in leaving:
                 terminations[a] = True
         if self.core.masked_actions:
             masks = self.core.action_mask(self._state)[0]
-            for a, i in zip(agents, slots):
-                mask = self._gone_mask.copy() if done or a in leaving else masks[i].copy()
+            for a in agents:
+                gone = done or a in leaving
+                mask = self._gone_mask.copy() if gone else masks[self._index[a]].copy()
                 infos[a]["action_mask"] = mask
             observations = {
                 a: {"observation": o, "action_mask": infos[a]["action_mask"]}
