@@ -79,6 +79,8 @@ def train(args: Args) -> dict[str, dict[str, float]]:
     from stable_baselines3.common.env_util import make_vec_env
     from tqdm import tqdm
 
+    import baselines._torch  # noqa: F401  (optimisers without torch._dynamo)
+
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -302,7 +302,8 @@ class CommCore(BatchedCore):
             raise RuntimeError("act() is the second phase of topology='learned', same_step")
         if (state.phase != 1).any():
             raise RuntimeError("act() called before request()")
-        actions = self.inner.validate_actions(state.batch, actions)
+        # C-contiguous, as step() hands them on: the kernels' cached signatures
+        actions = np.ascontiguousarray(self.inner.validate_actions(state.batch, actions))
         return self._act(state, actions)
 
     def _step(self, state: CommState, actions: np.ndarray) -> StepResult:

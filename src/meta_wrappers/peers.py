@@ -48,7 +48,13 @@ import numpy as np
 from gymnasium import spaces
 
 import metaenvs
-from meta_wrappers._peer_kernels import draw_personas, mlp_table, step_chains, update_peers
+from meta_wrappers._peer_kernels import (
+    draw_personas,
+    fit_baselines,
+    mlp_table,
+    step_chains,
+    update_peers,
+)
 from meta_wrappers.personas import DISTRIBUTIONS, SPLITS, Population, make_population
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
 from metaenvs.core import check_actions, check_agent_action, check_batch_size
@@ -251,7 +257,9 @@ class PeerChain:
         self.persona_tables = np.ascontiguousarray(self.population.logits)
         self.hidden = 0 if config.peer_model == "tabular" else config.peer_hidden
         if self.hidden:
-            self.persona_params = np.ascontiguousarray(self.population.mlp_params(self.hidden))
+            # a writable copy (the fitted parameters are read-only): the kernels then take
+            # the same array types for MLP and tabular peers (one compiled signature)
+            self.persona_params = np.array(self.population.mlp_params(self.hidden))
             self.persona_tables = np.stack(
                 [
                     mlp_table(w, self.n_states, self.n_actions, self.hidden)
@@ -423,6 +431,48 @@ class PeerChain:
             state.rng, chains, self.pool, self.persona_params, self.persona_tables,
             state.persona, state.params, state.logits,
         )  # fmt: skip
+
+
+def feature_baselines(
+    states: Any, rewards: Any, gamma: float, n_states: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted returns and linear feature baselines of one player, chain by chain.
+
+    The fit of the peers' own update (:func:`~meta_wrappers._peer_kernels.fit_baselines`,
+    one Numba kernel for every chain): discounted returns regressed on
+    ``[onehot(s), onehot(s)**2, t/100, (t/100)**2, (t/100)**3, 1]``.  The arrays are
+    handed to the kernel as C-contiguous, writable int64 and float64, whatever their
+    layout here (a player's rewards are a strided view of a batch's), so every caller
+    uses the one compiled signature that ``metaenvs warmup`` caches.
+
+    Parameters
+    ----------
+    states : array_like
+        ``(C, K, H)`` integer state ids.
+    rewards : array_like
+        ``(C, K, H)`` the player's rewards.
+    gamma : float
+        Discount.
+    n_states : int
+        S, the one-hot width.
+
+    Returns
+    -------
+    returns, baseline : np.ndarray
+        ``(C, K, H)`` float64 each.
+    """
+    states = _kernel_array(states, np.int64)
+    rewards = _kernel_array(rewards, np.float64)
+    returns, baseline = np.empty(rewards.shape), np.empty(rewards.shape)
+    fit_baselines(states, rewards, float(gamma), int(n_states), returns, baseline)
+    return returns, baseline
+
+
+def _kernel_array(values: Any, dtype: type) -> np.ndarray:
+    """``values`` as a C-contiguous writable array of ``dtype`` (a copy only if needed):
+    the layout and flags Numba compiles a kernel's signature for."""
+    out = np.ascontiguousarray(values, dtype=dtype)
+    return out if out.flags.writeable else out.copy()
 
 
 class PeerChainEnv(gymnasium.Env):

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from meta_wrappers._peer_kernels import fit_baselines as _fit_baselines
+from meta_wrappers.peers import feature_baselines
 
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:
@@ -121,12 +121,10 @@ def fit_baselines(
 
     The same fit as the env's peer update (one Numba kernel for every chain, no
     gradient): discounted returns regressed on
-    ``[onehot(s), onehot(s)**2, t/100, (t/100)**2, (t/100)**3, 1]`` per chain.
+    ``[onehot(s), onehot(s)**2, t/100, (t/100)**2, (t/100)**3, 1]`` per chain
+    (:func:`meta_wrappers.peers.feature_baselines`).
     """
-    rewards = np.asarray(rewards, dtype=np.float64)
-    returns, baseline = np.empty(rewards.shape), np.empty(rewards.shape)
-    _fit_baselines(np.asarray(states, dtype=np.int64), rewards, gamma, n_states, returns, baseline)
-    return baseline
+    return feature_baselines(states, rewards, gamma, n_states)[1]
 
 
 def peer_baselines(

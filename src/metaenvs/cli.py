@@ -5,6 +5,7 @@
     metaenvs list                       # ids, Gymnasium ids, one-line descriptions
     metaenvs info ipd                   # agents, spaces, reward, keywords and defaults
     metaenvs bench ipd --batch 1 1024 65536 --seconds 0.5
+    metaenvs warmup ipd navigation      # compile their kernels into Numba's cache (no ids: all)
     metaenvs train comm --env navigation_N3_l3 --methods meta none --seeds 0 1 2
     metaenvs compare comm runs/comm/navigation_N3_l3
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.metadata
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -197,6 +199,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warmup(args: argparse.Namespace) -> int:
+    """Compile the kernels of the given ids (all ids without any) into Numba's cache."""
+    from metaenvs.warmup import TABLE_HEADER, format_row, format_table, resolve_specs, warmup
+
+    try:
+        specs = resolve_specs(args.ids or None)
+    except UnknownEnvError as err:
+        print(f"metaenvs warmup: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    what = ", ".join(s.id for s in specs) if args.ids else f"all {len(specs)} ids"
+    print(f"metaenvs warmup: compiling the kernels of {what} into Numba's cache", flush=True)
+    print(TABLE_HEADER, flush=True)
+    notice = logging.getLogger("metaenvs")  # the table says what compiles
+    level = notice.level
+    notice.setLevel(logging.ERROR)
+    try:
+        results = warmup(
+            [s.id for s in specs],
+            plugins=not args.no_plugins,
+            report=lambda r: print(format_row(r), flush=True),
+        )
+    finally:
+        notice.setLevel(level)
+    print(format_table(results).splitlines()[-1])
+    return 0
+
+
 def experiments() -> dict[str, importlib.metadata.EntryPoint]:
     """The installed experiments: entry points of the group ``metaenvs.experiments`` by name."""
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=EXPERIMENT_GROUP)}
@@ -296,6 +325,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=_positive, default=5, help="timed runs; the best is reported (default 5)"
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "warmup",
+        help="compile kernels into Numba's cache",
+        description="Compile every kernel signature the ids use (their faces, wrappers and "
+        "learners) into Numba's on-disk cache, so that later processes load them instead "
+        "of compiling: run it once after an install or an upgrade.  Without ids: every id.",
+    )
+    p.add_argument("ids", nargs="*", metavar="ID", help="environment ids (default: all)")
+    p.add_argument(
+        "--no-plugins",
+        action="store_true",
+        help="only the environments' own kernels, not those of the installed wrappers "
+        "(entry-point group metaenvs.warmup)",
+    )
+    p.set_defaults(func=cmd_warmup)
 
     for command, verb in (("train", "train"), ("compare", "compare the runs of")):
         p = sub.add_parser(

@@ -174,6 +174,7 @@ EXPERIMENT = Experiment(
     report_hook=report,
     final_rows=FINAL_ROWS,
     tensorboard_x="env_steps",  # as the paper's curves
+    env_ids=lambda args: [args.env],
 )
 
 

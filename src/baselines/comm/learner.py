@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import baselines._torch  # noqa: F401  (optimisers without torch._dynamo)
 import metaenvs
 from baselines.comm import meta
 from baselines.comm.networks import AgentMLP, JointMLP, PolicyNet, UpdateRule
@@ -248,7 +249,9 @@ class CommLearner:
             if explore:
                 noise = torch.randn(action.shape, generator=gen) * self.args.exploration_noise
                 action = (action + noise).clamp(0.0, 1.0)
-            result = core.act(state, action.numpy())
+            # contiguous: the policy's output is a strided view, and the kernels are
+            # compiled (and cached by `metaenvs warmup`) for C-contiguous actions
+            result = core.act(state, action.contiguous().numpy())
             done = result.terminated | result.truncated
             nxt = core.split_observation(
                 np.where(done[:, None, None], result.final_obs, result.obs)

@@ -195,7 +195,7 @@ class PreyTrainer:
                     torch.randn(action.shape, generator=self.gen) * self.maddpg.exploration_noise
                 )
                 action = (action + noise).clamp(0.0, 1.0)
-            result = core.step(state, action.numpy())
+            result = core.step(state, action.contiguous().numpy())  # as the kernels' cache
             done = result.terminated | result.truncated
             out["obs"][:, t], out["action"][:, t] = obs.numpy(), action.numpy()
             out["reward"][:, t, 0] = result.reward[:, 0]

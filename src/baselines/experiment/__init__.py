@@ -8,8 +8,8 @@ curves over seeds).
 """
 
 from baselines.experiment.cli import main
-from baselines.experiment.loop import run
+from baselines.experiment.loop import run, warm_kernels
 from baselines.experiment.report import compare
 from baselines.experiment.spec import Experiment, RunContext, RunState
 
-__all__ = ["Experiment", "RunContext", "RunState", "compare", "main", "run"]
+__all__ = ["Experiment", "RunContext", "RunState", "compare", "main", "run", "warm_kernels"]

@@ -188,7 +188,7 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> int:
         0 on success, 1 if there is nothing to compare, 2 for bad usage or a run folder
         holding another config.
     """
-    from baselines.experiment.loop import run
+    from baselines.experiment.loop import run, warm_kernels
     from baselines.experiment.report import compare
 
     parser = build_parser(experiment)
@@ -207,6 +207,7 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> int:
         return 0
     all_args = train_args(experiment, ns, parser)
     one_thread_per_run(ns.threads)
+    warm_kernels(experiment, all_args)
     for args in all_args:
         try:
             run_dir = run(experiment, args, ns.out, name=ns.name, progress=not ns.no_progress)

@@ -19,7 +19,7 @@ import copy
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,44 @@ def run(
     if experiment.finish is not None:
         experiment.finish(RunContext(experiment, args, run_dir, learner, state))
     return run_dir
+
+
+def warm_kernels(
+    experiment: Experiment, runs: Sequence[Any], report: Callable[[str], None] | None = print
+) -> list[Any]:
+    """Compile (or load from Numba's cache) the kernels of every run's ids, once.
+
+    The runner calls this in the parent before its first run (and before it starts any
+    worker), so the runs load the kernels from the cache instead of each compiling them,
+    and a run's ``wall_s`` does not count compiles.  What is already warm in this process
+    is not warmed again.
+
+    Parameters
+    ----------
+    experiment : Experiment
+        Its :attr:`~Experiment.env_ids` names the ids (nothing is done without them).
+    runs : sequence of args
+        The args of the runs to come.
+    report : callable, optional
+        Gets a one-line summary.
+
+    Returns
+    -------
+    list of WarmupResult
+        The tasks run (empty when there was nothing to do).
+    """
+    if experiment.env_ids is None or not runs:
+        return []
+    from metaenvs.warmup import warmup
+
+    ids = list(dict.fromkeys(i for args in runs for i in experiment.env_ids(args)))
+    tick = time.perf_counter()
+    results = warmup(ids, again=False)
+    if results and report is not None:
+        compiled = sum(len(r.compiled) for r in results)
+        how = f"{compiled} kernel signatures compiled" if compiled else "all from the cache"
+        report(f"kernels of {', '.join(ids)}: {how} ({time.perf_counter() - tick:.1f} s)")
+    return results
 
 
 @dataclasses.dataclass

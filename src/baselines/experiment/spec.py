@@ -121,6 +121,9 @@ class Experiment:
         The range of the score (a win rate: ``(0, 1)``); bands are clipped to it.
     tensorboard_x : {"progress", "env_steps"}
         The x axis of the TensorBoard events: the budget counter, or the env steps.
+    env_ids : callable, optional
+        ``env_ids(args)``: the registered ids a run plays; the runner compiles their
+        kernels (:func:`metaenvs.warmup.warmup`) once before its first run.
     """
 
     name: str
@@ -153,6 +156,7 @@ class Experiment:
     aliases: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     score_bounds: tuple[float, float] | None = None
     tensorboard_x: str = "progress"
+    env_ids: Callable[[Any], Sequence[str]] | None = None
 
     def __post_init__(self) -> None:
         if self.cadence not in ("multiples", "after"):

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+import baselines._torch  # noqa: F401  (optimisers without torch._dynamo)
 from baselines.mnmpg.episodes import (
     Episodes,
     LockstepEpisodes,

@@ -478,6 +478,7 @@ EXPERIMENT = Experiment(
     finish=meta_test,
     report_hook=report_test,
     resolve=lambda args: args.resolved(),
+    env_ids=lambda args: [args.game],
 )
 
 

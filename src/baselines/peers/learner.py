@@ -61,6 +61,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+import baselines._torch  # noqa: F401  (optimisers without torch._dynamo)
 from baselines.peers.estimators import (
     discounted_returns,
     gae,

@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         if value < low:
             parser.error(f"{option} must be >= {low}, got {value}")
-    from baselines.experiment import compare
+    from baselines.experiment import compare, warm_kernels
     from baselines.peers.experiment import EXPERIMENT
     from baselines.peers.learner import PeerArgs
 
@@ -211,10 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"writing {root}/",
         flush=True,
     )
-    print(
-        "starting the workers (the first run after an install compiles kernels: ~30 s)",
-        flush=True,
-    )
+    # compiled once here (or loaded from the cache): the workers then load them
+    print("compiling the kernels for the workers (the first run after an install)", flush=True)
+    warm_kernels(EXPERIMENT, [PeerArgs(**{**SETTINGS, **overrides})])
+    print("starting the workers", flush=True)
     progress = Progress(runs, ns.iterations, ns.workers)
     context = get_context("spawn")
     with (
