@@ -138,7 +138,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time the core at each batch size, and the PettingZoo and vector faces at B = 1."""
-    from metaenvs import bench
+    from metaenvs import bench, threads
 
     s = _spec_or_exit(args.id)
     if s is None:
@@ -163,12 +163,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     out.flush()
 
-    results = [bench.time_core(s.id, b, timing=timing) for b in args.batch]
-    core_b1 = next((r for r in results if r["batch"] == 1), None)
-    if core_b1 is None:
-        core_b1 = bench.time_core(s.id, 1, timing=timing)
-    parallel = bench.time_parallel_face(s.id, timing=timing)
-    vector = bench.time_vector_face(s.id, 1, timing=timing)
+    n_threads = threads.get_num_threads() if args.threads is None else args.threads
+    print(f"threads: {n_threads} (--threads; METAENVS_NUM_THREADS)", file=out)
+    if args.contended:
+        print("contended: a busy process competes for one core while timing", file=out)
+    with bench.busy_process(args.contended):
+        results = [bench.time_core(s.id, b, timing=timing, threads=n_threads) for b in args.batch]
+        core_b1 = next((r for r in results if r["batch"] == 1), None)
+        if core_b1 is None:
+            core_b1 = bench.time_core(s.id, 1, timing=timing)
+        parallel = bench.time_parallel_face(s.id, timing=timing)
+        vector = bench.time_vector_face(s.id, 1, timing=timing)
 
     rows = [["face", "batch", "steps/run", "copy-steps/s", "agent-steps/s", "us/step"]]
     for r in [*results, parallel, vector]:
@@ -323,6 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--repeats", type=_positive, default=5, help="timed runs; the best is reported (default 5)"
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="threads of a large batch (default: METAENVS_NUM_THREADS, else the cores)",
+    )
+    p.add_argument(
+        "--contended",
+        action="store_true",
+        help="time with a busy process competing for one core (a loaded machine)",
     )
     p.set_defaults(func=cmd_bench)
 

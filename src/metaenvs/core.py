@@ -577,6 +577,7 @@ def check_actions(
             type(actions) is np.ndarray
             and actions.dtype == np.int64
             and actions.shape == expected
+            and actions.flags.c_contiguous  # the one layout compiled (and warmed up)
             and first_outside(actions, lo, hi) < 0
         ):
             return actions  # the common case in one compiled pass; else the checks below
