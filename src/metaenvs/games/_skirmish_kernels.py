@@ -69,7 +69,7 @@ RADIUS, ATTRS, HEAL, SPLASH, SUICIDE, REACH = (
 BIOLOGICAL = su.BIOLOGICAL
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def pathable(grid, x, y):
     """True where a unit may stand: inside the arena and on an open cell."""
     if x < 0.0 or y < 0.0:
@@ -78,7 +78,7 @@ def pathable(grid, x, y):
     return cy < grid.shape[0] and cx < grid.shape[1] and grid[cy, cx]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def path_open(grid, x0, y0, x1, y1):
     """True when a straight move from ``(x0, y0)`` to ``(x1, y1)`` stays on open cells,
     checked every quarter of the way (moves are under 2 map units: no wall is skipped)."""
@@ -89,13 +89,13 @@ def path_open(grid, x0, y0, x1, y1):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def team_range(n_allies, n_units, side):
     """``(first, end)`` unit indices of team ``side`` (0 allies, 1 enemies)."""
     return (0, n_allies) if side == 0 else (n_allies, n_units)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def order_target(u, j, team, table, utype, n_allies, n_units):
     """Global index of the unit that order ``6 + j`` of unit ``u`` aims at."""
     own = team[u]
@@ -105,7 +105,7 @@ def order_target(u, j, team, table, utype, n_allies, n_units):
 
 
 # -- the scripted AI ------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def move_toward(b, u, x, y, pos, table, utype, grid, dt):
     """The cardinal move that closes most of the gap to ``(x, y)`` and is open, else stop."""
     dx, dy = x - pos[b, u, 0], y - pos[b, u, 1]
@@ -173,7 +173,7 @@ def scripted_order(b, u, pos, hp, shield, alive, team, table, utype, grid, n_all
     return move_toward(b, u, pos[b, nearest, 0], pos[b, nearest, 1], pos, table, utype, grid, dt)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def smac_order(b, u, bufs, sim, par):
     """SMAC's built-in AI for live unit ``u``: attack-move toward the other team's starting
     centre, with a sticky target.
@@ -243,7 +243,7 @@ def scripted_orders(bufs, sim, par, side, uniforms, out):
 
 
 # -- combat -----------------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def land_hit(b, attacker, v, hp, shield, calm, table, utype, team, dealt):
     """One hit of ``attacker`` on ``v``: shields first, then hp less armour (>= 0.5).
 
@@ -271,21 +271,21 @@ def land_hit(b, attacker, v, hp, shield, calm, table, utype, team, dealt):
     calm[b, v] = 0.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def edge_gap(b, u, v, pos, table, utype):
     """Distance between the edges of units ``u`` and ``v`` (negative when they overlap)."""
     dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
     return math.sqrt(dx * dx + dy * dy) - table[utype[u], RADIUS] - table[utype[v], RADIUS]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def centre_gap(b, u, v, pos):
     """Distance between the centres of units ``u`` and ``v``."""
     dx, dy = pos[b, v, 0] - pos[b, u, 0], pos[b, v, 1] - pos[b, u, 1]
     return math.sqrt(dx * dx + dy * dy)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def walk(b, u, x, y, limit, pos, table, utype, grid, dt, newpos):
     """Walk ``u`` up to ``limit`` toward ``(x, y)``, sliding along walls; into ``newpos``."""
     dx, dy = x - pos[b, u, 0], y - pos[b, u, 1]
@@ -305,7 +305,7 @@ def walk(b, u, x, y, limit, pos, table, utype, grid, dt, newpos):
         newpos[u, 0] = px + sx
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def separate(b, newpos, pos, alive, table, utype, grid):
     """Push overlapping live units apart (one simultaneous pass, each takes half of every
     overlap, a push into a wall is dropped): units do not stack, so a corridor is a
@@ -334,7 +334,7 @@ def separate(b, newpos, pos, alive, table, utype, grid):
             newpos[u, 0], newpos[u, 1] = x, y
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def fight(b, orders, bufs, sim, par):
     """Carry out every live unit's order at once; returns (net damage to the enemies: hp and
     shields removed less those they regained, enemies killed).
@@ -448,7 +448,7 @@ def fight(b, orders, bufs, sim, par):
     return dealt[0], kills
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def team_lost(b, side, alive, team, table, utype):
     """A team has lost when none of its fighters lives (healers alone cannot win)."""
     for u in range(team.shape[0]):
@@ -458,7 +458,7 @@ def team_lost(b, side, alive, team, table, utype):
 
 
 # -- observations ---------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def observe_copy(b, bufs, sim, par):
     """Observations ``obs[b] (N, D)`` and action masks ``mask[b] (N, A)`` of copy ``b``.
 
@@ -475,22 +475,24 @@ def observe_copy(b, bufs, sim, par):
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
     n_allies, dt, sight, n_bits = int(par[0]), par[3], par[4], int(par[10])
     n_units = team.shape[0]
+    n_actions, n_features = mask.shape[2], obs.shape[2]
     width = 6 + n_bits
     for i in range(n_allies):
-        o, m = obs[b, i], mask[b, i]
-        m[:] = 0
+        for k in range(n_actions):
+            mask[b, i, k] = 0
         if not alive[b, i]:
-            m[NOOP] = 1
-            o[:] = 0.0
+            mask[b, i, NOOP] = 1
+            for k in range(n_features):
+                obs[b, i, k] = 0.0
             continue
         row = utype[i]
         xi, yi = pos[b, i, 0], pos[b, i, 1]
         step = table[row, SPEED] * dt
-        m[STOP] = 1
+        mask[b, i, STOP] = 1
         for k in range(N_MOVES):
             ok = path_open(grid, xi, yi, xi + _DX[k] * step, yi + _DY[k] * step)
-            m[2 + k] = ok
-            o[k] = 1.0 if ok else 0.0
+            mask[b, i, 2 + k] = ok
+            obs[b, i, k] = 1.0 if ok else 0.0
         healer = table[row, HEAL] > 0.0
         reach = table[row, REACH]
         at = N_MOVES
@@ -505,26 +507,27 @@ def observe_copy(b, bufs, sim, par):
             if live and d <= reach:
                 if healer and v < n_allies:
                     if int(table[utype[v], ATTRS]) & BIOLOGICAL:
-                        m[FIRST_TARGET + v] = 1
+                        mask[b, i, FIRST_TARGET + v] = 1
                 elif not healer and v >= n_allies:
-                    m[FIRST_TARGET + v - n_allies] = 1
+                    mask[b, i, FIRST_TARGET + v - n_allies] = 1
                     attackable = True
             for k in range(width):
-                o[at + k] = 0.0
+                obs[b, i, at + k] = 0.0
             if live and d < sight:
                 vrow = utype[v]
-                o[at] = 1.0 if v < n_allies or attackable else 0.0
-                o[at + 1], o[at + 2], o[at + 3] = d / sight, dx / sight, dy / sight
-                o[at + 4] = hp[b, v] / table[vrow, HP]
+                obs[b, i, at] = 1.0 if v < n_allies or attackable else 0.0
+                obs[b, i, at + 1] = d / sight
+                obs[b, i, at + 2], obs[b, i, at + 3] = dx / sight, dy / sight
+                obs[b, i, at + 4] = hp[b, v] / table[vrow, HP]
                 if table[vrow, SHIELD] > 0.0:
-                    o[at + 5] = shield[b, v] / table[vrow, SHIELD]
+                    obs[b, i, at + 5] = shield[b, v] / table[vrow, SHIELD]
                 if n_bits > 0:
-                    o[at + 6 + vrow] = 1.0
+                    obs[b, i, at + 6 + vrow] = 1.0
             at += width
-        o[at] = hp[b, i] / table[row, HP]
-        o[at + 1] = shield[b, i] / table[row, SHIELD] if table[row, SHIELD] > 0.0 else 0.0
+        obs[b, i, at] = hp[b, i] / table[row, HP]
+        obs[b, i, at + 1] = shield[b, i] / table[row, SHIELD] if table[row, SHIELD] > 0.0 else 0.0
         for k in range(n_bits):
-            o[at + 2 + k] = 1.0 if k == row else 0.0
+            obs[b, i, at + 2 + k] = 1.0 if k == row else 0.0
 
 
 @numba.njit(cache=True)
@@ -622,13 +625,16 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
     n_units = team.shape[0]
     orders = np.empty(n_units, dtype=np.int64)
     enemy = np.empty((1, n_units - n_allies), dtype=np.int64)
+    was_alive = np.empty(n_allies, dtype=np.bool_)
     for b in range(lo, hi):
         for i in range(n_allies):
             orders[i] = actions[b, i]
             last_action[b, i] = actions[b, i]
         enemy_orders(b, bufs, sim, par, act_prob, enemy)
-        orders[n_allies:] = enemy[0]
-        was_alive = alive[b, :n_allies].copy()
+        for u in range(n_allies, n_units):
+            orders[u] = enemy[0, u - n_allies]
+        for i in range(n_allies):
+            was_alive[i] = alive[b, i]
         dealt, kills = fight(b, orders, bufs, sim, par)
         t[b] += 1
         allies_lost = team_lost(b, 0, alive, team, sim[2], sim[0])
@@ -660,7 +666,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
             start_copy(b, bufs, sim, par)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def enemy_orders(b, bufs, sim, par, act_prob, out):
     """The scripted AI's orders for the enemies of copy ``b`` into ``out[0]``."""
     pos, hp, shield, alive, rng = bufs[2], bufs[3], bufs[4], bufs[7], bufs[1]

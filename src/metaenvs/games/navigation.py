@@ -50,6 +50,7 @@ v0: first release.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import numba
@@ -118,65 +119,79 @@ class NavigationConfig(ParticleConfig):
 
 # -- kernels ---------------------------------------------------------------------------
 # ``task`` is ``(n_agents, n_landmarks, n_observed_landmarks, reward_mode, local_ratio)``;
-# ``reward_mode`` indexes ``REWARDS``.
+# ``reward_mode`` indexes ``REWARDS``.  Arrays are the batched ones of ``Buffers``; see
+# :mod:`metaenvs.games._particle_kernels` for why they are indexed, not sliced.
 
 
 @numba.njit(cache=True)
-def _observe(pos, vel, task, nb_ids, nb_rel, obs, scratch):
-    """Observations ``(N, D)`` of one copy (layout in the module docstring)."""
+def _observe(lo, hi, pos, vel, task, nb_ids, nb_rel, obs, scratch):
+    """Observations ``(N, D)`` of copies ``lo..hi-1`` (layout in the module docstring)."""
     n, n_landmarks, n_seen, mode, _ = task
-    order, dists = scratch[0][:n_seen], scratch[1]
-    for i in range(n):
-        o = obs[i]
-        o[0], o[1], o[2], o[3] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1]
-        at = 4
-        if mode == 2:  # individual: own goal first
-            o[4], o[5] = pos[n + i, 0] - pos[i, 0], pos[n + i, 1] - pos[i, 1]
-            at = 6
-        count = pk.nearest(pos, i, n, n + n_landmarks, -1, order, dists)
-        at = pk.write_relative(pos, i, order, count, o, at)
-        pk.write_neighbours(nb_ids[i], nb_rel[i], o, at)
+    for b in range(lo, hi):
+        for i in range(n):
+            obs[b, i, 0], obs[b, i, 1] = vel[b, i, 0], vel[b, i, 1]
+            obs[b, i, 2], obs[b, i, 3] = pos[b, i, 0], pos[b, i, 1]
+            if mode == 2:  # individual: own goal first
+                obs[b, i, 4] = pos[b, n + i, 0] - pos[b, i, 0]
+                obs[b, i, 5] = pos[b, n + i, 1] - pos[b, i, 1]
+    at = 6 if mode == 2 else 4
+    at = pk.write_nearest(lo, hi, pos, 0, n, n, n + n_landmarks, n_seen, obs, 0, at, scratch)
+    pk.write_neighbours(lo, hi, nb_ids, nb_rel, 0, 0, n, obs, 0, at)
 
 
 @numba.njit(cache=True)
-def _reward(pos, size, task, reward):
-    """Rewards ``(N,)`` of one copy."""
+def _reward(lo, hi, pos, size, task, reward, hits):
+    """Rewards ``(N,)`` of copies ``lo..hi-1``; ``hits`` is scratch ``(N,)``.
+
+    Each pair's contact is tested once for both agents and each landmark's coverage
+    takes one square root (of the smallest squared distance): the same numbers as
+    testing both ways and taking the smallest root (both are exact under symmetry and
+    the monotone, correctly rounded ``sqrt``).
+    """
     n, n_landmarks, _, mode, local_ratio = task
-    if mode == 2:  # individual (dima-pg)
+    for b in range(lo, hi):
         for i in range(n):
-            r = -((pos[i, 0] - pos[n + i, 0]) ** 2 + (pos[i, 1] - pos[n + i, 1]) ** 2)
-            for j in range(n):
-                if j != i and pk.is_collision(pos, size, i, j):
+            hits[i] = 0.0
+        for i in range(n):
+            for j in range(i + 1, n):
+                dx, dy = pos[b, i, 0] - pos[b, j, 0], pos[b, i, 1] - pos[b, j, 1]
+                if math.sqrt(dx * dx + dy * dy) < size[i] + size[j]:  # mpe2's is_collision
+                    hits[i] -= 1.0
+                    hits[j] -= 1.0
+        if mode == 2:  # individual (dima-pg)
+            for i in range(n):
+                r = -(
+                    (pos[b, i, 0] - pos[b, n + i, 0]) ** 2 + (pos[b, i, 1] - pos[b, n + i, 1]) ** 2
+                )
+                for _ in range(int(-hits[i])):  # one rounding per contact, as mpe2
                     r -= 1.0
-            if abs(pos[i, 0]) > 1.0 or abs(pos[i, 1]) > 1.0:
-                r -= 1.0
-            reward[i] = min(max(r, -1.0), 1.0)
-        return
-    coverage = 0.0
-    for lm in range(n, n + n_landmarks):
-        best = np.inf
+                if abs(pos[b, i, 0]) > 1.0 or abs(pos[b, i, 1]) > 1.0:
+                    r -= 1.0
+                reward[b, i] = min(max(r, -1.0), 1.0)
+            continue
+        coverage = 0.0
+        for lm in range(n, n + n_landmarks):
+            best = np.inf
+            for i in range(n):
+                best = min(
+                    best, (pos[b, i, 0] - pos[b, lm, 0]) ** 2 + (pos[b, i, 1] - pos[b, lm, 1]) ** 2
+                )
+            coverage -= math.sqrt(best)
+        total = 0.0
         for i in range(n):
-            best = min(best, pk.distance(pos, i, lm))
-        coverage -= best
-    total = 0.0
-    for i in range(n):
-        c = 0.0
-        for j in range(n):
-            if j != i and pk.is_collision(pos, size, i, j):
-                c -= 1.0
-        reward[i] = (1.0 - local_ratio) * coverage + local_ratio * c
-        total += reward[i]
-    if mode == 1:  # shared: the team mean
-        for i in range(n):
-            reward[i] = total / n
+            reward[b, i] = (1.0 - local_ratio) * coverage + local_ratio * hits[i]
+            total += reward[b, i]
+        if mode == 1:  # shared: the team mean
+            for i in range(n):
+                reward[b, i] = total / n
 
 
 @numba.njit(cache=True)
 def _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task, nb_mode, radius, scratch):
     """Start copy ``b``: agents and landmarks uniform in [-1, 1]^2, first observations."""
     pk.place_uniform(pos, vel, rng, b, 0, task[0] + task[1], 1.0)
-    pk.find_neighbours(pos[b], 0, task[0], nb_mode, radius, nb_ids[b], nb_rel[b], scratch)
-    _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b], scratch)
+    pk.find_neighbours(b, b + 1, pos, 0, task[0], nb_mode, radius, nb_ids, nb_rel, 0, 0, scratch)
+    _observe(b, b + 1, pos, vel, task, nb_ids, nb_rel, obs, scratch)
 
 
 @numba.njit(cache=True)
@@ -195,14 +210,18 @@ def step_navigation(bufs, sim, task, lo, hi):
     """Advance copies ``lo..hi-1``: physics, rewards, neighbours, observations, auto-reset."""
     pos, vel, force, t, rng, nb_ids, nb_rel, obs, reward, terminated, truncated, final_obs = bufs
     size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
+    n = task[0]
     scratch = pk.scratch_space(pos.shape[1])
-    for b in range(lo, hi):
-        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
-        _reward(pos[b], size, task, reward[b])
-        pk.find_neighbours(pos[b], 0, task[0], nb_mode, radius, nb_ids[b], nb_rel[b], scratch)
-        _observe(pos[b], vel[b], task, nb_ids[b], nb_rel[b], obs[b], scratch)
-        if pk.tick(b, t, horizon, terminated, truncated, obs, final_obs):
-            _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task, nb_mode, radius, scratch)
+    for first in range(lo, hi, scratch[0].shape[0]):
+        last = min(first + scratch[0].shape[0], hi)
+        pk.physics(first, last, pos, vel, force, size, mass, max_speed, movable, collide, world)
+        _reward(first, last, pos, size, task, reward, scratch[1])
+        pk.find_neighbours(first, last, pos, 0, n, nb_mode, radius, nb_ids, nb_rel, 0, 0, scratch)
+        _observe(first, last, pos, vel, task, nb_ids, nb_rel, obs, scratch)
+        pk.tick(first, last, t, horizon, terminated, truncated, obs, final_obs)
+        for b in range(first, last):
+            if truncated[b]:
+                _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task, nb_mode, radius, scratch)
 
 
 class NavigationCore(ParticleCore):

@@ -77,6 +77,7 @@ v0: first release.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -205,112 +206,138 @@ class PredatorPreyConfig(ParticleConfig):
 # ints ``(n_predators, n_prey, n_landmarks, seen_landmarks, seen_opponents, prey_mode,
 # continuous_actions, prey_seen_opponents, prey_neighbour_slots)``; entities are
 # predators, then prey, then landmarks.  Helpers get ``params`` only (a tuple of ints is
-# cheap to pass around; one holding an array is not).
+# cheap to pass around; one holding an array is not).  Every phase runs over copies
+# ``lo..hi-1`` of the batched arrays (see :mod:`metaenvs.games._particle_kernels`).
 
 
 @numba.njit(cache=True)
-def _observe_one(pos, vel, i, team, task, seen_opp, nb_ids, nb_rel, o, scratch):
-    """Observation of entity ``i`` (team 0 predator, 1 prey) into ``o``, showing the
-    nearest ``seen_opp`` opponents."""
+def _observe(lo, hi, pos, vel, task, r_lo, r_hi, team, seen_opp, ids, rel, off, obs, row0, scratch):
+    """Observations of entities ``r_lo..r_hi-1`` (team 0 predators, 1 prey) into rows
+    ``row0..`` of ``obs``, showing the nearest ``seen_opp`` opponents; their neighbour
+    rows are ``ids[b - off, row0..]`` (see :func:`~._particle_kernels.write_neighbours`)."""
     n_pred, n_prey, n_lm, seen_lm = task[0], task[1], task[2], task[3]
     movers = n_pred + n_prey
-    o[0], o[1], o[2], o[3], o[4] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1], team
-    order, dists = scratch[0], scratch[1]
-    count = pk.nearest(pos, i, movers, movers + n_lm, -1, order[:seen_lm], dists)
-    at = pk.write_relative(pos, i, order, count, o, 5)
-    lo, hi = (n_pred, movers) if team == 0 else (0, n_pred)
-    count = pk.nearest(pos, i, lo, hi, -1, order[:seen_opp], dists)
-    for s in range(seen_opp):
-        if s < count:
-            e = order[s]
-            o[at], o[at + 1] = pos[e, 0] - pos[i, 0], pos[e, 1] - pos[i, 1]
-            o[at + 2], o[at + 3], o[at + 4] = vel[e, 0], vel[e, 1], 1.0
-        else:
-            o[at : at + 5] = 0.0
-        at += 5
-    pk.write_neighbours(nb_ids, nb_rel, o, at)
+    for b in range(lo, hi):
+        for i in range(r_lo, r_hi):
+            row = row0 + i - r_lo
+            obs[b, row, 0], obs[b, row, 1] = vel[b, i, 0], vel[b, i, 1]
+            obs[b, row, 2], obs[b, row, 3] = pos[b, i, 0], pos[b, i, 1]
+            obs[b, row, 4] = team
+    at = pk.write_nearest(
+        lo, hi, pos, r_lo, r_hi, movers, movers + n_lm, seen_lm, obs, row0, 5, scratch
+    )
+    o_lo, o_hi = (n_pred, movers) if team == 0.0 else (0, n_pred)
+    count = pk.nearest_table(lo, hi, pos, r_lo, r_hi, o_lo, o_hi, False, seen_opp, scratch)
+    table = scratch[0]
+    for b in range(lo, hi):
+        for i in range(r_lo, r_hi):
+            row = row0 + i - r_lo
+            for s in range(seen_opp):
+                c = at + 5 * s
+                if s < count:
+                    e = table[b - lo, i - r_lo, s]
+                    obs[b, row, c] = pos[b, e, 0] - pos[b, i, 0]
+                    obs[b, row, c + 1] = pos[b, e, 1] - pos[b, i, 1]
+                    obs[b, row, c + 2], obs[b, row, c + 3] = vel[b, e, 0], vel[b, e, 1]
+                    obs[b, row, c + 4] = 1.0
+                else:
+                    for k in range(5):
+                        obs[b, row, c + k] = 0.0
+    pk.write_neighbours(lo, hi, ids, rel, off, row0, r_hi - r_lo, obs, row0, at + 5 * seen_opp)
 
 
 @numba.njit(cache=True)
-def _sense(pos, vel, task, nb_mode, radius, nb_ids, nb_rel, obs, prey_obs, scratch):
-    """Neighbours and observations of one copy (and the prey's, for a callable policy).
+def _sense(lo, hi, pos, vel, task, nb_mode, radius, nb_ids, nb_rel, obs, prey_obs, scratch):
+    """Neighbours and observations of copies ``lo..hi-1`` (and the prey's, for a callable
+    policy).
 
     A callable policy's prey observations are those the prey would have as agents: the
-    nearest ``task[7]`` predators and the other prey as neighbours (``task[8]`` slots).
+    nearest ``task[7]`` predators and the other prey as neighbours (``task[8]`` slots,
+    in the scratch arrays ``scratch[2:4]`` of the block that starts at copy ``lo``).
     """
     n_pred, n_prey, seen_opp, mode = task[0], task[1], task[4], task[5]
     movers = n_pred + n_prey
-    pk.find_neighbours(pos, 0, n_pred, nb_mode, radius, nb_ids, nb_rel, scratch)
-    for i in range(n_pred):
-        _observe_one(pos, vel, i, 0.0, task, seen_opp, nb_ids[i], nb_rel[i], obs[i], scratch)
+    pk.find_neighbours(lo, hi, pos, 0, n_pred, nb_mode, radius, nb_ids, nb_rel, 0, 0, scratch)
+    _observe(lo, hi, pos, vel, task, 0, n_pred, 0.0, seen_opp, nb_ids, nb_rel, 0, obs, 0, scratch)
     if mode == PREY_AGENTS:
-        mates, mates_rel = nb_ids[n_pred:], nb_rel[n_pred:]
-        pk.find_neighbours(pos, n_pred, movers, nb_mode, radius, mates, mates_rel, scratch)
-        for i in range(n_pred, movers):
-            _observe_one(pos, vel, i, 1.0, task, seen_opp, nb_ids[i], nb_rel[i], obs[i], scratch)
+        pk.find_neighbours(
+            lo, hi, pos, n_pred, movers, nb_mode, radius, nb_ids, nb_rel, 0, n_pred, scratch
+        )
+        _observe(
+            lo, hi, pos, vel, task, n_pred, movers, 1.0, seen_opp, nb_ids, nb_rel, 0, obs,
+            n_pred, scratch,
+        )  # fmt: skip
     elif mode == PREY_CALLABLE:
-        prey_ids, prey_rel = scratch[4], scratch[5]
-        pk.find_neighbours(pos, n_pred, movers, nb_mode, radius, prey_ids, prey_rel, scratch)
-        for j in range(n_prey):
-            i = n_pred + j
-            _observe_one(
-                pos, vel, i, 1.0, task, task[7], prey_ids[j], prey_rel[j], prey_obs[j], scratch
-            )
+        prey_ids, prey_rel = scratch[2], scratch[3]
+        pk.find_neighbours(
+            lo, hi, pos, n_pred, movers, nb_mode, radius, prey_ids, prey_rel, lo, 0, scratch
+        )
+        _observe(
+            lo, hi, pos, vel, task, n_pred, movers, 1.0, task[7], prey_ids, prey_rel, lo,
+            prey_obs, 0, scratch,
+        )  # fmt: skip
 
 
 @numba.njit(cache=True)
 def _scratch_space(n_entities, task):
     """:func:`~metaenvs.games._particle_kernels.scratch_space` plus the prey's neighbour
-    ids ``(M, task[8])`` and relative positions ``(M, task[8], 2)`` (for a callable policy)."""
-    order, dists, no_ids, no_rel = pk.scratch_space(n_entities)
-    prey_ids = np.empty((task[1], task[8]), dtype=np.int64)
-    return order, dists, no_ids, no_rel, prey_ids, np.empty((task[1], task[8], 2))
+    ids ``(K, M, task[8])`` and relative positions ``(K, M, task[8], 2)`` of a block of
+    ``K`` copies (for a callable policy)."""
+    table, dists = pk.scratch_space(n_entities)
+    block = table.shape[0]
+    prey_ids = np.empty((block, task[1], task[8]), dtype=np.int64)
+    return table, dists, prey_ids, np.empty((block, task[1], task[8], 2))
 
 
 @numba.njit(cache=True)
-def _reward(pos, size, task, reward):
-    """mpe2 simple_tag rewards of one copy (prey rows only when the prey are agents)."""
+def _reward(lo, hi, pos, size, task, reward):
+    """mpe2 simple_tag rewards of copies ``lo..hi-1`` (prey rows only when the prey are
+    agents)."""
     n_pred, n_prey = task[0], task[1]
-    catches = 0
-    for q in range(n_pred, n_pred + n_prey):
-        caught = 0
+    for b in range(lo, hi):
+        catches = 0
+        for q in range(n_pred, n_pred + n_prey):
+            caught = 0
+            for p in range(n_pred):
+                dx, dy = pos[b, p, 0] - pos[b, q, 0], pos[b, p, 1] - pos[b, q, 1]
+                if math.sqrt(dx * dx + dy * dy) < size[p] + size[q]:  # mpe2's is_collision
+                    caught += 1
+            catches += caught
+            if task[5] == PREY_AGENTS:
+                penalty = pk.bound_penalty(abs(pos[b, q, 0])) + pk.bound_penalty(abs(pos[b, q, 1]))
+                reward[b, q] = -CATCH_REWARD * caught - penalty
         for p in range(n_pred):
-            if pk.is_collision(pos, size, p, q):
-                caught += 1
-        catches += caught
-        if task[5] == PREY_AGENTS:
-            penalty = pk.bound_penalty(abs(pos[q, 0])) + pk.bound_penalty(abs(pos[q, 1]))
-            reward[q] = -CATCH_REWARD * caught - penalty
-    for p in range(n_pred):
-        reward[p] = CATCH_REWARD * catches
+            reward[b, p] = CATCH_REWARD * catches
 
 
 @numba.njit(cache=True)
-def heuristic_prey_forces(pos, force, accel, n_pred, n_prey, continuous):
-    """The built-in prey policy of one copy: flee the predators, stay near the centre."""
-    for q in range(n_pred, n_pred + n_prey):
-        ux, uy = 0.0, 0.0
-        for p in range(n_pred):
-            dx, dy = pos[q, 0] - pos[p, 0], pos[q, 1] - pos[p, 1]
-            d2 = dx * dx + dy * dy + 1e-9
-            ux += dx / d2
-            uy += dy / d2
-        for k in range(2):
-            x = pos[q, k]
-            push = -20.0 * (abs(x) - 0.8) * np.sign(x) if abs(x) > 0.8 else 0.0
-            if k == 0:
-                ux += push
-            else:
-                uy += push
-        if not continuous:  # move along the dominant axis only, like a discrete action
-            if abs(ux) >= abs(uy):
-                uy = 0.0
-            else:
-                ux = 0.0
-        norm = np.sqrt(ux * ux + uy * uy)
-        if norm > 0.0:
-            force[q, 0] = accel[q] * ux / norm
-            force[q, 1] = accel[q] * uy / norm
+def heuristic_prey_forces(lo, hi, pos, force, accel, n_pred, n_prey, continuous):
+    """The built-in prey policy of copies ``lo..hi-1``: flee the predators, stay near the
+    centre."""
+    for b in range(lo, hi):
+        for q in range(n_pred, n_pred + n_prey):
+            ux, uy = 0.0, 0.0
+            for p in range(n_pred):
+                dx, dy = pos[b, q, 0] - pos[b, p, 0], pos[b, q, 1] - pos[b, p, 1]
+                d2 = dx * dx + dy * dy + 1e-9
+                ux += dx / d2
+                uy += dy / d2
+            for k in range(2):
+                x = pos[b, q, k]
+                push = -20.0 * (abs(x) - 0.8) * np.sign(x) if abs(x) > 0.8 else 0.0
+                if k == 0:
+                    ux += push
+                else:
+                    uy += push
+            if not continuous:  # move along the dominant axis only, like a discrete action
+                if abs(ux) >= abs(uy):
+                    uy = 0.0
+                else:
+                    ux = 0.0
+            norm = np.sqrt(ux * ux + uy * uy)
+            if norm > 0.0:
+                force[b, q, 0] = accel[q] * ux / norm
+                force[b, q, 1] = accel[q] * uy / norm
 
 
 @numba.njit(cache=True)
@@ -319,9 +346,7 @@ def _start(b, pos, vel, rng, nb_ids, nb_rel, obs, prey_obs, task, nb_mode, radiu
     movers = task[0] + task[1]
     pk.place_uniform(pos, vel, rng, b, 0, movers, 1.0)
     pk.place_uniform(pos, vel, rng, b, movers, movers + task[2], 0.9)
-    _sense(
-        pos[b], vel[b], task, nb_mode, radius, nb_ids[b], nb_rel[b], obs[b], prey_obs[b], scratch
-    )
+    _sense(b, b + 1, pos, vel, task, nb_mode, radius, nb_ids, nb_rel, obs, prey_obs, scratch)
 
 
 @numba.njit(cache=True)
@@ -344,17 +369,23 @@ def step_predator_prey(bufs, sim, task, lo, hi):
     prey_obs, params = task[0], task[1:]
     n_pred, n_prey, prey_mode, continuous = params[0], params[1], params[5], params[6]
     scratch = _scratch_space(pos.shape[1], params)
-    for b in range(lo, hi):
+    block = scratch[0].shape[0]
+    for first in range(lo, hi, block):
+        last = min(first + block, hi)
         if prey_mode == PREY_HEURISTIC:
-            heuristic_prey_forces(pos[b], force[b], accel, n_pred, n_prey, continuous)
-        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
-        _reward(pos[b], size, params, reward[b])
-        ids, rel = nb_ids[b], nb_rel[b]
-        _sense(pos[b], vel[b], params, nb_mode, radius, ids, rel, obs[b], prey_obs[b], scratch)
-        if pk.tick(b, t, horizon, terminated, truncated, obs, final_obs):
-            _start(
-                b, pos, vel, rng, nb_ids, nb_rel, obs, prey_obs, params, nb_mode, radius, scratch
-            )
+            heuristic_prey_forces(first, last, pos, force, accel, n_pred, n_prey, continuous)
+        pk.physics(first, last, pos, vel, force, size, mass, max_speed, movable, collide, world)
+        _reward(first, last, pos, size, params, reward)
+        _sense(
+            first, last, pos, vel, params, nb_mode, radius, nb_ids, nb_rel, obs, prey_obs, scratch
+        )
+        pk.tick(first, last, t, horizon, terminated, truncated, obs, final_obs)
+        for b in range(first, last):
+            if truncated[b]:
+                _start(
+                    b, pos, vel, rng, nb_ids, nb_rel, obs, prey_obs, params, nb_mode, radius,
+                    scratch,
+                )  # fmt: skip
 
 
 @dataclasses.dataclass

@@ -37,6 +37,7 @@ v0: first release.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import numba
@@ -83,28 +84,32 @@ class PushConfig(ParticleConfig):
 
 
 @numba.njit(cache=True)
-def _sense(pos, vel, n, nb_mode, radius, nb_ids, nb_rel, obs, reward, scratch):
-    """Neighbours, observations and the shared reward of one copy."""
+def _sense(lo, hi, pos, vel, n, nb_mode, radius, nb_ids, nb_rel, obs, reward, scratch):
+    """Neighbours, observations and the shared reward of copies ``lo..hi-1`` (batched
+    arrays, see :mod:`metaenvs.games._particle_kernels`)."""
     ball, target = n, n + 1
-    pk.find_neighbours(pos, 0, n, nb_mode, radius, nb_ids, nb_rel, scratch)
-    shared = -pk.distance(pos, ball, target)
-    for i in range(n):
-        o = obs[i]
-        o[0], o[1], o[2], o[3] = vel[i, 0], vel[i, 1], pos[i, 0], pos[i, 1]
-        o[4], o[5] = pos[ball, 0] - pos[i, 0], pos[ball, 1] - pos[i, 1]
-        o[6], o[7] = pos[target, 0] - pos[i, 0], pos[target, 1] - pos[i, 1]
-        pk.write_neighbours(nb_ids[i], nb_rel[i], o, 8)
-        reward[i] = shared
+    pk.find_neighbours(lo, hi, pos, 0, n, nb_mode, radius, nb_ids, nb_rel, 0, 0, scratch)
+    for b in range(lo, hi):
+        dx, dy = pos[b, ball, 0] - pos[b, target, 0], pos[b, ball, 1] - pos[b, target, 1]
+        shared = -math.sqrt(dx**2 + dy**2)
+        for i in range(n):
+            px, py = pos[b, i, 0], pos[b, i, 1]
+            obs[b, i, 0], obs[b, i, 1] = vel[b, i, 0], vel[b, i, 1]
+            obs[b, i, 2], obs[b, i, 3] = px, py
+            obs[b, i, 4], obs[b, i, 5] = pos[b, ball, 0] - px, pos[b, ball, 1] - py
+            obs[b, i, 6], obs[b, i, 7] = pos[b, target, 0] - px, pos[b, target, 1] - py
+            reward[b, i] = shared
+    pk.write_neighbours(lo, hi, nb_ids, nb_rel, 0, 0, n, obs, 0, 8)
 
 
 @numba.njit(cache=True)
-def _start(b, pos, vel, rng, nb_ids, nb_rel, obs, n, nb_mode, radius, scratch):
-    """Start copy ``b``: agents and target in [-1, 1]^2, the ball in [-0.5, 0.5]^2."""
+def _start(b, pos, vel, rng, nb_ids, nb_rel, obs, reward, n, nb_mode, radius, scratch):
+    """Start copy ``b``: agents and target in [-1, 1]^2, the ball in [-0.5, 0.5]^2.  Its
+    reward row is scratch here (no reward at the start): the caller restores it."""
     pk.place_uniform(pos, vel, rng, b, 0, n, 1.0)
     pk.place_uniform(pos, vel, rng, b, n, n + 1, 0.5)
     pk.place_uniform(pos, vel, rng, b, n + 1, n + 2, 1.0)
-    no_reward = scratch[1]  # no reward at the start: write it into scratch space
-    _sense(pos[b], vel[b], n, nb_mode, radius, nb_ids[b], nb_rel[b], obs[b], no_reward, scratch)
+    _sense(b, b + 1, pos, vel, n, nb_mode, radius, nb_ids, nb_rel, obs, reward, scratch)
 
 
 @numba.njit(cache=True)
@@ -115,7 +120,9 @@ def reset_push(bufs, sim, task):
     scratch = pk.scratch_space(pos.shape[1])
     for b in range(pos.shape[0]):
         t[b] = 0
-        _start(b, pos, vel, rng, nb_ids, nb_rel, obs, task[0], nb_mode, radius, scratch)
+        _start(b, pos, vel, rng, nb_ids, nb_rel, obs, reward, task[0], nb_mode, radius, scratch)
+        for i in range(task[0]):
+            reward[b, i] = 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -125,11 +132,18 @@ def step_push(bufs, sim, task, lo, hi):
     size, mass, accel, max_speed, movable, collide, world, horizon, nb_mode, radius = sim
     n = task[0]
     scratch = pk.scratch_space(pos.shape[1])
-    for b in range(lo, hi):
-        pk.physics_step(pos[b], vel[b], force[b], size, mass, max_speed, movable, collide, world)
-        _sense(pos[b], vel[b], n, nb_mode, radius, nb_ids[b], nb_rel[b], obs[b], reward[b], scratch)
-        if pk.tick(b, t, horizon, terminated, truncated, obs, final_obs):
-            _start(b, pos, vel, rng, nb_ids, nb_rel, obs, n, nb_mode, radius, scratch)
+    block = scratch[0].shape[0]
+    for first in range(lo, hi, block):
+        last = min(first + block, hi)
+        pk.physics(first, last, pos, vel, force, size, mass, max_speed, movable, collide, world)
+        _sense(first, last, pos, vel, n, nb_mode, radius, nb_ids, nb_rel, obs, reward, scratch)
+        pk.tick(first, last, t, horizon, terminated, truncated, obs, final_obs)
+        for b in range(first, last):
+            if truncated[b]:
+                shared = reward[b, 0]  # the finished episode's last reward
+                _start(b, pos, vel, rng, nb_ids, nb_rel, obs, reward, n, nb_mode, radius, scratch)
+                for i in range(n):
+                    reward[b, i] = shared
 
 
 class PushCore(ParticleCore):
