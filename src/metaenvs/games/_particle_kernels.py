@@ -21,14 +21,15 @@ namedtuples, and a hot loop that reads arrays out of a namedtuple runs about 25%
 than one over local arrays.
 
 Speed (issue 19): every call of a compiled function that takes arrays, and every view
-``pos[b]``, costs an atomic reference-count increment and decrement per array (about
-5 ns each).  Per copy and per agent that was half of a step, so the kernels here index
-the batched arrays directly (``pos[b, e, k]``): a phase over many copies is one call
-(:func:`physics`), and the per-copy helpers that take arrays are inlined into their
-caller (``inline="always"``).  A step kernel runs its phases over blocks of
-:data:`BLOCK` copies (the arrays of a block stay in cache between phases).  Results are
-those of the per-copy code bit for bit: every copy still does the same arithmetic in
-the same order (``tests/metaenvs/test_particle.py`` checks them against mpe2).
+``pos[b]``, costs an atomic reference-count increment and decrement per array, and
+``inline="always"`` does not remove them.  Per copy and per agent that was half of a
+step, so no hot loop here calls a function with arrays or takes a view: each phase
+(:func:`physics`, :func:`find_neighbours`, :func:`write_nearest`, a task's rewards and
+observations, :func:`tick`) is one call over a block of copies that indexes the batched
+arrays directly (``pos[b, e, k]``).  A step kernel runs its phases block by block
+(:func:`block_size` copies: their arrays stay in cache between phases).  Results are
+those of the per-copy code bit for bit: every copy does the same arithmetic in the same
+order (``tests/metaenvs/test_particle.py`` checks them against mpe2).
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ import numpy as np
 from metaenvs._rng import next_uniform
 
 NEIGHBOURS_ALL, NEIGHBOURS_K_NEAREST, NEIGHBOURS_RADIUS = 0, 1, 2
-#: Copies per block of a step kernel's phases (see the module docstring).
-BLOCK = 128
 #: Gaps beyond ``CONTACT_CUTOFF * contact_margin`` give a contact force below
 #: ``exp(-37) * contact_force * contact_margin`` (1e-17 with mpe2's numbers): skipped.
 CONTACT_CUTOFF = 37.0
