@@ -19,6 +19,7 @@ Usage::
 
     python benchmarks/bench_threads.py                 # baseline ff1a737
     python benchmarks/bench_threads.py --quick         # fewer batches, shorter timings
+    python benchmarks/bench_threads.py --plot docs/assets/speed/threads.png
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _tree_timing import RESULTS_DIR, ROOT, export
 
 from metaenvs import bench
@@ -88,13 +90,52 @@ def time_config(
     return {int(k): v for k, v in json.loads(out.splitlines()[-1]).items()}
 
 
+def plot(rates: dict[str, dict], path: Path) -> None:
+    """Bars of each 2-thread rate over the idle 1-thread rate of its tree, idle and
+    contended, per task at its largest batch (the docs' picture)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = {key: {int(b): r for b, r in row.items()} for key, row in rates.items()}  # JSON keys
+    tasks = sorted({key.split("|")[0] for key in rates})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.6), sharey=True)
+    for ax, env_id in zip(np.atleast_1d(axes), tasks, strict=True):
+        batch = max(int(b) for b in rates[f"{env_id}|idle|new/1"])
+        for k, tree in enumerate(("old", "new")):
+            base = rates[f"{env_id}|idle|{tree}/1"][batch]
+            for m, mode in enumerate(("idle", "contended")):
+                ratio = rates[f"{env_id}|{mode}|{tree}/2"][batch] / base
+                bar = ax.bar(k * 2.5 + m, ratio, color=("#4c72b0", "#dd8452")[m])
+                ax.bar_label(bar, fmt="%.2f", fontsize=8)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks([0.5, 3.0], ["Numba omp", "metaenvs pool"])
+        ax.set_title(f"{env_id}, B = {batch}", fontsize=9)
+    np.atleast_1d(axes)[0].set_ylabel("2 threads / idle 1 thread")
+    from matplotlib.patches import Patch
+
+    colours = {"idle": "#4c72b0", "contended (a busy process on one core)": "#dd8452"}
+    handles = [Patch(color=c, label=label) for label, c in colours.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
+    fig.subplots_adjust(bottom=0.2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="ff1a737", help="git ref of the omp path")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--plot", type=Path, help="also draw the ratios into this PNG")
+    parser.add_argument("--replot", type=Path, help="only draw --plot from this results JSON")
     ns = parser.parse_args(argv)
+    if ns.replot is not None:
+        plot(json.loads(ns.replot.read_text())["rates"], ns.plot or Path("threads.png"))
+        return
     tasks = QUICK if ns.quick else TASKS
     seconds = 0.2 if ns.quick else ns.seconds
     configs = [("old", 1), ("old", 2), ("new", 1), ("new", 2)]
@@ -134,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {"rates": rates, "thresholds": thresholds, "args": vars(ns), "quick": ns.quick,
                "machine": bench.machine_info()}  # fmt: skip
     print("wrote", bench.write_results(results, RESULTS_DIR, "threads"))
+    if ns.plot is not None:
+        plot(rates, ns.plot)
 
 
 if __name__ == "__main__":

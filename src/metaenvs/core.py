@@ -214,10 +214,11 @@ class BatchedCore(ABC):
     :meth:`step` rejects a masked action and the faces hand the masks out."""
     agents_can_die: ClassVar[bool] = False
     """True when agents can leave before the episode ends (see :meth:`alive`)."""
-    min_parallel: ClassVar[int] = 2**62
-    """Smallest batch a step spreads over several threads (measured per family in
-    ``benchmarks/bench_threads.py``); a core whose step runs one kernel over the copies
-    sets it."""
+    min_parallel: int = 2**62
+    """Smallest batch a step spreads over several threads: the batch from which 2 threads
+    beat 1 in ``benchmarks/bench_threads.py`` (particle tasks 1024-4096, Skirmish 256); a
+    core whose step runs one kernel over the copies sets it.  An instance may lower it
+    (the tests do, to run the threaded path on small batches)."""
 
     def __init__(self, config: EnvConfig) -> None:
         if not isinstance(config, self.config_cls):

@@ -55,8 +55,8 @@ WARMUP_GROUP = "metaenvs.warmup"
 """Entry-point group of the packages that add warm-up tasks (see the module docstring)."""
 
 LARGE_BATCH = 1024
-"""The large batch every core is stepped at: above the batch from which the cores step
-their copies on several threads, so the batched path is compiled too."""
+"""The large batch every core is stepped at, beside B = 1 (the step kernels take the same
+types at any batch and thread count; the large batch compiles the batch-sized paths)."""
 
 STEPS = 2
 """Steps taken at each batch size."""

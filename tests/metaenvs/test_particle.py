@@ -790,6 +790,7 @@ def test_bad_config_raises(env_id, kwargs, error, match):
 )
 def test_large_batch_matches_single_copies(env_id, kwargs):
     core = metaenvs.make_core(env_id, threads=3, **kwargs)
+    core.min_parallel = 256  # the threaded path at a small batch
     big, seed, steps = 300, 17, 60
     assert big >= core.min_parallel  # the big batch runs on the pool's threads
     rng = np.random.default_rng(seed)

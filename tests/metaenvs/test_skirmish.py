@@ -239,7 +239,8 @@ def test_masked_action_raises_on_vector_face():
 
 def test_large_batch_copies_equal_single_runs():
     core = make_core("MMM2", threads=3)
-    batch, steps, seed = 2 * core.min_parallel, 150, 11  # runs on the pool's threads
+    core.min_parallel = 64  # the threaded path at a small batch
+    batch, steps, seed = 2 * core.min_parallel, 150, 11
     pre = np.random.default_rng(0).integers(0, core.n_actions, (steps, batch, core.n_allies))
     state = core.reset(batch, seed)
     trace = {k: [] for k in ("reward", "terminated", "truncated", "hp", "pos")}

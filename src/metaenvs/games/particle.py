@@ -176,7 +176,7 @@ class ParticleCore(BatchedCore, NeighbourStructure):
     entities: Entities
     state_cls: ClassVar[type[ParticleState]] = ParticleState
     kernels: ClassVar[tuple[Any, Any]]
-    min_parallel: ClassVar[int] = 256
+    min_parallel = 1024
     #: agents that are each other's neighbours: slots ``[0, n_neighbour_agents)``.
     neighbour_agents: int
     _agents: tuple[str, ...]

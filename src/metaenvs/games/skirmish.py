@@ -195,7 +195,7 @@ class SkirmishCore(BatchedCore):
     config: SkirmishConfig
     masked_actions: ClassVar[bool] = True
     agents_can_die: ClassVar[bool] = True
-    min_parallel: ClassVar[int] = 64
+    min_parallel = 256
     reward_description: ClassVar[str] = "damage dealt, kills and victory (SMAC's shaped reward)"
     render_size: ClassVar[int] = 384
 
