@@ -79,8 +79,9 @@ def alternate(
     return times
 
 
-def time_tree(src: Path, timer: str, settings: dict[str, Any]) -> list[float]:
-    """Seconds printed by ``timer`` (run as ``python -c timer SETTINGS_JSON``) on ``src``."""
+def time_tree(src: Path, timer: str, settings: Any) -> Any:
+    """What ``timer`` (run as ``python -c timer SETTINGS_JSON``) prints as JSON on its last
+    line, run on ``src`` (the learner timers print seconds per iteration)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(src),

@@ -19,14 +19,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from _tree_timing import RESULTS_DIR, ROOT, export
+from _tree_timing import RESULTS_DIR, ROOT, export, time_tree
 
 from metaenvs import bench
 
@@ -61,23 +57,9 @@ print(json.dumps(best))
 """
 
 
-def time_tree(src: Path, env_id: str, batch: int, steps: int, repeats: int) -> float:
+def time_kernels(src: Path, env_id: str, batch: int, steps: int, repeats: int) -> float:
     """Best copy-steps/s of ``env_id`` on the tree ``src`` (a fresh one-thread interpreter)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(src),
-        "NUMBA_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", TIMER, json.dumps([env_id, batch, steps, repeats])],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return float(json.loads(out.strip().splitlines()[-1]))
+    return float(time_tree(src, TIMER, [env_id, batch, steps, repeats]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,11 +77,11 @@ def main(argv: list[str] | None = None) -> None:
         trees = {"baseline": export(ns.baseline, Path(tmp)), "this tree": ROOT / "src"}
         for env_id in ns.tasks:
             for src in trees.values():  # compile into each tree's cache, untimed
-                time_tree(src, env_id, 8, 1, 1)
+                time_kernels(src, env_id, 8, 1, 1)
             got = rates.setdefault(env_id, {name: [] for name in trees})
             for _ in range(ns.rounds):
                 for name, src in trees.items():
-                    got[name].append(time_tree(src, env_id, ns.batch, ns.steps, ns.repeats))
+                    got[name].append(time_kernels(src, env_id, ns.batch, ns.steps, ns.repeats))
             print(f"{env_id}: done", flush=True)
     print(f"serial copy-steps/s at B = {ns.batch} (best of {ns.rounds} rounds; ns/copy-step)")
     print(f"{'task':>24} {'baseline':>16} {'this tree':>16} {'speed-up':>9}")

@@ -231,36 +231,34 @@ def snapshot(into: Path) -> None:
     SOURCE[:] = [str(into / "src")]
 
 
-def run_child(row: str, cache: str, timeout: float) -> dict[str, Any]:
+def run_python(args: list[str], cache: str, timeout: float, what: str) -> tuple[str, float]:
+    """Stdout and seconds of ``python ARGS`` in a fresh interpreter on ``cache``."""
     tick = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", row],
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         env=child_env(cache),
         timeout=timeout,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"{row} failed:\n{proc.stderr.strip()[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["process_s"] = time.perf_counter() - tick
+        raise RuntimeError(f"{what} failed:\n{proc.stderr.strip()[-3000:]}")
+    return proc.stdout, time.perf_counter() - tick
+
+
+def run_child(row: str, cache: str, timeout: float) -> dict[str, Any]:
+    """One row's timings in a fresh interpreter on ``cache``."""
+    out, seconds = run_python([__file__, "--child", row], cache, timeout, row)
+    result = json.loads(out.strip().splitlines()[-1])
+    result["process_s"] = seconds
     return result
 
 
 def run_warmup(ids: list[str], cache: str, timeout: float) -> float:
     """Seconds of ``metaenvs warmup IDS`` in a fresh interpreter on ``cache``."""
-    tick = time.perf_counter()
     code = "import sys; from metaenvs.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.run(
-        [sys.executable, "-c", code, "warmup", *ids],
-        capture_output=True,
-        text=True,
-        env=child_env(cache),
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"metaenvs warmup {' '.join(ids)} failed:\n{proc.stderr.strip()}")
-    return time.perf_counter() - tick
+    args = ["-c", code, "warmup", *ids]
+    return run_python(args, cache, timeout, f"metaenvs warmup {' '.join(ids)}")[1]
 
 
 def warmup_ids(row: str) -> list[str]:
