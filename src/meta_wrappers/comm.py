@@ -202,6 +202,16 @@ class CommCore(BatchedCore):
 
     # -- description -------------------------------------------------------------------
     @property
+    def threads(self) -> int | None:
+        """The wrapped core's threads (:attr:`metaenvs.core.BatchedCore.threads`): the
+        wrapped core is what steps the copies."""
+        return self.inner.threads
+
+    @threads.setter
+    def threads(self, value: int | None) -> None:
+        self.inner.threads = value
+
+    @property
     def agent_names(self) -> tuple[str, ...]:
         return self.inner.agent_names
 
@@ -460,7 +470,9 @@ class CommCore(BatchedCore):
             return self.inner.render_copy(state.inner, index)
 
 
-def make_comm_core(env_id: str, *, env_kwargs: dict | None = None, **kwargs: Any) -> CommCore:
+def make_comm_core(
+    env_id: str, *, env_kwargs: dict | None = None, threads: int | None = None, **kwargs: Any
+) -> CommCore:
     """The batched core of ``env_id`` wrapped with a communication topology.
 
     Parameters
@@ -469,12 +481,16 @@ def make_comm_core(env_id: str, *, env_kwargs: dict | None = None, **kwargs: Any
         A registered id whose core has a neighbour structure (every particle task).
     env_kwargs : dict, optional
         Keywords of the game (e.g. ``continuous_actions=True``).
+    threads : int, optional
+        Threads of the game's core (see :func:`metaenvs.make_core`); every ``make_comm_*``
+        takes it.
     **kwargs
         Keywords of :class:`CommConfig` (``topology``, ``timing``, ``k``, ``radius``,
         ``message_cost``); unknown ones raise ``TypeError``.
     """
     return CommCore(
-        metaenvs.make_core(env_id, **(env_kwargs or {})), CommConfig.from_kwargs(**kwargs)
+        metaenvs.make_core(env_id, threads=threads, **(env_kwargs or {})),
+        CommConfig.from_kwargs(**kwargs),
     )
 
 

@@ -216,7 +216,7 @@ class BatchedCore(ABC):
     """True when agents can leave before the episode ends (see :meth:`alive`)."""
     min_parallel: int = 2**62
     """Smallest batch a step spreads over several threads: the batch from which 2 threads
-    beat 1 in ``benchmarks/bench_threads.py`` (particle tasks 1024-4096, Skirmish 256); a
+    beat 1 in ``benchmarks/bench_threads.py`` (particle tasks 4096, Skirmish 1024); a
     core whose step runs one kernel over the copies sets it.  An instance may lower it
     (the tests do, to run the threaded path on small batches)."""
 

@@ -27,12 +27,13 @@ run on.  :func:`set_num_threads` changes the default (the experiment runner sets
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from metaenvs.config import check_int
 
 ENV_VAR = "METAENVS_NUM_THREADS"
 """Environment variable that sets the default thread count."""
@@ -50,20 +51,9 @@ def available_cores() -> int:
 
 
 def check_threads(value: Any, name: str = "threads") -> int:
-    """Return ``value`` as an int if it is a positive integer, else raise.
-
-    Raises
-    ------
-    TypeError
-        For a non-integer (bools included).
-    ValueError
-        For an integer below 1.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    """Return ``value`` as an int if it is a positive integer (NumPy integers included),
+    else raise ``TypeError`` (not an integer, bools included) or ``ValueError`` (below 1)."""
+    return check_int(name, value, 1)
 
 
 def _threads_from_environment() -> int:
@@ -107,29 +97,74 @@ def set_num_threads(threads: int) -> None:
     _default[:] = [threads]
 
 
+MAX_POOL_THREADS = 1024
+"""Upper bound of the pool; it starts a thread only when no idle one can take a task, so
+it holds as many threads as steps have asked for at once."""
+
+
 class _Pool:
-    """Pool threads shared by every core of the process, started on first use."""
+    """The pool threads shared by every core of the process, started on first use.
+
+    One executor for the life of the process (never replaced, so a step in another
+    thread never meets a shut-down executor); after a fork the child gets a new one.
+    """
 
     def __init__(self) -> None:
         self.executor: ThreadPoolExecutor | None = None
-        self.size = 0
         self.lock = threading.Lock()
 
-    def workers(self, count: int) -> ThreadPoolExecutor:
-        """An executor with at least ``count`` threads (a bigger one replaces a smaller)."""
+    def submit(self, task: Callable[[], None], count: int) -> None:
+        """Queue ``task`` ``count`` times; fewer (none) once the interpreter is shutting
+        down, when no new task can start: the caller then takes the chunks itself."""
         with self.lock:
-            if self.executor is None or self.size < count:
-                old = self.executor
-                self.executor = ThreadPoolExecutor(count, thread_name_prefix="metaenvs")
-                self.size = count
-                if old is not None:
-                    old.shutdown(wait=False)
-            return self.executor
+            if self.executor is None:
+                self.executor = ThreadPoolExecutor(MAX_POOL_THREADS, "metaenvs")
+            executor = self.executor
+        try:
+            for _ in range(count):
+                executor.submit(task)
+        except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+            pass
 
     def forget(self) -> None:
         """Drop the executor without joining it (its threads do not exist after a fork)."""
-        self.executor, self.size = None, 0
+        self.executor = None
         self.lock = threading.Lock()
+
+
+class _Chunks:
+    """The chunks of one step: claimed one at a time, counted while they run."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.next = 0
+        self.running = 0
+        self.lock = threading.Lock()
+        self.finished = threading.Condition(self.lock)
+
+    def claim(self) -> int | None:
+        """The next chunk to run, or None when every chunk is taken."""
+        with self.lock:
+            if self.next >= self.count:
+                return None
+            self.next += 1
+            self.running += 1
+            return self.next - 1
+
+    def release(self) -> None:
+        """A claimed chunk has finished (or failed)."""
+        with self.lock:
+            self.running -= 1
+            if self.running == 0:
+                self.finished.notify_all()
+
+    def close(self) -> None:
+        """Take every chunk not yet claimed away, then wait for those running: after this
+        no thread touches the step's arrays."""
+        with self.lock:
+            self.next = self.count
+            while self.running:
+                self.finished.wait()
 
 
 _POOL = _Pool()
@@ -156,37 +191,42 @@ def run_copies(
     batch : int
         Number of copies.
     min_parallel : int
-        Smallest batch run on more than one thread (below it one call in this thread:
-        waking threads costs more than it saves).
+        The batch from which 2 threads beat 1 (below it one call in this thread: waking
+        a thread costs more than it saves).  ``k`` threads are used from ``k / 2`` times
+        it, up to ``threads``.
     threads : int or None
-        Threads to use, this one included; None for :func:`get_num_threads`.
+        Threads to use at most, this one included; None for :func:`get_num_threads`.
+
+    Raises
+    ------
+    BaseException
+        The first error a chunk raised, in the calling thread, once no chunk runs.
     """
     if batch < min_parallel:
         kernel(*args, 0, batch)
         return
     threads = get_num_threads() if threads is None else threads
+    threads = min(threads, 2 * batch // max(min_parallel, 1))
     n_chunks = min(threads * CHUNKS_PER_THREAD, batch)
     if threads < 2 or n_chunks < 2:
         kernel(*args, 0, batch)
         return
-    claim, finish = itertools.count(), itertools.count(1)  # atomic under the GIL
-    done = threading.Event()
+    chunks = _Chunks(n_chunks)
     errors: list[BaseException] = []
 
     def take_chunks() -> None:
-        while (c := next(claim)) < n_chunks:
+        while (c := chunks.claim()) is not None:
             try:
                 kernel(*args, c * batch // n_chunks, (c + 1) * batch // n_chunks)
             except BaseException as err:  # noqa: BLE001 - re-raised in the caller
                 errors.append(err)
             finally:
-                if next(finish) == n_chunks:
-                    done.set()
+                chunks.release()
 
-    executor = _POOL.workers(threads - 1)
-    for _ in range(threads - 1):
-        executor.submit(take_chunks)
-    take_chunks()
-    done.wait()
+    try:
+        _POOL.submit(take_chunks, threads - 1)
+        take_chunks()
+    finally:
+        chunks.close()
     if errors:
         raise errors[0]

@@ -335,10 +335,10 @@ def warmup(
     for task in tasks:
         if not again and task.name in _DONE:
             continue
-        _DONE.add(task.name)
         tick = time.perf_counter()
         with compile_log() as log:
             task.run()
+        _DONE.add(task.name)  # only once it ran through: a failed task is tried again
         result = WarmupResult(task.name, time.perf_counter() - tick, tuple(log.signatures))
         results.append(result)
         if report is not None:

@@ -311,3 +311,11 @@ def test_supersuit_vector_env_runs_the_wrapped_env():
         obs, rew, term, trunc, infos = venv.step(actions)
         assert obs.shape == (6, 52) and rew.shape == (6,) and np.isfinite(rew).all()
     del rng
+
+
+def test_the_comm_wrapper_passes_threads_to_the_core_it_wraps():
+    core = make_comm_core("navigation_N3_l3", threads=2)
+    assert (core.threads, core.inner.threads) == (2, 2)
+    core.threads = 1
+    assert core.inner.threads == 1
+    assert make_comm_vec("navigation_N3_l3", 4, threads=3).core.inner.threads == 3

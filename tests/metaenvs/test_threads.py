@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -37,13 +38,68 @@ def test_small_batches_stay_in_the_calling_thread():
     assert callers == [(threading.get_ident(), 0, 100)]
 
 
-def test_a_kernel_error_is_raised_in_the_caller():
-    def kernel(lo: int, hi: int) -> None:
-        if lo == 0:
-            raise FloatingPointError("copy 0 diverged")
+def sleepy_kernel(seen: list, lo: int, hi: int) -> None:
+    """A stand-in kernel that releases the GIL a while, so pool threads take chunks."""
+    time.sleep(0.005)
+    seen.append((threading.get_ident(), lo, hi))
 
-    with pytest.raises(FloatingPointError, match="copy 0 diverged"):
+
+def test_large_batches_run_on_several_threads():
+    seen: list = []
+    th.run_copies(sleepy_kernel, (seen,), 64, min_parallel=1, threads=2)
+    assert len({ident for ident, _, _ in seen}) == 2
+    assert sorted((lo, hi) for _, lo, hi in seen)[0][0] == 0
+
+
+def test_threads_grow_with_the_batch_up_to_the_limit():
+    seen: list = []  # at the threshold 2 threads pay, from twice it 4, ...
+    th.run_copies(sleepy_kernel, (seen,), 100, min_parallel=100, threads=8)
+    assert len({ident for ident, _, _ in seen}) <= 2
+    assert len(seen) == 2 * th.CHUNKS_PER_THREAD
+
+
+@pytest.mark.parametrize("where", ["caller", "pool"])
+def test_a_kernel_error_is_raised_in_the_caller(where):
+    caller = threading.get_ident()
+
+    def kernel(lo: int, hi: int) -> None:
+        time.sleep(0.005)
+        if (threading.get_ident() == caller) == (where == "caller"):
+            raise FloatingPointError(f"a copy diverged in the {where}")
+
+    with pytest.raises(FloatingPointError, match=f"diverged in the {where}"):
+        th.run_copies(kernel, (), 64, min_parallel=1, threads=2)
+
+
+def test_no_chunk_runs_after_the_caller_returns_from_an_error():
+    running = []
+
+    def kernel(lo: int, hi: int) -> None:
+        running.append(1)
+        time.sleep(0.01)
+        running.pop()
+        if lo == 0:
+            raise KeyError("first chunk")
+
+    with pytest.raises(KeyError):
         th.run_copies(kernel, (), 64, min_parallel=1, threads=4)
+    assert running == []
+
+
+def test_steps_from_several_python_threads_at_once():
+    def stepper(threads: int, out: list) -> None:
+        for _ in range(20):
+            seen = np.zeros(97, dtype=np.int64)
+            th.run_copies(record_chunks, (seen,), 97, min_parallel=1, threads=threads)
+            out.append(bool((seen == 1).all()))
+
+    results: list = []
+    workers = [threading.Thread(target=stepper, args=(k, results)) for k in (2, 3, 5, 8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert results == [True] * 80
 
 
 BIG_BATCHES = [("navigation_N3_l3", 300), ("predator_prey_N3_M1_l3", 260), ("skirmish_3m", 70)]
@@ -83,14 +139,18 @@ def test_threads_keyword_reaches_every_face():
     ("value", "error"), [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError)]
 )
 def test_bad_thread_counts_are_refused(value, error):
-    with pytest.raises(error, match="threads must be a positive int"):
+    with pytest.raises(error, match="threads must be"):
         metaenvs.make_core("navigation_N3_l3", threads=value)
-    with pytest.raises(error, match="threads must be a positive int"):
+    with pytest.raises(error, match="threads must be"):
         th.set_num_threads(value)
     core = metaenvs.make_core("navigation_N3_l3", threads=2)
-    with pytest.raises(error, match="threads must be a positive int"):
+    with pytest.raises(error, match="threads must be"):
         core.threads = value
     assert core.threads == 2
+
+
+def test_numpy_integer_thread_counts_are_taken():
+    assert metaenvs.make_core("ipd", threads=np.int64(2)).threads == 2
 
 
 def test_default_follows_set_num_threads(monkeypatch):
@@ -120,15 +180,19 @@ def test_pool_works_in_a_forked_child():
     script = """
 import os, numpy as np
 from metaenvs import threads as th
-def kernel(seen, lo, hi):
+import threading, time
+def kernel(seen, idents, lo, hi):
+    time.sleep(0.005)
+    idents.add(threading.get_ident())
     seen[lo:hi] += 1
-seen = np.zeros(64, dtype=np.int64)
-th.run_copies(kernel, (seen,), 64, 1, 4)  # starts the pool in the parent
+seen, idents = np.zeros(64, dtype=np.int64), set()
+th.run_copies(kernel, (seen, idents), 64, 1, 2)  # starts the pool in the parent
+assert len(idents) == 2
 pid = os.fork()
 if pid == 0:
-    child = np.zeros(64, dtype=np.int64)
-    th.run_copies(kernel, (child,), 64, 1, 4)
-    os._exit(0 if (child == 1).all() else 3)
+    child, idents = np.zeros(64, dtype=np.int64), set()
+    th.run_copies(kernel, (child, idents), 64, 1, 2)
+    os._exit(0 if (child == 1).all() and len(idents) == 2 else 3)
 _, status = os.waitpid(pid, 0)
 raise SystemExit(os.waitstatus_to_exitcode(status))
 """

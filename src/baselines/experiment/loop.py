@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,16 @@ def warm_kernels(
 
     ids = list(dict.fromkeys(i for args in runs for i in experiment.env_ids(args)))
     tick = time.perf_counter()
-    results = warmup(ids, again=False)
+    try:
+        results = warmup(ids, again=False)
+    except Exception as err:  # an optimisation only: the runs compile what they need
+        warnings.warn(
+            f"warming up the kernels of {', '.join(ids)} failed ({type(err).__name__}: "
+            f"{err}); the runs compile their kernels themselves",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return []
     if results and report is not None:
         compiled = sum(len(r.compiled) for r in results)
         how = f"{compiled} kernel signatures compiled" if compiled else "all from the cache"

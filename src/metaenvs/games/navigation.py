@@ -227,7 +227,6 @@ def step_navigation(bufs, sim, task, lo, hi):
 class NavigationCore(ParticleCore):
     """Batched cooperative navigation (see the module docstring for the spec)."""
 
-    min_parallel = 4096  # bench_threads.py: 2 threads gain from 4096 copies
     config_cls = NavigationConfig
     kernels = (reset_navigation, step_navigation)
     config: NavigationConfig

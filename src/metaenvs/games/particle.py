@@ -23,8 +23,6 @@ from metaenvs.core import BatchedCore, CoreState, NeighbourStructure, StepResult
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.render import AGENT_COLOURS, Canvas
 
-#: Batches at least this large are stepped on all of Numba's threads, in equal chunks.
-
 NEIGHBOUR_MODES = {
     "all": pk.NEIGHBOURS_ALL,
     "k_nearest": pk.NEIGHBOURS_K_NEAREST,
@@ -176,7 +174,7 @@ class ParticleCore(BatchedCore, NeighbourStructure):
     entities: Entities
     state_cls: ClassVar[type[ParticleState]] = ParticleState
     kernels: ClassVar[tuple[Any, Any]]
-    min_parallel = 1024
+    min_parallel = 4096  # benchmarks/bench_threads.py: 2 threads gain from 4096 copies
     #: agents that are each other's neighbours: slots ``[0, n_neighbour_agents)``.
     neighbour_agents: int
     _agents: tuple[str, ...]

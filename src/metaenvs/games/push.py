@@ -149,7 +149,6 @@ def step_push(bufs, sim, task, lo, hi):
 class PushCore(ParticleCore):
     """Batched cooperative push (see the module docstring for the spec)."""
 
-    min_parallel = 4096  # bench_threads.py: 2 threads gain from 4096 copies
     config_cls = PushConfig
     kernels = (reset_push, step_push)
     config: PushConfig

@@ -195,7 +195,7 @@ class SkirmishCore(BatchedCore):
     config: SkirmishConfig
     masked_actions: ClassVar[bool] = True
     agents_can_die: ClassVar[bool] = True
-    min_parallel = 256
+    min_parallel = 1024  # benchmarks/bench_threads.py: 2 threads gain from 1024 copies
     reward_description: ClassVar[str] = "damage dealt, kills and victory (SMAC's shaped reward)"
     render_size: ClassVar[int] = 384
 
