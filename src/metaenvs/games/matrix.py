@@ -182,6 +182,8 @@ class MatrixGameCore(BatchedCore):
         self.observation_space = spaces.Box(0.0, 1.0, (config.n_states,), dtype=np.float32)
         self.action_space = spaces.Discrete(config.n_actions)
         self.state_space = self.observation_space
+        # this class's final global state is a view: handed out by _step, unless overridden
+        self._final_view = type(self).final_global_state is MatrixGameCore.final_global_state
 
     @property
     def agent_names(self) -> tuple[str, ...]:
@@ -217,8 +219,9 @@ class MatrixGameCore(BatchedCore):
             state.truncated,
             state.final_obs,
         )
+        final = state.final_obs[:, 0] if self._final_view else None
         return StepResult(
-            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}
+            state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}, final
         )
 
     def last_actions(self, state: MatrixGameState, index: int = 0) -> np.ndarray | None:
