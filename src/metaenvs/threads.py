@@ -30,10 +30,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metaenvs.config import check_int
+
+if TYPE_CHECKING:  # imported on first use: `import metaenvs` stays fast
+    from concurrent.futures import ThreadPoolExecutor
 
 ENV_VAR = "METAENVS_NUM_THREADS"
 """Environment variable that sets the default thread count."""
@@ -118,6 +120,8 @@ class _Pool:
         down, when no new task can start: the caller then takes the chunks itself."""
         with self.lock:
             if self.executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self.executor = ThreadPoolExecutor(MAX_POOL_THREADS, "metaenvs")
             executor = self.executor
         try:
