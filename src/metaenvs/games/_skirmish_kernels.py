@@ -306,12 +306,14 @@ def walk(b, u, x, y, limit, pos, table, utype, grid, dt, newpos):
 
 
 @numba.njit(cache=True, inline="always")
-def separate(b, newpos, pos, alive, table, utype, grid):
+def separate(b, newpos, pos, alive, table, utype, grid, push):
     """Push overlapping live units apart (one simultaneous pass, each takes half of every
     overlap, a push into a wall is dropped): units do not stack, so a corridor is a
-    choke point.  Units that overlap exactly are left as they are."""
+    choke point.  Units that overlap exactly are left as they are.  ``push (U, 2)`` is
+    scratch space."""
     n_units = newpos.shape[0]
-    push = np.zeros((n_units, 2))
+    for u in range(n_units):
+        push[u, 0], push[u, 1] = 0.0, 0.0
     for u in range(n_units):
         if not alive[b, u]:
             continue
@@ -335,9 +337,10 @@ def separate(b, newpos, pos, alive, table, utype, grid):
 
 
 @numba.njit(cache=True, inline="always")
-def fight(b, orders, bufs, sim, par):
+def fight(b, orders, bufs, sim, par, scratch):
     """Carry out every live unit's order at once; returns (net damage to the enemies: hp and
-    shields removed less those they regained, enemies killed).
+    shields removed less those they regained, enemies killed).  ``scratch`` holds the
+    work arrays (:func:`fight_scratch`), allocated once per kernel call.
 
     Decisions read the state at the start of the step; then moves apply (overlapping
     units pushed apart), then hits, then deaths, then heals to the living.  With
@@ -352,9 +355,10 @@ def fight(b, orders, bufs, sim, par):
     utype, team, table, grid = sim[0], sim[1], sim[2], sim[3]
     n_allies, dt, sequential = int(par[0]), par[3], par[12] == 0
     n_units = team.shape[0]
-    newpos = pos[b].copy()
-    fire = np.full(n_units, -1, dtype=np.int64)
+    newpos, push, fire, order, was_alive, dealt = scratch
     for u in range(n_units):
+        newpos[u, 0], newpos[u, 1] = pos[b, u, 0], pos[b, u, 1]
+        fire[u] = -1
         target[b, u] = -1
         a = orders[u]
         if not alive[b, u] or a <= STOP:
@@ -376,11 +380,13 @@ def fight(b, orders, bufs, sim, par):
             # close to APPROACH inside the range, so that a push does not put it out again
             limit = gap - table[row, RANGE] + min(APPROACH, table[row, RANGE])
             walk(b, u, pos[b, v, 0], pos[b, v, 1], limit, pos, table, utype, grid, dt, newpos)
-    separate(b, newpos, pos, alive, table, utype, grid)
-    pos[b] = newpos
-    dealt = np.zeros(1)
-    was_alive = alive[b].copy()
-    order = np.arange(n_units)
+    separate(b, newpos, pos, alive, table, utype, grid, push)
+    dealt[0] = 0.0
+    for u in range(n_units):
+        pos[b, u, 0], pos[b, u, 1] = newpos[u, 0], newpos[u, 1]
+        was_alive[u] = alive[b, u]
+        order[u] = u
+    n_order = n_units
     if sequential:  # Fisher-Yates over the attackers only (healers heal after deaths)
         n_fire = 0
         for u in range(n_units):
@@ -390,8 +396,9 @@ def fight(b, orders, bufs, sim, par):
         for k in range(n_fire - 1, 0, -1):
             j = min(int(next_uniform(rng, b) * (k + 1)), k)
             order[k], order[j] = order[j], order[k]
-        order = order[:n_fire]
-    for u in order:
+        n_order = n_fire
+    for k in range(n_order):
+        u = order[k]
         v = fire[u]
         row = utype[u]
         if v < 0 or table[row, HEAL] > 0.0:
@@ -446,6 +453,21 @@ def fight(b, orders, bufs, sim, par):
                     dealt[0] -= regen - shield[b, u]
                 shield[b, u] = regen
     return dealt[0], kills
+
+
+@numba.njit(cache=True, inline="always")
+def fight_scratch(n_units):
+    """Work arrays of :func:`fight` for ``n_units`` units: new positions and pushes
+    ``(U, 2)``, fire targets and firing order ``(U,)`` int64, who lived at the start of
+    the step ``(U,)`` bool, the damage dealt ``(1,)``."""
+    return (
+        np.empty((n_units, 2)),
+        np.empty((n_units, 2)),
+        np.empty(n_units, dtype=np.int64),
+        np.empty(n_units, dtype=np.int64),
+        np.empty(n_units, dtype=np.bool_),
+        np.empty(1),
+    )
 
 
 @numba.njit(cache=True, inline="always")
@@ -626,6 +648,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
     orders = np.empty(n_units, dtype=np.int64)
     enemy = np.empty((1, n_units - n_allies), dtype=np.int64)
     was_alive = np.empty(n_allies, dtype=np.bool_)
+    scratch = fight_scratch(n_units)
     for b in range(lo, hi):
         for i in range(n_allies):
             orders[i] = actions[b, i]
@@ -635,7 +658,7 @@ def step_skirmish(bufs, sim, par, actions, lo, hi):
             orders[u] = enemy[0, u - n_allies]
         for i in range(n_allies):
             was_alive[i] = alive[b, i]
-        dealt, kills = fight(b, orders, bufs, sim, par)
+        dealt, kills = fight(b, orders, bufs, sim, par, scratch)
         t[b] += 1
         allies_lost = team_lost(b, 0, alive, team, sim[2], sim[0])
         enemies_lost = team_lost(b, 1, alive, team, sim[2], sim[0])
