@@ -7,6 +7,9 @@ For ``ipd`` and ``rps`` this times, in one run:
 - our Gymnasium vector face at B = 1024 (``metaenvs.make_vec``);
 - the peer: PettingZoo's own ``pettingzoo.classic.rps_v2.parallel_env(max_cycles=50)``,
   the only matrix game PettingZoo ships, used as the peer of both rows;
+- with ``--openspiel-python PATH`` (an interpreter with ``open_spiel`` installed),
+  OpenSpiel's C++ repeated prisoner's dilemma through its state API
+  (``_openspiel_peer.py``), the per-call yardstick of ``ipd`` at B = 1;
 
 and the Numba compile time apart (first reset + observe + step, in a fresh interpreter,
 with the on-disk cache as a user's second run finds it, and with an empty cache).
@@ -19,6 +22,7 @@ Usage::
 
     python benchmarks/bench_matrix.py            # full run, about a minute
     python benchmarks/bench_matrix.py --quick    # a few seconds
+    python benchmarks/bench_matrix.py --openspiel-python /path/to/venv/bin/python
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,8 @@ GAMES = ("ipd", "rps")
 CORE_BATCHES = (1, 1024, 65536)
 VECTOR_BATCH = 1024
 PEER = "pettingzoo.classic.rps_v2.parallel_env(max_cycles=50)"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+RESULTS_DIR = HERE / "results"
 
 
 def make_peer() -> Any | None:
@@ -53,7 +59,19 @@ def make_peer() -> Any | None:
     return rps_v2.parallel_env(max_cycles=50)
 
 
-def run(quick: bool) -> dict[str, Any]:
+def time_openspiel(python: str, timing: bench.Timing) -> dict[str, Any]:
+    """OpenSpiel's C++ iterated prisoner's dilemma, timed in the interpreter ``python``."""
+    spec = {"seconds": timing.seconds, "repeats": timing.repeats}
+    out = subprocess.run(
+        [python, str(HERE / "_openspiel_peer.py"), json.dumps(spec)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    result["us_per_step"] = 1e6 / result["copy_steps_per_s"]
+    return result
+
+
+def run(quick: bool, openspiel_python: str | None = None) -> dict[str, Any]:
     """Time everything; returns the JSON-able results."""
     timing = bench.Timing(seconds=0.05, repeats=2) if quick else bench.Timing()
     results: dict[str, Any] = {
@@ -79,6 +97,13 @@ def run(quick: bool) -> dict[str, Any]:
         peer = {"env_id": "pettingzoo rps_v2", **bench.time_parallel_env(peer_env, timing=timing)}
         peer_env.close()
     results["peer_result"] = peer
+    results["openspiel"] = None
+    if openspiel_python:
+        print("OpenSpiel repeated matrix_pd ...", flush=True)
+        try:
+            results["openspiel"] = time_openspiel(openspiel_python, timing)
+        except Exception as err:  # a peer that fails is reported, not fatal
+            print(f"  OpenSpiel skipped: {type(err).__name__}: {err}")
 
     for game in GAMES:
         print(f"{game} ...", flush=True)
@@ -142,6 +167,28 @@ def print_table(results: dict[str, Any]) -> None:
                 "1.0x",
             ]
         )
+    spiel = results.get("openspiel")
+    if spiel is not None:
+        ipd_b1 = next(
+            r
+            for r in results["rows"]
+            if r["env_id"].split("-")[0] == "ipd" and r["face"] == "core" and r["batch"] == 1
+        )
+        lines.append(
+            [
+                "ipd",
+                "OpenSpiel C++ state API",
+                "1",
+                bench.format_rate(spiel["copy_steps_per_s"]),
+                bench.format_rate(spiel["agent_steps_per_s"]),
+                f"{spiel['us_per_step']:.2f}",
+                "-",
+            ]
+        )
+        ratio = ipd_b1["copy_steps_per_s"] / spiel["copy_steps_per_s"]
+        notes = [f"ipd core at B = 1 / OpenSpiel C++ (same run): {ratio:.2f}x"]
+    else:
+        notes = []
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     align = "<<>>>>>"
     print()
@@ -151,6 +198,8 @@ def print_table(results: dict[str, Any]) -> None:
         "\ncopy-steps/s = batch x steps / s (one step of one copy of the game); "
         "agent-steps/s x 2 agents."
     )
+    for note in notes:
+        print(note)
     if peer is None:
         print("peer skipped: no ratios.")
     else:
@@ -165,8 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (a few seconds)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON results")
+    parser.add_argument(
+        "--openspiel-python", help="an interpreter with open_spiel: adds OpenSpiel's C++ ipd"
+    )
     args = parser.parse_args(argv)
-    results = run(args.quick)
+    results = run(args.quick, args.openspiel_python)
     print_table(results)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

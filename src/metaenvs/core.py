@@ -189,6 +189,26 @@ class StepResult(NamedTuple):
     final_mask: np.ndarray | None = None
 
 
+_new_tuple = tuple.__new__
+
+
+def step_result(
+    obs: np.ndarray,
+    reward: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    final_obs: np.ndarray,
+    info: dict[str, np.ndarray],
+    final_state: np.ndarray | None = None,
+    final_mask: np.ndarray | None = None,
+) -> StepResult:
+    """``StepResult(...)`` at half the cost: NamedTuple's generated ``__new__`` (with
+    defaults) costs about 0.3 µs, a noticeable part of a one-copy step."""
+    return _new_tuple(
+        StepResult, (obs, reward, terminated, truncated, final_obs, info, final_state, final_mask)
+    )
+
+
 class BatchedCore(ABC):
     """Base of every environment core.
 
@@ -421,11 +441,10 @@ class BatchedCore(ABC):
             With ``final_state`` and ``final_mask`` filled (see :class:`StepResult`).
         """
         result = self._step(state, actions)
-        if result.final_state is not None:
+        if result[6] is not None:
             return result
-        # at every step of every core: a plain constructor, not NamedTuple._replace
         final_state = self.final_global_state(state)
-        return StepResult(*result[:6], final_state, self.final_action_mask(state))
+        return step_result(*result[:6], final_state, self.final_action_mask(state))
 
     def action_mask(self, state: CoreState) -> np.ndarray | None:
         """Available actions ``(B, N, n_actions)`` int8 (1 = available), or None if every
@@ -579,7 +598,7 @@ def check_actions(
             and actions.dtype == np.int64
             and actions.shape == expected
             and actions.flags.c_contiguous  # the one layout compiled (and warmed up)
-            and first_outside(actions, lo, hi) < 0
+            and (_first_outside_c or _load_first_outside_c())(actions, lo, hi) < 0
         ):
             return actions  # the common case in one compiled pass; else the checks below
         arr = np.asarray(actions)
@@ -674,6 +693,20 @@ def first_outside(actions: np.ndarray, lo: int, hi: int) -> int:
             if actions[b, i] < lo or actions[b, i] >= hi:
                 return b * actions.shape[1] + i
     return -1
+
+
+_first_outside_c: Any = None  # first_outside's compiled (B, N) int64 C-contiguous entry point
+
+
+def _load_first_outside_c() -> Any:
+    """The compiled entry point of :func:`first_outside` for C-contiguous int64 ``(B, N)``
+    (from the cache, or compiled now).  :func:`check_actions` calls it only after
+    checking exactly those types, which skips Numba's per-call type dispatch."""
+    global _first_outside_c
+    sig = (numba.types.Array(numba.types.int64, 2, "C"), numba.types.int64, numba.types.int64)
+    first_outside.compile(sig)
+    _first_outside_c = first_outside.overloads[sig].entry_point
+    return _first_outside_c
 
 
 def _check_integers(arr: np.ndarray, what: str) -> None:

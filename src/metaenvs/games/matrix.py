@@ -50,7 +50,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult
+from metaenvs.core import BatchedCore, CoreState, StepResult, step_result
 from metaenvs.games._matrix_kernels import move_one_hot as move_one_hot  # re-exported
 from metaenvs.games._matrix_kernels import one_hot_obs, step_matrix_game
 from metaenvs.games._matrix_kernels import play_round as play_round  # re-exported
@@ -184,6 +184,8 @@ class MatrixGameCore(BatchedCore):
         self.state_space = self.observation_space
         # this class's final global state is a view: handed out by _step, unless overridden
         self._final_view = type(self).final_global_state is MatrixGameCore.final_global_state
+        self._final_obs: np.ndarray | None = None  # the buffer of the last view made
+        self._final_state: np.ndarray | None = None
 
     @property
     def agent_names(self) -> tuple[str, ...]:
@@ -219,8 +221,12 @@ class MatrixGameCore(BatchedCore):
             state.truncated,
             state.final_obs,
         )
-        final = state.final_obs[:, 0] if self._final_view else None
-        return StepResult(
+        final = None
+        if self._final_view:
+            if self._final_obs is not state.final_obs:  # a view per buffer, not per step
+                self._final_obs, self._final_state = state.final_obs, state.final_obs[:, 0]
+            final = self._final_state
+        return step_result(
             state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}, final
         )
 

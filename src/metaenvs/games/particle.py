@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, NeighbourStructure, StepResult
+from metaenvs.core import BatchedCore, CoreState, NeighbourStructure, StepResult, step_result
 from metaenvs.games import _particle_kernels as pk
 from metaenvs.render import AGENT_COLOURS, Canvas
 
@@ -274,7 +274,7 @@ class ParticleCore(BatchedCore, NeighbourStructure):
         # with its own global state gets it from step_validated)
         fo = state.final_obs
         final = fo.reshape(fo.shape[0], -1) if self.default_global_state else None
-        return StepResult(
+        return step_result(
             state.obs, state.reward, state.terminated, state.truncated, state.final_obs, {}, final
         )
 

@@ -86,7 +86,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult, sample_available
+from metaenvs.core import BatchedCore, CoreState, StepResult, sample_available, step_result
 from metaenvs.games import _skirmish_kernels as sk
 from metaenvs.games.skirmish_maps import MapSpec, get_map
 from metaenvs.games.skirmish_units import SIGHT_RANGE, STEP_SECONDS, UNITS, unit_table
@@ -306,7 +306,7 @@ class SkirmishCore(BatchedCore):
             "dead_allies": state.dead_allies,
             "dead_enemies": state.dead_enemies,
         }
-        return StepResult(
+        return step_result(
             state.obs, state.reward, state.terminated, state.truncated, state.final_obs, info
         )
 
