@@ -703,6 +703,9 @@ def _load_first_outside_c() -> Any:
     (from the cache, or compiled now).  :func:`check_actions` calls it only after
     checking exactly those types, which skips Numba's per-call type dispatch."""
     global _first_outside_c
+    if not hasattr(first_outside, "overloads"):  # NUMBA_DISABLE_JIT=1: a plain function
+        _first_outside_c = first_outside
+        return _first_outside_c
     sig = (numba.types.Array(numba.types.int64, 2, "C"), numba.types.int64, numba.types.int64)
     first_outside.compile(sig)
     _first_outside_c = first_outside.overloads[sig].entry_point
