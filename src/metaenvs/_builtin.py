@@ -13,6 +13,7 @@ _NAVIGATION = "metaenvs.games.navigation:NavigationCore"
 _PREDATOR_PREY = "metaenvs.games.predator_prey:PredatorPreyCore"
 _PUSH = "metaenvs.games.push:PushCore"
 _SKIRMISH = "metaenvs.games.skirmish:SkirmishCore"
+_SURVIVAL = "metaenvs.games.survival:SurvivalCore"
 SKIRMISH_FAMILIES = {
     "skirmish_marines": ("3m", "8m", "5m_vs_6m", "8m_vs_9m", "10m_vs_11m", "27m_vs_30m"),
     "skirmish_protoss": ("2s3z", "3s5z", "1c3s5z", "3s5z_vs_3s6z"),
@@ -26,6 +27,7 @@ def register_builtin() -> None:
     register_matrix_games()
     register_particle()
     register_skirmish()
+    register_survival()
 
 
 def register_matrix_games() -> None:
@@ -161,3 +163,24 @@ def register_skirmish() -> None:
                 family=family,
                 defaults={"map_name": name},
             )
+
+
+def register_survival() -> None:
+    """Register Survival (dima-pg's many-agent task): the family ``survival-v0`` (any
+    ``n_agents``) and the paper's two populations."""
+    register(
+        "survival-v0",
+        _SURVIVAL,
+        "Survival, any size: N agents on a walled grid with 160 food at the centre (MAgent-like)",
+        family="survival",
+        views=_FOCAL,
+    )
+    for n in (230, 630):
+        register(
+            f"survival_N{n}-v0",
+            _SURVIVAL,
+            f"Survival, {n} agents, 160 food, 200 steps (dima-pg)",
+            family="survival",
+            defaults={"n_agents": n},
+            views=_FOCAL,
+        )
