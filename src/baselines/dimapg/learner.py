@@ -97,6 +97,7 @@ ADAPTING = ("dimapg", "finetune", "independent")
 """Methods whose policies are evaluated after the k-step adaptation as well."""
 POPULATIONS = ("names", "one")
 BASELINES = ("linear", "none")
+OPTIMIZERS = ("sgd", "adam")
 RIDGE = 1e-5
 """First ridge term of the linear baseline's normal equations (grows tenfold on failure)."""
 RUNNING_DECAY = 0.9
@@ -126,6 +127,9 @@ class DimaArgs:
     central_lr: float = 0.05
     """epsilon, step size of the central update of theta (the paper: 0.05); also the step
     size of the ``finetune`` and ``independent`` REINFORCE updates."""
+    central_optimizer: str = "sgd"
+    """``sgd``: the plain gradient step of equation 11; ``adam``: Adam with step size
+    epsilon (rllab's VPG, which the paper's code base used, steps with Adam)."""
     trajectories: int = 25
     """Episodes per sampled agent for each inner step and for the central step (the paper: 25)."""
     agents_per_update: int | None = None
@@ -164,6 +168,7 @@ class DimaArgs:
         _choice("method", self.method, METHODS)
         _choice("populations", self.populations, POPULATIONS)
         _choice("baseline", self.baseline, BASELINES)
+        _choice("central_optimizer", self.central_optimizer, OPTIMIZERS)
         for name in ("inner_lr", "central_lr", "ks_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -504,7 +509,8 @@ class DimaLearner:
             self.slot_policy = self.population.clone()
             n_policies = len(self.population_names)
         self.theta = {k: v.requires_grad_() for k, v in init_mlp(n_policies, sizes, gen).items()}
-        self.optimizer = torch.optim.SGD(self.theta.values(), lr=args.central_lr)
+        optimizer = torch.optim.Adam if args.central_optimizer == "adam" else torch.optim.SGD
+        self.optimizer = optimizer(self.theta.values(), lr=args.central_lr)
         self.ks: list[Params] = []
         if args.method == "kitchen_sink":
             state_dim = int(np.prod(core.global_state_space.shape))

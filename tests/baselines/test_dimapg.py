@@ -1,0 +1,278 @@
+"""DiMA-PG (``baselines.dimapg``): the estimator against references, the batched
+adaptation against one agent at a time, dead agents, Args checks and exact resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from baselines.dimapg import experiment as dimapg  # noqa: E402
+from baselines.dimapg.learner import (  # noqa: E402
+    DimaArgs,
+    DimaLearner,
+    FocalBatch,
+    advantages,
+    copy_keys,
+    dimapg_objective,
+    fit_linear_baseline,
+    inner_step,
+    linear_features,
+    select,
+)
+from baselines.dimapg.nets import init_mlp  # noqa: E402
+from baselines.experiment.report import read_metrics  # noqa: E402
+from metaenvs.cli import main as metaenvs_main  # noqa: E402
+
+TINY = dict(trajectories=3, max_steps=12, hidden=(16,), eval_episodes=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- the batched adaptation -------------------------------------------------------------
+@pytest.mark.parametrize("env", ["navigation_dimapg_N3", "predator_prey_dimapg_3v1"])
+def test_batched_adaptation_equals_adapting_each_agent_alone(env):
+    learner = DimaLearner(DimaArgs(env=env, **TINY))
+    agents = np.arange(learner.n_agents)
+    together, batches, _ = learner.adapt(agents, seed=123, train=False)
+    theta = select(learner.theta, learner.slot_policy[torch.from_numpy(agents)])
+    moved = max(float((together[k] - theta[k].detach()).abs().max()) for k in theta)
+    assert moved > 1e-4  # the k steps did adapt
+    assert len(batches) == 3
+    for n in agents:
+        alone, _, _ = learner.adapt(np.array([n]), seed=123, train=False)
+        for k in alone:
+            torch.testing.assert_close(alone[k][0], together[k][n], rtol=0, atol=1e-6)
+
+
+def test_a_focal_agent_on_theta_plays_exactly_the_plain_rollout():
+    learner = DimaLearner(DimaArgs(env="predator_prey_dimapg_3v1", **TINY))
+    agents = np.array([0, 3])
+    keys = copy_keys(5, np.repeat(agents, 3), np.tile(np.arange(3), 2))
+    plain = learner.play_all(keys)
+    theta = select(learner.theta, learner.slot_policy[torch.from_numpy(agents)])
+    focal = learner.play_focal(theta, agents, seed=5)
+    slot = torch.tensor([0, 0, 0, 3, 3, 3])
+    torch.testing.assert_close(focal.actions, plain.actions[torch.arange(6), :, slot])
+    torch.testing.assert_close(focal.rewards, plain.rewards)
+    moved = {k: v.detach() + 1.0 for k, v in theta.items()}
+    assert not torch.equal(learner.play_focal(moved, agents, seed=5).rewards, plain.rewards)
+
+
+# -- the linear feature baseline --------------------------------------------------------
+def test_linear_baseline_is_the_ridge_least_squares_fit():
+    gen = torch.Generator().manual_seed(0)
+    obs = torch.randn((2, 4, 7, 3), generator=gen) * 4
+    returns = torch.randn((2, 4, 7), generator=gen)
+    valid = torch.rand((2, 4, 7), generator=gen) > 0.2
+    fitted = fit_linear_baseline(obs, returns, valid)
+    for p in range(2):
+        o = np.clip(obs[p].numpy().astype(np.float64), -10, 10)
+        t = np.broadcast_to(np.arange(7)[None, :, None] / 100.0, (4, 7, 1))
+        x = np.concatenate([o, o**2, t, t**2, t**3, np.ones_like(t)], -1).reshape(-1, 10)
+        m = valid[p].numpy().reshape(-1)
+        y = returns[p].numpy().astype(np.float64).reshape(-1)
+        coef = np.linalg.solve(x[m].T @ x[m] + 1e-5 * np.eye(10), x[m].T @ y[m])
+        np.testing.assert_allclose(fitted[p].numpy().reshape(-1), (x @ coef) * m, atol=1e-8)
+    assert linear_features(obs).shape == (2, 4, 7, 10)
+
+
+def test_advantages_are_rewards_to_go_less_the_baseline_and_zero_where_invalid():
+    obs = torch.zeros((1, 2, 3, 1))
+    rewards = torch.tensor([[[1.0, 2.0, 4.0], [1.0, 1.0, 1.0]]])
+    valid = torch.tensor([[[True, True, True], [True, True, False]]])
+    adv, ret = advantages(obs, rewards, valid, 0.5, "none", normalize=False)
+    torch.testing.assert_close(adv, torch.tensor([[[3.0, 4.0, 4.0], [1.5, 1.0, 0.0]]]))
+    torch.testing.assert_close(ret, torch.tensor([[3.0, 1.5]]))
+    adv, _ = advantages(obs, rewards, valid, 0.5, "linear", normalize=True)
+    assert adv[0, 1, 2] == 0 and abs(float(adv[valid].mean())) < 1e-5
+
+
+# -- equation 14 against the exact gradient on an enumerable game -----------------------
+def _game(alpha: float):
+    """Two agents, one step, two actions; agent 0 is the focal agent."""
+    gen = torch.Generator().manual_seed(3)
+    obs = torch.randn((3,), generator=gen, dtype=torch.float64)
+    payoff = torch.randn((2, 2), generator=gen, dtype=torch.float64)  # R_0(a_0, a_1)
+    theta = {k: (v.double() * 30).requires_grad_() for k, v in init_mlp(1, (3, 2), gen).items()}
+    theta["b0"] = torch.tensor([[[0.3, -0.2]]], dtype=torch.float64, requires_grad=True)
+    return obs, payoff, theta, alpha
+
+
+def _batch(obs, a0: int, reward: torch.Tensor) -> FocalBatch:
+    r = reward.reshape(1, 1, 1)
+    return FocalBatch(obs.reshape(1, 1, 1, 3), torch.tensor([[[a0]]]), None,
+                      torch.ones((1, 1, 1), dtype=torch.bool), r, r[..., 0], r[..., 0])  # fmt: skip
+
+
+def _expected_estimator(obs, payoff, theta, alpha, first_order=False):
+    """Sum over every (tau^theta, tau^{theta,theta_n}) of its probability times the
+    gradient of :func:`dimapg_objective` (the estimator's exact expectation)."""
+
+    def probs(params):
+        return torch.softmax(obs @ params["w0"][0] + params["b0"][0, 0], -1).detach()
+
+    total = [torch.zeros_like(v) for v in theta.values()]
+    p_theta = probs(theta)
+    for a0, a1 in itertools.product(range(2), repeat=2):
+        theta0 = select(theta, torch.tensor([0]))
+        pre = _batch(obs, a0, payoff[a0, a1])
+        phi = inner_step(theta0, pre, alpha, normalize=False, create_graph=not first_order)
+        p_phi = probs(phi)
+        for b0, b1 in itertools.product(range(2), repeat=2):
+            post = _batch(obs, b0, payoff[b0, b1])
+            weights = post.returns.mean(1)
+            est = dimapg_objective(theta0, phi, pre, post, weights, normalize=False).sum()
+            grads = torch.autograd.grad(est, list(theta.values()), retain_graph=True)
+            p = p_theta[a0] * p_theta[a1] * p_phi[b0] * p_theta[b1]
+            total = [t + p * g for t, g in zip(total, grads)]
+    return total
+
+
+def _exact_gradient(obs, payoff, theta, alpha, others_fixed=True):
+    """grad of J(theta) = E_{tau^theta} E_{tau^{theta,theta_n}} R_0, written out, with
+    theta_n = theta + alpha grad log pi_theta(a_0) R_0 (the inner REINFORCE step)."""
+    w, b = theta["w0"][0], theta["b0"][0, 0]
+
+    def pi(wt, bt):
+        return torch.softmax(obs @ wt + bt, -1)
+
+    p = pi(w, b)
+    q = p.detach() if others_fixed else p  # the other agent's policy
+    value = torch.zeros((), dtype=torch.float64)
+    for a0, a1 in itertools.product(range(2), repeat=2):
+        inner = torch.log(pi(w, b)[a0]) * payoff[a0, a1]
+        gw, gb = torch.autograd.grad(inner, [w, b], create_graph=True)
+        p_n = pi(w + alpha * gw, b + alpha * gb)
+        after = sum(
+            p_n[b0] * q[b1] * payoff[b0, b1] for b0, b1 in itertools.product(range(2), repeat=2)
+        )
+        value = value + p[a0] * q[a1] * after
+    return torch.autograd.grad(value, [theta["w0"], theta["b0"]])
+
+
+def test_equation_14_in_expectation_is_the_exact_gradient_with_the_others_fixed():
+    obs, payoff, theta, alpha = _game(alpha=0.5)
+    expected = _expected_estimator(obs, payoff, theta, alpha)
+    exact = _exact_gradient(obs, payoff, theta, alpha)
+    for e, x in zip(expected, exact):
+        torch.testing.assert_close(e, x, rtol=1e-9, atol=1e-11)
+    # the check can fail: without the second-order path, or with the others' scores
+    first = _expected_estimator(obs, payoff, theta, alpha, first_order=True)
+    assert max(float((f - x).abs().max()) for f, x in zip(first, exact)) > 1e-3
+    full = _exact_gradient(obs, payoff, theta, alpha, others_fixed=False)
+    assert max(float((f - x).abs().max()) for f, x in zip(full, exact)) > 1e-3
+
+
+def test_the_central_gradient_reaches_theta_through_the_inner_steps():
+    learner = DimaLearner(DimaArgs(**TINY, inner_steps=2))
+    before = {k: v.detach().clone() for k, v in learner.theta.items()}
+    metrics = learner.train_iteration()
+    assert np.isfinite(list(metrics.values())).all()
+    assert any(not torch.equal(before[k], learner.theta[k]) for k in before)
+    assert learner.env_steps == 3 * 3 * 3 * 12 and learner.episodes == 3 * 3 * 3
+
+
+# -- dead agents --------------------------------------------------------------------------
+def test_dead_agents_contribute_no_loss(monkeypatch):
+    learner = DimaLearner(DimaArgs(**TINY))
+    core = learner.core
+
+    def alive(state):  # agent 0 is dead from the start, agent 1 from step 4 on
+        mask = np.ones((state.batch, 3), dtype=bool)
+        mask[:, 0] = False
+        mask[:, 1] = state.t < 4
+        return mask
+
+    monkeypatch.setattr(core, "alive", alive)
+    agents = np.arange(3)
+    phi, batches, _ = learner.adapt(agents, seed=7, train=False)
+    theta = select(learner.theta, torch.zeros(3, dtype=torch.long))
+    for k in phi:  # agent 0 never acted: no gradient, theta_0 = theta
+        torch.testing.assert_close(phi[k][0], theta[k][0].detach(), rtol=0, atol=0)
+        assert not torch.equal(phi[k][2], theta[k][2].detach()) or k.startswith("b")
+    pre = batches[0]
+    assert not pre.valid[0].any() and pre.valid[1, :, :4].all() and not pre.valid[1, :, 4:].any()
+    assert (pre.advantages[~pre.valid] == 0).all()
+    # agent 1's update depends on its first 4 steps only
+    edited = pre._replace(obs=pre.obs.clone(), actions=pre.actions.clone())
+    edited.obs[1, :, 4:] += 100.0
+    edited.actions[1, :, 4:] = (edited.actions[1, :, 4:] + 1) % 5
+    theta1 = {k: v.detach().clone().requires_grad_() for k, v in theta.items()}
+    a = inner_step(theta1, pre, 0.01, True, False)
+    b = inner_step(theta1, edited, 0.01, True, False)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    traj = learner.play_focal(theta, agents, seed=1)
+    assert (traj.rewards[:, :, 0] == 0).all() and (traj.rewards[:, 4:, 1] == 0).all()
+
+
+# -- Args ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("method", "maddpg"), ("inner_lr", 0.0), ("central_lr", -1.0), ("trajectories", 0),
+     ("discount", 1.5), ("populations", "teams"), ("baseline", "value"),
+     ("agents_per_update", 0), ("hidden", (100, 0)), ("env", "navigation_dimapg_N4"),
+     ("eval_episodes", 0), ("iterations", -1), ("central_optimizer", "rmsprop")],
+)  # fmt: skip
+def test_bad_args_raise_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        DimaArgs(**{field: value})
+
+
+def test_dimapg_needs_an_inner_step_and_other_methods_do_not():
+    with pytest.raises(ValueError, match="inner_steps"):
+        DimaArgs(inner_steps=0)
+    assert DimaArgs(method="finetune", inner_steps=0).inner_steps == 0
+
+
+def test_populations_by_name_give_predators_and_prey_their_own_theta():
+    learner = DimaLearner(DimaArgs(env="predator_prey_dimapg_3v1", **TINY))
+    assert learner.population_names == ["predator", "prey"]
+    assert learner.theta["w0"].shape[0] == 2
+    assert learner.slot_policy.tolist() == [0, 0, 0, 1]
+    assert dimapg.eval_columns(learner.args)[:4] == (
+        "eval_min_theta", "eval_mean_theta", "eval_predator_theta", "eval_prey_theta"
+    )  # fmt: skip
+    one = DimaLearner(DimaArgs(env="predator_prey_dimapg_3v1", populations="one", **TINY))
+    assert one.theta["w0"].shape[0] == 1
+
+
+# -- the experiment -----------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["dimapg", "kitchen_sink"])
+def test_a_resumed_run_matches_an_uninterrupted_one(tmp_path, method):
+    args = DimaArgs(method=method, iterations=4, eval_every=2, **TINY)
+    whole = dimapg.EXPERIMENT.run(args, tmp_path / "a", progress=False)
+    dimapg.EXPERIMENT.run(dataclasses.replace(args, iterations=2), tmp_path / "b", progress=False)
+    resumed = dimapg.EXPERIMENT.run(args, tmp_path / "b", progress=False)
+    a, b = (read_metrics(d / "metrics.csv") for d in (whole, resumed))
+    assert list(a) == list(b) and a["iteration"].tolist() == [0, 2, 4]
+    for column in a:
+        if column not in ("wall_s", "env_steps_per_s"):
+            np.testing.assert_array_equal(a[column], b[column], err_msg=column)
+
+
+def test_metaenvs_train_and_compare_dimapg(tmp_path, capsys):
+    argv = ["train", "dimapg", "--env", "navigation_dimapg_N3", "--methods", "dimapg",
+            "finetune", "independent", "--seeds", "0", "--iterations", "1", "--eval-every", "1",
+            "--trajectories", "2", "--max-steps", "6", "--hidden", "8", "--eval-episodes", "2",
+            "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert metaenvs_main(argv) == 0
+    env_dir = tmp_path / "navigation_dimapg_N3"
+    m = read_metrics(env_dir / "dimapg" / "seed0" / "metrics.csv")
+    assert np.isfinite(m["eval_min_adapted"]).all() and np.isfinite(m["train_focal_post"][1:]).all()
+    assert metaenvs_main(["compare", "dimapg", str(env_dir)]) == 0
+    table = (env_dir / "table1.md").read_text()
+    assert "| dimapg | 1 |" in table and "theta -34.8" in table and "fine tune -44.17" in table
+    assert (env_dir / "adaptation.png").is_file()
