@@ -131,8 +131,11 @@ def plot_adaptation(runs: dict[str, list[RunResult]], path: Path, env: str) -> N
             ax.plot(x, ys.mean(0), style, color=f"C{i % 10}", label=f"{method}, {what}")
             ax.fill_between(x, ys.min(0), ys.max(0), color=f"C{i % 10}", alpha=0.15, lw=0)
     seeds = max(len(s) for s in runs.values())
+    iterations = max(int(r.metrics["iteration"][-1]) for s in runs.values() for r in s)
+    steps = max(float(r.metrics["env_steps"][-1]) for s in runs.values() for r in s)
+    budget = f"budget per run: up to {iterations} iterations, {steps / 1e6:.1f}M env steps"
     ax.set(xlabel=r"environment steps ($\times 10^6$)", ylabel="min reward over agents",
-           title=f"{env}: mean over {seeds} seed(s), band min-max")  # fmt: skip
+           title=f"{env}: mean over {seeds} seed(s), band min-max\n{budget}")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()

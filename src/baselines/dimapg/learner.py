@@ -14,8 +14,9 @@ sampled agent at once on the batched core:
    batch is tau_n^theta).  Advantages: discounted rewards-to-go less a linear feature
    baseline fitted per agent.
 4. Collect tau_n^{theta, theta_n} (equation 8) with the adapted theta_n.
-5. Central step (equations 11 and 14): ``theta <- theta + epsilon * grad`` of the mean
-   over the sampled agents n of
+5. Central step (equations 11 and 14): ``theta <- theta + epsilon * grad`` (or an Adam
+   step of size epsilon, ``central_optimizer="adam"``) of the mean over the sampled
+   agents n of
 
    ``L_n = E[ R_n(tau^{theta,theta_n}) * log pi_{theta_n(theta)}(tau^{theta,theta_n})
    + R_n(tau^{theta,theta_n}) * log pi_theta(tau_n^theta) ]``.
