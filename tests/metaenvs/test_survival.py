@@ -182,3 +182,22 @@ def test_episodes_end_at_the_horizon_or_when_all_are_dead():
 def test_bad_configs_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SurvivalConfig(**kwargs)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_thread_count_does_not_change_the_trajectory(batch):
+    """One copy's agents are observed on several threads, copies step on several threads."""
+    traces = []
+    for threads in (1, 2, 5):
+        core = metaenvs.make_core("survival", n_agents=90, horizon=25, threads=threads)
+        core.min_parallel_agents = 16  # the threaded path at a small population
+        rng = np.random.default_rng(3)
+        state = core.reset(batch, seed=9)
+        trace = []
+        for _ in range(40):  # over an episode end
+            r = core.step(state, rng.integers(0, 23, (batch, 90)))
+            trace += [r.obs.copy(), r.reward.copy(), r.final_obs.copy(), state.pos.copy()]
+        traces.append(trace)
+    for trace in traces[1:]:
+        for got, want in zip(trace, traces[0], strict=True):
+            np.testing.assert_array_equal(got, want)

@@ -12,7 +12,9 @@ width, A = 23 actions):
   ``last_action (B, N)`` int64 (-1 after a reset), ``last_reward (B, N)`` float32,
   ``obs, final_obs (B, N, D)`` float32, ``reward (B, N)`` float32, ``terminated,
   truncated (B,)`` bool, ``final_state (B, S * S * 4)`` float32, ``food_left,
-  survivors (B,)`` int64 (after the step, before an auto-reset);
+  survivors (B,)`` int64 (after the step, before an auto-reset), ``cells (B, 4, P, P * CHANNELS)``
+  float32 with ``P = S + 2r`` (every cell's view channels in the frame of each facing,
+  with a wall margin of the view radius r: :func:`paint_cells`));
 - ``sim = (food_start (F, 2) int64, move (12, 2) int64, attack (8, 2) int64)``: the food's
   cells, and the (forward, right) offsets of the move and attack actions;
 - ``par``: the scalars listed in :data:`PARAMS`.
@@ -73,47 +75,84 @@ def cell_ahead(pos, orient, b, i, f, s):
 
 # -- observations -------------------------------------------------------------------------
 @numba.njit(cache=True, inline="always")
-def observe_agent(b, i, bufs, par):
+def framed(o, row, col, last):
+    """Where cell ``(row, col)`` of the padded grid (side ``last + 1``) lies in the frame of
+    facing ``o``: rows run from ahead to behind, columns from left to right."""
+    if o == 0:
+        return row, col
+    if o == 1:
+        return last - col, row
+    if o == 2:
+        return last - row, last - col
+    return col, last - row
+
+
+@numba.njit(cache=True, inline="always")
+def paint_cells(b, bufs, par, margin):
+    """``cells[b]``: the view channels of every cell of copy ``b`` (wall, food, food hp
+    fraction, agent, agent hp fraction) in the frame of each facing, so that every row of
+    an agent's view is one contiguous run of ``cells``; walls on a margin of the view
+    radius around the grid, so no view has bounds to check.  ``margin`` paints the margin
+    too (it never changes: at a reset)."""
+    grid, hp, food_hp, cells = bufs[2], bufs[5], bufs[7], bufs[18]
+    r, agent_hp, food_full = int(par[0]), par[2], par[4]
+    side, padded = grid.shape[1], cells.shape[2]
+    lo, hi = (0, padded) if margin else (r, r + side)
+    for row in range(lo, hi):
+        for col in range(lo, hi):
+            gr, gc = row - r, col - r
+            g = WALL
+            if gr >= 0 and gc >= 0 and gr < side and gc < side:
+                g = grid[b, gr, gc]
+            wall = 1.0 if g == WALL else 0.0
+            food = 1.0 if g <= FOOD else 0.0
+            food_frac = food_hp[b, FOOD - g] / food_full if g <= FOOD else 0.0
+            agent = 1.0 if g >= 0 else 0.0
+            agent_frac = hp[b, g] / agent_hp if g >= 0 else 0.0
+            for o in range(4):
+                u, v = framed(o, row, col, padded - 1)
+                at = v * CHANNELS
+                cells[b, o, u, at] = wall
+                cells[b, o, u, at + 1] = food
+                cells[b, o, u, at + 2] = food_frac
+                cells[b, o, u, at + 3] = agent
+                cells[b, o, u, at + 4] = agent_frac
+
+
+@numba.njit(cache=True, inline="always")
+def observe_agent(b, i, pos, orient, hp, alive, last_action, last_reward, obs, cells, side, par):
     """Observation ``obs[b, i] (D,)`` of agent ``i``: zeros when dead.
 
     The view: ``(2r + 1) x (2r + 1)`` cells around the agent in its own frame (row 0 the
     farthest ahead, column 0 the farthest left), ``CHANNELS`` per cell: wall (or off the
     map), food, food hp fraction, another agent, its hp fraction.  Then the agent's id in
     ``id_bits`` bits, its last action one-hot, last reward, position (row, column) over
-    the grid's side, facing one-hot, hp fraction.
+    the grid's side, facing one-hot, hp fraction.  The arrays are those of ``bufs``, taken
+    out of the tuple once per kernel call (each take costs an atomic reference count).
     """
-    grid, pos, orient, hp, alive, food_hp = bufs[2], bufs[3], bufs[4], bufs[5], bufs[6], bufs[7]
-    last_action, last_reward, obs = bufs[8], bufs[9], bufs[10]
-    r, agent_hp, food_full, id_bits = int(par[0]), par[2], par[4], int(par[10])
-    side = grid.shape[1]
+    r, agent_hp, id_bits = int(par[0]), par[2], int(par[10])
     width = 2 * r + 1
-    for k in range(obs.shape[2]):
-        obs[b, i, k] = 0.0
     if not alive[b, i]:
+        for k in range(obs.shape[2]):
+            obs[b, i, k] = 0.0
         return
     o = orient[b, i]
-    pr, pc = pos[b, i, 0], pos[b, i, 1]
-    rf, rs, cf, cs = ROW_F[o], ROW_S[o], COL_F[o], COL_S[o]
+    # the agent in its own frame: each row of its view is one contiguous run of cells
+    u, v = framed(o, pos[b, i, 0] + r, pos[b, i, 1] + r, cells.shape[2] - 1)
+    run, first = width * CHANNELS, (v - r) * CHANNELS
     at = 0
     for a in range(width):
-        f = r - a
-        for c in range(width):
-            s = c - r
-            row = pr + rf * f + rs * s
-            col = pc + cf * f + cs * s
-            if row < 0 or col < 0 or row >= side or col >= side:
-                obs[b, i, at] = 1.0
-            else:
-                g = grid[b, row, col]
-                if g == WALL:
-                    obs[b, i, at] = 1.0
-                elif g <= FOOD:
-                    obs[b, i, at + 1] = 1.0
-                    obs[b, i, at + 2] = food_hp[b, FOOD - g] / food_full
-                elif g >= 0 and g != i:
-                    obs[b, i, at + 3] = 1.0
-                    obs[b, i, at + 4] = hp[b, g] / agent_hp
-            at += CHANNELS
+        # 1-d runs indexed from 0: no negative-index wrap, so the copy vectorises
+        src = cells[b, o, u - r + a, first : first + run]
+        dst = obs[b, i, at : at + run]
+        for k in range(run):
+            dst[k] = src[k]
+        at += run
+    centre = (r * width + r) * CHANNELS
+    obs[b, i, centre + 3] = 0.0  # not itself
+    obs[b, i, centre + 4] = 0.0
+    for k in range(at, obs.shape[2]):
+        obs[b, i, k] = 0.0
     for k in range(id_bits):
         obs[b, i, at + k] = float((i >> k) & 1)
     at += id_bits
@@ -121,8 +160,8 @@ def observe_agent(b, i, bufs, par):
         obs[b, i, at + last_action[b, i]] = 1.0
     at += N_ACTIONS
     obs[b, i, at] = last_reward[b, i]
-    obs[b, i, at + 1] = pr / (side - 1)
-    obs[b, i, at + 2] = pc / (side - 1)
+    obs[b, i, at + 1] = pos[b, i, 0] / (side - 1)
+    obs[b, i, at + 2] = pos[b, i, 1] / (side - 1)
     obs[b, i, at + 3 + o] = 1.0
     obs[b, i, at + 7] = hp[b, i] / agent_hp
 
@@ -182,8 +221,8 @@ def start_copy(b, bufs, sim, par):
         alive[b, i] = True
         last_action[b, i] = -1
         last_reward[b, i] = 0.0
-    for i in range(pos.shape[1]):
-        observe_agent(b, i, bufs, par)
+    paint_cells(b, bufs, par, True)
+    observe_copy(b, bufs, par)
 
 
 @numba.njit(cache=True)
@@ -196,13 +235,14 @@ def reset_survival(bufs, sim, par):
 # -- the step -----------------------------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
 def step_survival(bufs, sim, par, actions, lo, hi):
-    """One step of copies ``lo..hi``: turns, then moves (agents in a random order, each to
-    its cell if that is empty when its turn comes), then attacks (all at once, on the
-    cells after the moves), deaths, food eaten, rewards, observations; a finished copy
-    keeps its last observation and global state in ``final_*``, then restarts."""
+    """The dynamics of one step of copies ``lo..hi``: turns, then moves (agents in a random
+    order, each to its cell if that is empty when its turn comes), then attacks (all at
+    once, on the cells after the moves), deaths, food eaten, rewards, ends.  A step is
+    this, then :func:`observe_agents` over every agent, then :func:`finish_survival`."""
     t, rng, grid, pos, orient, hp, alive, food_hp = bufs[:8]
-    last_action, last_reward, obs, reward, terminated, truncated = bufs[8:14]
-    final_obs, final_state, food_left, survivors = bufs[14:18]
+    last_action, last_reward = bufs[8], bufs[9]
+    reward, terminated, truncated = bufs[11], bufs[12], bufs[13]
+    food_left, survivors = bufs[16], bufs[17]
     move, attack = sim[1], sim[2]
     horizon, damage = int(par[1]), par[3]
     step_reward, dead_penalty, attack_penalty = par[5], par[6], par[7]
@@ -300,8 +340,41 @@ def step_survival(bufs, sim, par, actions, lo, hi):
         t[b] += 1
         terminated[b] = n_alive == 0
         truncated[b] = n_alive > 0 and t[b] >= horizon
-        for i in range(n_agents):
-            observe_agent(b, i, bufs, par)
+        paint_cells(b, bufs, par, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def observe_agents(bufs, par, lo, hi):
+    """Observations of the agents ``lo..hi`` of the flattened ``(B, N)`` slots (agent
+    ``k`` is agent ``k % N`` of copy ``k // N``): observations are per agent, so one copy's
+    agents can be spread over threads."""
+    pos, orient, hp, alive = bufs[3], bufs[4], bufs[5], bufs[6]
+    last_action, last_reward, obs, cells = bufs[8], bufs[9], bufs[10], bufs[18]
+    side, n_agents = bufs[2].shape[1], pos.shape[1]
+    for k in range(lo, hi):
+        b, i = k // n_agents, k % n_agents
+        observe_agent(b, i, pos, orient, hp, alive, last_action, last_reward, obs, cells, side, par)
+
+
+@numba.njit(cache=True)
+def observe_copy(b, bufs, par):
+    """Observations of every agent of copy ``b``."""
+    n_agents = bufs[3].shape[1]
+    observe_agents(bufs, par, b * n_agents, (b + 1) * n_agents)
+
+
+@numba.njit(cache=True)
+def finish_survival(bufs, sim, par):
+    """After the observations: a finished copy keeps its last observations and global
+    state in ``final_obs`` and ``final_state``, then restarts."""
+    obs, terminated, truncated, final_obs, final_state = (
+        bufs[10],
+        bufs[12],
+        bufs[13],
+        bufs[14],
+        bufs[15],
+    )
+    for b in range(obs.shape[0]):
         if terminated[b] or truncated[b]:
             final_obs[b] = obs[b]
             global_state_copy(b, bufs, par, final_state)
