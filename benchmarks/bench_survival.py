@@ -5,7 +5,9 @@ For ``survival_N230`` and ``survival_N630`` this times:
 - our batched core at B = 1, 16, 64, with ``threads=1`` and with the package's default
   thread count (its own pool, :mod:`metaenvs.threads`), random actions made in advance,
   auto-resets at episode ends inside the timed loop; agent-steps/s = B x N x steps / s,
-  every slot counted (a dead agent keeps its slot and gets a zero observation);
+  every slot counted (a dead agent keeps its slot and gets a zero observation); with
+  ``--immortal`` our agents get hp no attack exhausts (``agent_hp=1e9``), so every slot is
+  a live agent and the rows compare live with live;
 - MAgent2's ``gather_v5`` (495 agents, on a map with about 2,300 food units) and
   ``battle_v4`` (2 x 81), through the PettingZoo ParallelEnv and through the engine's
   ``GridWorld`` handle API (``benchmarks/_magent2_peer.py`` says exactly what each loop
@@ -29,6 +31,7 @@ Usage::
     python benchmarks/bench_survival.py --quick         # short timed runs (compiles still cold)
     python benchmarks/bench_survival.py --magent-python /path/to/venv-with-magent2/bin/python
     python benchmarks/bench_survival.py --contended     # with a busy process on one core
+    python benchmarks/bench_survival.py --immortal      # every one of our slots alive
 """
 
 from __future__ import annotations
@@ -94,10 +97,15 @@ def write_bandwidth(nbytes: int, repeats: int) -> dict[str, float]:
 
 
 # -- ours ---------------------------------------------------------------------------------
-def describe(env_id: str, seed: int = 0) -> dict[str, Any]:
+IMMORTAL = {"agent_hp": 1e9}
+"""``--immortal``: hp no attack can exhaust in an episode, so every slot is a live agent
+(the same code runs: attacks still land), for a live-against-live comparison."""
+
+
+def describe(env_id: str, seed: int = 0, **kwargs: Any) -> dict[str, Any]:
     """Agents, observation bytes and the mean share of agents alive over two episodes of
     random actions (untimed, B = 16): what a live count of our rows would multiply by."""
-    core = metaenvs.make_core(env_id, threads=1)
+    core = metaenvs.make_core(env_id, threads=1, **kwargs)
     state = core.reset(16, seed)
     obs = core.observe(state)
     horizon = getattr(getattr(core, "config", None), "horizon", 200)
@@ -121,11 +129,11 @@ def describe(env_id: str, seed: int = 0) -> dict[str, Any]:
 
 
 def time_ours(
-    env_id: str, timing: bench.Timing, batches: tuple[int, ...], quick: bool
+    env_id: str, timing: bench.Timing, batches: tuple[int, ...], quick: bool, **kwargs: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Our core at each batch, on one thread and on the default threads, with the fill
     bandwidth over an array the size of each batch's observation buffer."""
-    info = describe(env_id)
+    info = describe(env_id, **kwargs)
     buffers = {b: b * info["n_agents"] * info["obs_bytes_per_agent_step"] for b in batches}
     fills = {
         b: write_bandwidth(n, max(3 if quick else 10, min(200, 2**30 // n)))["fill_bytes_per_s"]
@@ -135,7 +143,7 @@ def time_ours(
     for threads in (1, None):
         used = threads or get_num_threads()
         for b in batches:
-            row = bench.time_core(env_id, b, timing=timing, threads=threads)
+            row = bench.time_core(env_id, b, timing=timing, threads=threads, **kwargs)
             row.update(
                 who="metaenvs",
                 threads=used,
@@ -165,7 +173,9 @@ def time_magent(python: str | None, timing: bench.Timing) -> dict[str, Any]:
 
 
 # -- the run ------------------------------------------------------------------------------
-def run(quick: bool, magent_python: str | None, env_ids: tuple[str, ...]) -> dict[str, Any]:
+def run(
+    quick: bool, magent_python: str | None, env_ids: tuple[str, ...], immortal: bool = False
+) -> dict[str, Any]:
     timing = bench.Timing(seconds=0.05, repeats=2) if quick else bench.Timing(seconds=0.5)
     results: dict[str, Any] = {
         "benchmark": "bench_survival",
@@ -178,6 +188,7 @@ def run(quick: bool, magent_python: str | None, env_ids: tuple[str, ...]) -> dic
         "tasks": [],
         "rows": [],
         "peer": None,
+        "immortal": immortal,
     }
     for env_id in env_ids:
         print(f"compile {env_id} ...", flush=True)
@@ -187,7 +198,7 @@ def run(quick: bool, magent_python: str | None, env_ids: tuple[str, ...]) -> dic
     results["bandwidth"] = write_bandwidth(BANDWIDTH_BYTES, 3 if quick else 10)
     for env_id in env_ids:
         print(f"{env_id} ...", flush=True)
-        info, rows = time_ours(env_id, timing, BATCHES, quick)
+        info, rows = time_ours(env_id, timing, BATCHES, quick, **(IMMORTAL if immortal else {}))
         results["tasks"].append(info)
         results["rows"].extend(rows)
     print("MAgent2 ...", flush=True)
@@ -357,9 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--contended", action="store_true", help="with a busy process on one core meanwhile"
     )
+    parser.add_argument(
+        "--immortal",
+        action="store_true",
+        help="our agents with hp no attack exhausts: every slot a live agent",
+    )
     args = parser.parse_args(argv)
     with bench.busy_process(args.contended):
-        results = run(args.quick, args.magent_python, tuple(args.envs))
+        results = run(args.quick, args.magent_python, tuple(args.envs), args.immortal)
     results["contended"] = args.contended
     results["summary"] = summary(results)
     print("\n" + report(results))
