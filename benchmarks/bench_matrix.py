@@ -136,59 +136,36 @@ def print_table(results: dict[str, Any]) -> None:
 
     peer = results["peer_result"]
     header = ["game", "what", "batch", "copy-steps/s", "agent-steps/s", "us/step", "ours/peer"]
+
+    def line(game: str, what: str, r: dict[str, Any], ratio: str) -> list[str]:
+        rates = (r["copy_steps_per_s"], r["agent_steps_per_s"])
+        return [game, what, str(r["batch"]), *map(bench.format_rate, rates),
+                f"{r['us_per_step']:.2f}", ratio]  # fmt: skip
+
+    faces = {
+        "core": "metaenvs core",
+        "parallel": "metaenvs PettingZoo face",
+        "vector": "metaenvs vector face",
+    }
     lines = [header]
     for r in results["rows"]:
-        what = {
-            "core": "metaenvs core",
-            "parallel": "metaenvs PettingZoo face",
-            "vector": "metaenvs vector face",
-        }[r["face"]]
         ratio = r["ratio_vs_peer"]
         lines.append(
-            [
-                r["env_id"],
-                what,
-                str(r["batch"]),
-                bench.format_rate(r["copy_steps_per_s"]),
-                bench.format_rate(r["agent_steps_per_s"]),
-                f"{r['us_per_step']:.2f}",
-                "-" if ratio is None else f"{ratio:.1f}x",
-            ]
+            line(r["env_id"], faces[r["face"]], r, "-" if ratio is None else f"{ratio:.1f}x")
         )
     if peer is not None:
-        lines.append(
-            [
-                "rps",
-                "PettingZoo rps_v2 (peer)",
-                "1",
-                bench.format_rate(peer["copy_steps_per_s"]),
-                bench.format_rate(peer["agent_steps_per_s"]),
-                f"{peer['us_per_step']:.2f}",
-                "1.0x",
-            ]
-        )
+        lines.append(line("rps", "PettingZoo rps_v2 (peer)", {**peer, "batch": 1}, "1.0x"))
     spiel = results.get("openspiel")
+    notes = []
     if spiel is not None:
         ipd_b1 = next(
             r
             for r in results["rows"]
             if r["env_id"].split("-")[0] == "ipd" and r["face"] == "core" and r["batch"] == 1
         )
-        lines.append(
-            [
-                "ipd",
-                "OpenSpiel C++ state API",
-                "1",
-                bench.format_rate(spiel["copy_steps_per_s"]),
-                bench.format_rate(spiel["agent_steps_per_s"]),
-                f"{spiel['us_per_step']:.2f}",
-                "-",
-            ]
-        )
+        lines.append(line("ipd", "OpenSpiel C++ state API", spiel, "-"))
         ratio = ipd_b1["copy_steps_per_s"] / spiel["copy_steps_per_s"]
-        notes = [f"ipd core at B = 1 / OpenSpiel C++ (same run): {ratio:.2f}x"]
-    else:
-        notes = []
+        notes.append(f"ipd core at B = 1 / OpenSpiel C++ (same run): {ratio:.2f}x")
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     align = "<<>>>>>"
     print()
