@@ -272,12 +272,11 @@ class SurvivalCore(BatchedCore):
         return self._agents
 
     def reward_bounds(self) -> tuple[float, float]:
-        """The lowest and highest reward one agent can get in one step."""
+        """Bounds of the reward of one agent in one step (each term at its extreme)."""
         c = self.config
-        terms = (c.attack_penalty, c.group_kill_reward, c.food_reward)
-        # one action per step: one attack, so at most one penalty, one group kill or one food
-        low = c.step_reward + c.dead_penalty + min(0.0, *terms)
-        high = c.step_reward + max(0.0, *terms)
+        terms = (c.dead_penalty, c.attack_penalty, c.group_kill_reward, c.food_reward)
+        low = c.step_reward + sum(min(0.0, x) for x in terms)
+        high = c.step_reward + sum(max(0.0, x) for x in terms)
         return min(low, 0.0), max(high, 0.0)
 
     def describe(self) -> dict[str, str]:
