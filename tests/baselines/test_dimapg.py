@@ -133,7 +133,7 @@ def _expected_estimator(obs, payoff, theta, alpha, first_order=False):
         for b0, b1 in itertools.product(range(2), repeat=2):
             post = _batch(obs, b0, payoff[b0, b1])
             weights = post.returns.mean(1)
-            est = dimapg_objective(theta0, phi, pre, post, weights, normalize=False).sum()
+            est = dimapg_objective(theta0, phi, pre, post, weights).sum()
             grads = torch.autograd.grad(est, list(theta.values()), retain_graph=True)
             p = p_theta[a0] * p_theta[a1] * p_phi[b0] * p_theta[b1]
             total = [t + p * g for t, g in zip(total, grads)]

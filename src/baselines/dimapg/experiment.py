@@ -32,7 +32,15 @@ EVAL_SEED0 = 10_000
 """Evaluation ``i`` (row ``i`` of ``metrics.csv``) uses seed ``EVAL_SEED0 + i`` in every run."""
 FINAL_ROWS = 3
 """The final numbers of a seed are the mean of its last ``FINAL_ROWS`` evaluations."""
-TRAIN_COLUMNS = ("train_focal_pre", "train_focal_post", "train_min_reward", "train_mean_reward")
+TRAIN_COLUMNS = (
+    "train_focal_pre",
+    "train_focal_post",
+    "train_min_reward",
+    "train_mean_reward",
+    "train_central_kl",
+    "train_backtracks",
+    "train_surrogate_gain",
+)
 """Iteration metrics kept in ``metrics.csv`` (NaN for a method that does not report one)."""
 PAPER_TABLE1 = {
     "navigation_dimapg_N3": {"theta": -34.8, "adapted": -37.19, "finetune": -44.17},

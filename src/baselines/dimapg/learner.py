@@ -99,10 +99,11 @@ ADAPTING = ("dimapg", "finetune", "independent")
 POPULATIONS = ("names", "one")
 BASELINES = ("linear", "none")
 OPTIMIZERS = ("sgd", "adam")
+CENTRAL_STEPS = ("trpo", "gradient")
 RIDGE = 1e-5
 """First ridge term of the linear baseline's normal equations (grows tenfold on failure)."""
 RUNNING_DECAY = 0.9
-"""Decay of the running mean return that term 2 of equation 14 is centred on."""
+"""Decay of the running mean and scale of the returns after adaptation (``normalize``)."""
 
 
 @dataclasses.dataclass
@@ -126,11 +127,26 @@ class DimaArgs:
     inner_lr: float = 0.01
     """alpha, step size of the inner (agent-specific) updates (the paper: 0.01)."""
     central_lr: float = 0.05
-    """epsilon, step size of the central update of theta (the paper: 0.05); also the step
-    size of the ``finetune`` and ``independent`` REINFORCE updates."""
+    """epsilon (the paper: 0.05): with ``central_step="trpo"`` the maximum mean KL
+    divergence between the old and the new central policy (TRPO's step size); with
+    ``"gradient"`` the step size of the central update of theta.  Also the step size of
+    the ``finetune`` and ``independent`` REINFORCE updates."""
+    central_step: str | None = None
+    """``trpo`` (natural gradient by conjugate gradient, step scaled to KL epsilon,
+    backtracking line search) or ``gradient`` (equation 11's plain step, see
+    ``central_optimizer``).  None: the paper's choice per task (section 5.2), ``trpo`` for
+    ``navigation_*`` ids with ``method="dimapg"``, ``gradient`` otherwise."""
     central_optimizer: str = "sgd"
-    """``sgd``: the plain gradient step of equation 11; ``adam``: Adam with step size
-    epsilon (rllab's VPG, which the paper's code base used, steps with Adam)."""
+    """``central_step="gradient"`` only: ``sgd`` is the plain gradient step of equation
+    11; ``adam`` Adam with step size epsilon (rllab's VPG steps with Adam)."""
+    cg_iters: int = 10
+    """TRPO: conjugate-gradient iterations (rllab: 10)."""
+    cg_damping: float = 1e-5
+    """TRPO: ``damping * x`` added to the Fisher-vector product (rllab's reg_coeff: 1e-5)."""
+    backtrack_ratio: float = 0.8
+    """TRPO: line-search shrink factor of the step (rllab: 0.8)."""
+    max_backtracks: int = 15
+    """TRPO: line-search candidates at most before the step is rejected (rllab: 15)."""
     trajectories: int = 25
     """Episodes per sampled agent for each inner step and for the central step (the paper: 25)."""
     agents_per_update: int | None = None
@@ -170,6 +186,14 @@ class DimaArgs:
         _choice("populations", self.populations, POPULATIONS)
         _choice("baseline", self.baseline, BASELINES)
         _choice("central_optimizer", self.central_optimizer, OPTIMIZERS)
+        if self.central_step is None:
+            paper = self.method == "dimapg" and self.env.startswith("navigation")
+            self.central_step = "trpo" if paper else "gradient"
+        _choice("central_step", self.central_step, CENTRAL_STEPS)
+        if not 0.0 < self.backtrack_ratio < 1.0:
+            raise ValueError(f"backtrack_ratio must be in (0, 1), got {self.backtrack_ratio}")
+        if not self.cg_damping >= 0:
+            raise ValueError(f"cg_damping must be >= 0, got {self.cg_damping}")
         for name in ("inner_lr", "central_lr", "ks_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -183,7 +207,7 @@ class DimaArgs:
                 f"inner_steps must be >= 1 for dimapg (tau^theta is the first inner batch) "
                 f"and >= 0 otherwise, got {self.inner_steps}"
             )
-        for name in ("trajectories", "eval_episodes", "eval_every"):
+        for name in ("trajectories", "eval_episodes", "eval_every", "cg_iters", "max_backtracks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.iterations < 0:
@@ -445,9 +469,17 @@ def dimapg_objective(
     pre: FocalBatch,
     post: FocalBatch,
     weights: torch.Tensor,
-    normalize: bool,
+    scale: torch.Tensor | None = None,
+    old: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``(S,)`` surrogate whose gradient in theta is equation 14, per sampled agent.
+
+    ``(term 1 + term 2) / scale`` with the plain Monte-Carlo terms
+
+    - term 1: ``1/C sum_{c,t} log pi_{theta_n}(a | o) A`` over tau_n^{theta,theta_n}
+      (the mean over its C episodes of the per-episode sum);
+    - term 2: ``weight * sum_{c,t} log pi_theta(a | o)`` over tau_n^theta: the score of
+      the whole first inner batch (theta_n depends on all C of its episodes).
 
     Parameters
     ----------
@@ -458,21 +490,100 @@ def dimapg_objective(
     pre : FocalBatch
         tau_n^theta (the first inner batch, every agent acting with theta).
     post : FocalBatch
-        tau_n^{theta, theta_n} with its advantages.
+        tau_n^{theta, theta_n}; its advantages enter term 1 as they are (for equation 14
+        they must not be standardised per batch: :meth:`DimaLearner.focal_batch` with
+        ``normalize=False``).
     weights : torch.Tensor
-        ``(S,)`` the weight of the score of tau_n^theta: the return after adaptation
-        (less a baseline and scaled, with ``normalize``).
-    normalize : bool
-        Term 1 as in :func:`surrogate`; term 2 the mean over valid steps of the score
-        (``normalize``) or its sum over the whole batch (the plain estimate).
+        ``(S,)`` the weight of the score of tau_n^theta: the return after adaptation,
+        less a baseline that does not depend on tau_n^theta (or none).
+    scale : torch.Tensor, optional
+        ``(S,)`` positive divisor of both terms alike (None: 1).
+    old : tuple of torch.Tensor, optional
+        ``(post_logp, pre_logp)``, ``(S, C, T)`` log-probabilities under the policies
+        the batches were scored with.  Given, ``log pi`` becomes the likelihood ratio
+        ``pi / pi_old`` (TRPO's surrogate): the same gradient where the policies equal
+        the old ones, and a value that measures a step's improvement.
     """
-    term1 = surrogate(log_probs(phi, post), post, normalize)
-    pre_logp = log_probs(theta, pre) * pre.valid
-    if normalize:
-        score = pre_logp.sum((1, 2)) / pre.valid.sum((1, 2)).clamp(min=1)
-    else:
-        score = pre_logp.sum((1, 2))
-    return term1 + weights.to(score.dtype) * score
+    post_logp = log_probs(phi, post)
+    pre_logp = log_probs(theta, pre)
+    if old is not None:
+        post_logp = torch.exp(post_logp - old[0])
+        pre_logp = torch.exp(pre_logp - old[1])
+    adv = post.advantages.to(post_logp.dtype)
+    term1 = (post_logp * adv * post.valid).sum((1, 2)) / post.obs.shape[1]
+    term2 = weights.to(pre_logp.dtype) * (pre_logp * pre.valid).sum((1, 2))
+    out = term1 + term2
+    return out if scale is None else out / scale.to(out.dtype)
+
+
+def categorical_kl(old_logp: torch.Tensor, new_logp: torch.Tensor) -> torch.Tensor:
+    """``KL(old || new)`` of categorical distributions given as log-probabilities (last
+    axis); masked actions (``-inf`` in both) contribute 0."""
+    terms = old_logp.exp() * (old_logp - new_logp)
+    return torch.where(torch.isfinite(old_logp), terms, torch.zeros_like(terms)).sum(-1)
+
+
+def conjugate_gradient(
+    fvp: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    iters: int,
+    residual_tol: float = 1e-10,
+) -> torch.Tensor:
+    """Solve ``F x = b`` for each row of ``b`` ``(P, n)`` by ``iters`` conjugate-gradient steps.
+
+    ``fvp(v)`` must act on each row alone (a block-diagonal F, one block per central
+    policy), so the rows are P independent solves with their own step sizes; a row stops
+    moving once its squared residual is below ``residual_tol`` (rllab's rule).
+    """
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = b.clone()
+    rr = (r * r).sum(1)
+    for _ in range(iters):
+        active = rr > residual_tol
+        if not active.any():
+            break
+        z = fvp(p)
+        pz = (p * z).sum(1)
+        alpha = torch.where(active & (pz > 0), rr / pz.clamp(min=1e-30), torch.zeros_like(rr))
+        x = x + alpha[:, None] * p
+        r = r - alpha[:, None] * z
+        rr_new = (r * r).sum(1)
+        beta = torch.where(active, rr_new / rr.clamp(min=1e-30), torch.zeros_like(rr))
+        p = torch.where(active[:, None], r + beta[:, None] * p, p)
+        rr = torch.where(active, rr_new, rr)
+    return x
+
+
+def flat(params: Params | list[torch.Tensor] | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """``(P, n)``: each policy's parameters (leading axis P) as one row."""
+    values = params.values() if isinstance(params, dict) else params
+    return torch.cat([v.reshape(v.shape[0], -1) for v in values], 1)
+
+
+def unflat(x: torch.Tensor, like: Params) -> Params:
+    """Inverse of :func:`flat`: rows ``(P, n)`` back to tensors shaped as ``like``'s."""
+    out, i = {}, 0
+    for k, v in like.items():
+        size = v[0].numel()
+        out[k] = x[:, i : i + size].reshape(v.shape)
+        i += size
+    return out
+
+
+def _concat_states(*batches: FocalBatch) -> FocalBatch:
+    """The batches' states (obs, masks, valid) as one batch ``(S, 1, sum M, ...)``."""
+    s = batches[0].obs.shape[0]
+    obs = torch.cat([b.obs.reshape(s, -1, b.obs.shape[-1]) for b in batches], 1)
+    valid = torch.cat([b.valid.reshape(s, -1) for b in batches], 1)
+    masks = None
+    if batches[0].masks is not None:
+        masks = torch.cat([b.masks.reshape(s, -1, b.masks.shape[-1]) for b in batches], 1)
+        masks = masks.unsqueeze(1)
+    empty, per_episode = torch.zeros((s, 1, 0)), torch.zeros((s, 1))
+    return FocalBatch(
+        obs.unsqueeze(1), empty.long(), masks, valid.unsqueeze(1), empty, per_episode, per_episode
+    )
 
 
 # -- the learner ---------------------------------------------------------------------
@@ -523,6 +634,7 @@ class DimaLearner:
                 [v for net in self.ks for v in net.values()], lr=args.ks_lr
             )
         self.running_return = torch.full((len(self.population_names),), float("nan"))
+        self.running_scale = torch.full((len(self.population_names),), float("nan"))
         self.iteration = 0
         self.episodes = 0
         self.env_steps = 0
@@ -630,8 +742,12 @@ class DimaLearner:
         self._count(traj)
         return traj
 
-    def focal_batch(self, traj: Trajectories, agents: np.ndarray) -> FocalBatch:
-        """The sampled agents' view of a :meth:`play_focal` rollout, with advantages."""
+    def focal_batch(
+        self, traj: Trajectories, agents: np.ndarray, normalize: bool | None = None
+    ) -> FocalBatch:
+        """The sampled agents' view of a :meth:`play_focal` rollout, with advantages
+        (standardised per agent if ``normalize``, default ``args.normalize``)."""
+        normalize = self.args.normalize if normalize is None else normalize
         s, c = len(agents), self.args.trajectories
         steps = traj.obs.shape[1]
         slot = torch.from_numpy(np.repeat(agents, c))
@@ -640,7 +756,7 @@ class DimaLearner:
         valid = traj.alive[rows, :, slot].reshape(s, c, steps)
         obs = traj.obs.reshape(s, c, steps, self.obs_dim)
         adv, ret = advantages(
-            obs, rewards, valid, self.args.discount, self.args.baseline, self.args.normalize
+            obs, rewards, valid, self.args.discount, self.args.baseline, normalize
         )
         masks = None if traj.masks is None else traj.masks.reshape(s, c, steps, -1)
         actions = traj.actions.reshape(s, c, steps)
@@ -709,49 +825,208 @@ class DimaLearner:
         seed = derive_seed(args.seed, self.iteration, 0)
         agents = self.sample_agents()  # line 2
         phi, batches, theta0 = self.adapt(agents, seed, train=True)  # lines 3-5
-        post = self.focal_batch(  # line 6: tau_n^{theta, theta_n}
-            self.play_focal(phi, agents, derive_seed(seed, args.inner_steps)), agents
+        post = self.focal_batch(  # line 6: tau_n^{theta, theta_n}, advantages unscaled
+            self.play_focal(phi, agents, derive_seed(seed, args.inner_steps)),
+            agents,
+            normalize=False,
         )
-        weights = self.pre_score_weights(post, agents)
-        objective = dimapg_objective(theta0, phi, batches[0], post, weights, args.normalize)
+        weights, scale = self.central_weights(post, agents)
+        metrics = {
+            "train_focal_pre": float(batches[0].episode_reward.mean()),
+            "train_focal_post": float(post.episode_reward.mean()),
+        }
+        if args.central_step == "trpo":  # lines 7-8 as a TRPO step
+            metrics.update(self.trpo_step(agents, phi, theta0, batches, post, weights, scale))
+            return metrics
+        objective = dimapg_objective(theta0, phi, batches[0], post, weights, scale)
         loss = self.population_mean(-objective, agents)  # line 7: equation 14 per agent
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()  # line 8: theta <- theta + epsilon grad (equation 11)
-        pre_ret = batches[0].episode_reward.mean()
-        post_ret = post.episode_reward.mean()
-        return {"train_focal_pre": float(pre_ret), "train_focal_post": float(post_ret)}
+        return metrics
 
-    def pre_score_weights(self, post: FocalBatch, agents: np.ndarray) -> torch.Tensor:
-        """``(S,)`` weights of term 2 of equation 14: each agent's mean discounted return
-        after adaptation; with ``normalize`` less its population's running mean over
-        earlier iterations (the batch mean at the first), over the population's spread
-        of returns this iteration.  Updates the running means."""
+    def central_weights(
+        self, post: FocalBatch, agents: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Weights ``(S,)`` of term 2 of equation 14 and the common scale of both terms.
+
+        Without ``normalize``: each agent's mean discounted return after adaptation, and
+        no scale (the plain estimate).  With ``normalize``: that return less its
+        population's running mean over earlier iterations, and the scale ``T * sigma``
+        with T the horizon and sigma the population's running spread (std over episodes)
+        of those returns over earlier iterations.  At a population's first iteration
+        both running values are this iteration's.  Updates the running values after use.
+        """
         mean_return = post.returns.mean(1)
         if not self.args.normalize:
-            return mean_return
+            return mean_return, None
         pops = self.population[torch.from_numpy(agents)]
         weights = torch.zeros_like(mean_return)
+        scale = torch.ones_like(mean_return)
         for g in torch.unique(pops).tolist():
             here = pops == g
             batch_mean = float(mean_return[here].mean())
+            batch_std = float(post.returns[here].std(unbiased=False)) + 1e-8
             if np.isnan(float(self.running_return[g])):
                 self.running_return[g] = batch_mean
-            scale = post.returns[here].std(unbiased=False) + 1e-8
-            weights[here] = (mean_return[here] - self.running_return[g]) / scale
-            self.running_return[g] = (
-                RUNNING_DECAY * self.running_return[g] + (1 - RUNNING_DECAY) * batch_mean
-            )
-        return weights
+                self.running_scale[g] = batch_std
+            weights[here] = mean_return[here] - self.running_return[g]
+            scale[here] = self.steps * self.running_scale[g]
+            decay = RUNNING_DECAY
+            self.running_return[g] = decay * self.running_return[g] + (1 - decay) * batch_mean
+            self.running_scale[g] = decay * self.running_scale[g] + (1 - decay) * batch_std
+        return weights, scale
+
+    def population_means(self, values: torch.Tensor, agents: np.ndarray) -> torch.Tensor:
+        """``(G,)`` the mean of ``values`` (S,) over each population's sampled agents (0 for
+        a population without one)."""
+        pops = self.population[torch.from_numpy(agents)]
+        n_pops = len(self.population_names)
+        total = values.new_zeros(n_pops).index_add(0, pops, values)
+        count = torch.bincount(pops, minlength=n_pops).clamp(min=1).to(values.dtype)
+        return total / count
 
     def population_mean(self, values: torch.Tensor, agents: np.ndarray) -> torch.Tensor:
         """Sum over populations of the mean of ``values`` (S,) over each one's sampled
         agents (equation 13's 1/N, per central policy)."""
+        return self.population_means(values, agents).sum()
+
+    def central_kl(
+        self, theta: Params, agents: np.ndarray, states: FocalBatch, old_logp: torch.Tensor
+    ) -> torch.Tensor:
+        """``(G,)`` mean over each population's valid states in ``states`` of
+        ``KL(pi_old || pi_theta)``; ``old_logp`` ``(S, M, A)`` the old log-probabilities."""
+        index = self.slot_policy[torch.from_numpy(agents)]
+        s, m = states.valid.shape[0], states.valid[0].numel()
+        logits = mlp(select(theta, index), states.obs.reshape(s, m, -1))
+        masks = None if states.masks is None else states.masks.reshape(s, m, -1)
+        kl = categorical_kl(old_logp, masked_log_softmax(logits, masks))
+        valid = states.valid.reshape(s, m)
         pops = self.population[torch.from_numpy(agents)]
-        total = values.new_zeros(())
-        for g in torch.unique(pops).tolist():
-            total = total + values[pops == g].mean()
-        return total
+        n_pops = len(self.population_names)
+        total = kl.new_zeros(n_pops).index_add(0, pops, (kl * valid).sum(1))
+        count = kl.new_zeros(n_pops).index_add(0, pops, valid.sum(1).to(kl.dtype))
+        return total / count.clamp(min=1)
+
+    def trpo_step(
+        self,
+        agents: np.ndarray,
+        phi: Params,
+        theta0: Params,
+        batches: list[FocalBatch],
+        post: FocalBatch,
+        weights: torch.Tensor,
+        scale: torch.Tensor | None,
+    ) -> dict[str, float]:
+        """Lines 7-8 as TRPO: maximise equation 14's surrogate s.t. mean KL <= epsilon.
+
+        1. g: the gradient of the likelihood-ratio form of :func:`dimapg_objective`
+           (equal to equation 14's gradient at theta), through the k inner steps unless
+           ``first_order``.
+        2. x ~ F^-1 g by ``cg_iters`` conjugate-gradient steps, F the Fisher of the
+           central policy: the Hessian of the mean KL between the old and the new
+           central policy over the focal agents' valid states of tau_n^theta (where
+           theta acts) and of tau_n^{theta, theta_n}, plus ``cg_damping`` (one block
+           per population, each solved and stepped on its own).
+        3. Step ``beta x`` with ``beta = sqrt(2 epsilon / x^T F x)`` (the quadratic KL
+           estimate equals epsilon), shrunk by ``backtrack_ratio`` until the surrogate
+           improves and the exact mean KL is at most epsilon, at most ``max_backtracks``
+           times; a population with no such step keeps its theta.
+
+        The line search re-evaluates the surrogate through the inner steps: for each
+        candidate theta' it recomputes theta_n(theta') by the k inner steps on the
+        stored inner batches (the same episodes and advantages; no new env steps), as
+        rllab's MAML-TRPO does with its symbolic graph.  Only the dependence of the
+        batches' sampling distribution on theta is ignored (as in the gradient).
+        """
+        args = self.args
+        pre = batches[0]
+        index = self.slot_policy[torch.from_numpy(agents)]
+        old = (log_probs(phi, post).detach(), log_probs(theta0, pre).detach())
+        objective = dimapg_objective(theta0, phi, pre, post, weights, scale, old)
+        surr_before = self.population_means(objective, agents).detach()
+        loss = self.population_mean(objective, agents)
+        g = flat(torch.autograd.grad(loss, list(self.theta.values())))
+        del objective, loss, phi, theta0
+        states = _concat_states(pre, post)  # the KL's states
+        with torch.no_grad():
+            s, m = states.valid.shape[0], states.valid[0].numel()
+            masks = None if states.masks is None else states.masks.reshape(s, m, -1)
+            old_logits = mlp(select(detached(self.theta), index), states.obs.reshape(s, m, -1))
+            old_logp = masked_log_softmax(old_logits, masks)
+        theta = list(self.theta.values())
+        kl = self.central_kl(self.theta, agents, states, old_logp).sum()
+        kl_grad = flat(torch.autograd.grad(kl, theta, create_graph=True))
+
+        def fvp(v: torch.Tensor) -> torch.Tensor:
+            hv = torch.autograd.grad((kl_grad * v.detach()).sum(), theta, retain_graph=True)
+            return flat(hv) + args.cg_damping * v
+
+        x = conjugate_gradient(fvp, g, args.cg_iters)
+        xfx = (x * fvp(x)).sum(1)
+        ok_dir = xfx > 0
+        beta = torch.where(ok_dir, torch.sqrt(2.0 * args.central_lr / xfx.clamp(min=1e-30)), 0.0)
+        full_step = beta[:, None] * x
+        start = flat(detached(self.theta)).clone()
+        n_pops = len(self.population_names)
+        sampled = torch.zeros(n_pops, dtype=torch.bool)
+        sampled[self.population[torch.from_numpy(agents)]] = True
+        sampled &= ok_dir
+        accepted = torch.zeros(n_pops, dtype=torch.bool)
+        fraction = torch.zeros(n_pops, dtype=start.dtype)
+        kl_after = torch.zeros(n_pops, dtype=torch.float64)
+        gain = torch.zeros(n_pops, dtype=torch.float64)
+        backtracks = torch.full((n_pops,), float(args.max_backtracks), dtype=torch.float64)
+        for j in range(args.max_backtracks):
+            trial = torch.where(accepted, fraction, args.backtrack_ratio**j)
+            candidate = unflat(start + trial[:, None] * full_step, self.theta)
+            surr, kl_j = self.candidate_surrogate(
+                candidate, agents, batches, post, weights, scale, old, states, old_logp
+            )
+            ok = ~accepted & sampled & (surr > surr_before) & (kl_j <= args.central_lr)
+            fraction = torch.where(ok, trial, fraction)
+            kl_after = torch.where(ok, kl_j.double(), kl_after)
+            gain = torch.where(ok, (surr - surr_before).double(), gain)
+            backtracks = torch.where(ok, float(j), backtracks)
+            accepted |= ok
+            if bool(accepted[sampled].all()):
+                break
+        with torch.no_grad():
+            new = unflat(start + fraction[:, None] * full_step, self.theta)
+            for k, v in self.theta.items():
+                v.copy_(new[k])
+        here = self.population[torch.from_numpy(agents)].unique()
+        return {
+            "train_central_kl": float(kl_after[here].mean()),
+            "train_backtracks": float(backtracks[here].mean()),
+            "train_surrogate_gain": float(gain[here].mean()),
+        }
+
+    def candidate_surrogate(
+        self,
+        candidate: Params,
+        agents: np.ndarray,
+        batches: list[FocalBatch],
+        post: FocalBatch,
+        weights: torch.Tensor,
+        scale: torch.Tensor | None,
+        old: tuple[torch.Tensor, torch.Tensor],
+        states: FocalBatch,
+        old_logp: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(G,)`` surrogate and mean KL of each population at central parameters
+        ``candidate``, theta_n recomputed by the k inner steps on the stored batches."""
+        theta = {k: v.detach().requires_grad_() for k, v in candidate.items()}
+        index = self.slot_policy[torch.from_numpy(agents)]
+        theta0 = select(theta, index)
+        phi = theta0
+        for batch in batches:
+            phi = inner_step(phi, batch, self.args.inner_lr, self.args.normalize, False)
+        with torch.no_grad():
+            objective = dimapg_objective(theta0, phi, batches[0], post, weights, scale, old)
+            surr = self.population_means(objective, agents)
+            kl = self.central_kl(theta, agents, states, old_logp)
+        return surr, kl
 
     # -- the baselines -----------------------------------------------------------------
     def play_all(self, keys: np.ndarray, states: bool = False) -> Trajectories:
@@ -902,6 +1177,7 @@ class DimaLearner:
             "theta": {k: v.detach().clone() for k, v in self.theta.items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "running_return": self.running_return.clone(),
+            "running_scale": self.running_scale.clone(),
             "iteration": self.iteration,
             "episodes": self.episodes,
             "env_steps": self.env_steps,
@@ -933,6 +1209,8 @@ class DimaLearner:
                 for k, v in theirs.items():
                     mine[k].copy_(v)
         self.running_return = state["running_return"].clone()
+        nan = torch.full_like(self.running_return, float("nan"))
+        self.running_scale = state.get("running_scale", nan).clone()
         self.iteration = int(state["iteration"])
         self.episodes = int(state["episodes"])
         self.env_steps = int(state["env_steps"])
