@@ -17,15 +17,22 @@ from baselines.dimapg.learner import (  # noqa: E402
     DimaArgs,
     DimaLearner,
     FocalBatch,
+    _concat_states,
     advantages,
+    categorical_kl,
+    conjugate_gradient,
     copy_keys,
+    derive_seed,
     dimapg_objective,
     fit_linear_baseline,
+    flat,
     inner_step,
     linear_features,
+    log_probs,
     select,
+    unflat,
 )
-from baselines.dimapg.nets import init_mlp  # noqa: E402
+from baselines.dimapg.nets import init_mlp, masked_log_softmax, mlp  # noqa: E402
 from baselines.experiment.report import read_metrics  # noqa: E402
 from metaenvs.cli import main as metaenvs_main  # noqa: E402
 
@@ -54,6 +61,35 @@ def test_batched_adaptation_equals_adapting_each_agent_alone(env):
         alone, _, _ = learner.adapt(np.array([n]), seed=123, train=False)
         for k in alone:
             torch.testing.assert_close(alone[k][0], together[k][n], rtol=0, atol=1e-6)
+    # the same with the graph kept (train=True), as the central step uses it
+    graph, _, _ = learner.adapt(agents, seed=123, train=True)
+    alone, _, _ = learner.adapt(agents[-1:], seed=123, train=True)
+    for k in graph:
+        assert graph[k].requires_grad
+        torch.testing.assert_close(graph[k].detach(), together[k], rtol=0, atol=1e-6)
+        torch.testing.assert_close(alone[k][0].detach(), together[k][-1], rtol=0, atol=1e-6)
+
+
+def test_each_agents_batch_holds_its_own_rewards():
+    learner = DimaLearner(DimaArgs(**TINY))  # navigation: individual rewards differ
+    agents = np.arange(learner.n_agents)
+    c = learner.args.trajectories
+    traj = learner.play_focal(detached_theta(learner, agents), agents, seed=9)
+    batch = learner.focal_batch(traj, agents, normalize=False)
+    for n in agents:
+        own = traj.rewards[n * c : (n + 1) * c, :, n]
+        torch.testing.assert_close(batch.episode_reward[n], own.sum(1), rtol=0, atol=1e-5)
+        other = traj.rewards[n * c : (n + 1) * c, :, (n + 1) % learner.n_agents]
+        assert not torch.allclose(own.sum(1), other.sum(1))  # so the check can fail
+        adv, ret = advantages(batch.obs[n : n + 1], own[None], batch.valid[n : n + 1],
+                              learner.args.discount, "linear", False)  # fmt: skip
+        torch.testing.assert_close(batch.advantages[n], adv[0])
+        torch.testing.assert_close(batch.returns[n], ret[0])
+
+
+def detached_theta(learner, agents):
+    theta = select(learner.theta, learner.slot_policy[torch.from_numpy(agents)])
+    return {k: v.detach() for k, v in theta.items()}
 
 
 def test_a_focal_agent_on_theta_plays_exactly_the_plain_rollout():
@@ -175,13 +211,98 @@ def test_equation_14_in_expectation_is_the_exact_gradient_with_the_others_fixed(
     assert max(float((f - x).abs().max()) for f, x in zip(full, exact)) > 1e-3
 
 
+def _central_gradient(args: DimaArgs) -> list[torch.Tensor]:
+    """Gradient of equation 14's surrogate at the initial theta, iteration 0's batches."""
+    learner = DimaLearner(args)
+    agents = learner.sample_agents()
+    seed = derive_seed(args.seed, 0, 0)
+    phi, batches, theta0 = learner.adapt(agents, seed, train=True)
+    traj = learner.play_focal(phi, agents, derive_seed(seed, args.inner_steps))
+    post = learner.focal_batch(traj, agents, normalize=False)
+    weights, scale = learner.central_weights(post, agents)
+    objective = dimapg_objective(theta0, phi, batches[0], post, weights, scale)
+    return torch.autograd.grad(learner.population_mean(objective, agents),
+                               list(learner.theta.values()))  # fmt: skip
+
+
 def test_the_central_gradient_reaches_theta_through_the_inner_steps():
-    learner = DimaLearner(DimaArgs(**TINY, inner_steps=2))
-    before = {k: v.detach().clone() for k, v in learner.theta.items()}
+    args = DimaArgs(**TINY, inner_steps=2, inner_lr=0.5)
+    second = _central_gradient(args)
+    first = _central_gradient(dataclasses.replace(args, first_order=True))
+    assert all(torch.isfinite(g).all() for g in second)
+    diff = max(float((a - b).abs().max()) for a, b in zip(second, first))
+    size = max(float(a.abs().max()) for a in second)
+    assert diff > 1e-4 * size  # the Hessian-vector products are in it (7e-4 here)
+    again = _central_gradient(dataclasses.replace(args, first_order=True))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))  # and nothing else differs
+    learner = DimaLearner(args)
     metrics = learner.train_iteration()
     assert np.isfinite(list(metrics.values())).all()
-    assert any(not torch.equal(before[k], learner.theta[k]) for k in before)
     assert learner.env_steps == 3 * 3 * 3 * 12 and learner.episodes == 3 * 3 * 3
+
+
+# -- the TRPO central step ----------------------------------------------------------------
+def test_conjugate_gradient_matches_a_direct_solve_per_population():
+    gen = torch.Generator().manual_seed(1)
+    theta = {k: (v.double() * 20).requires_grad_() for k, v in init_mlp(2, (3, 4, 3), gen).items()}
+    obs = torch.randn((2, 50, 3), generator=gen, dtype=torch.float64)
+    old = masked_log_softmax(mlp(theta, obs), None).detach()
+    values = list(theta.values())
+    kl = categorical_kl(old, masked_log_softmax(mlp(theta, obs), None)).mean(1).sum()
+    grad = flat(torch.autograd.grad(kl, values, create_graph=True))
+    damping = 1e-3
+
+    def fvp(v):
+        return flat(torch.autograd.grad((grad * v).sum(), values, retain_graph=True)) + damping * v
+
+    n = grad.shape[1]
+    b = torch.randn((2, n), generator=gen, dtype=torch.float64)
+    x = conjugate_gradient(fvp, b, iters=4 * n, residual_tol=1e-28)
+    for p in range(2):  # F block by block, from Fisher-vector products on unit vectors
+        columns = []
+        for i in range(n):
+            e = torch.zeros((2, n), dtype=torch.float64)
+            e[p, i] = 1.0
+            columns.append(fvp(e)[p])
+        fisher = torch.stack(columns, 1).numpy()
+        np.testing.assert_allclose(fisher, fisher.T, atol=1e-10)
+        direct = np.linalg.solve(fisher, b[p].numpy())
+        np.testing.assert_allclose(x[p].numpy(), direct, rtol=1e-6, atol=1e-8)
+    few = conjugate_gradient(fvp, b, iters=2)
+    assert float((few - x).abs().max()) > 1e-6  # the check can fail
+    assert torch.equal(unflat(x, theta)["w1"].reshape(2, -1), x[:, 16:28])  # w0, b0, w1, b1
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_trpo_step_keeps_the_kl_within_epsilon_and_improves_the_surrogate(first_order):
+    args = DimaArgs(**TINY, central_lr=0.01, first_order=first_order)
+    assert args.central_step == "trpo"
+    learner = DimaLearner(args)
+    before = {k: v.detach().clone() for k, v in learner.theta.items()}
+    metrics = learner.train_iteration()
+    assert metrics["train_surrogate_gain"] > 0 and metrics["train_backtracks"] < 15
+    # the KL recomputed here from the same batches (iteration 0 replayed on the old theta)
+    replay = DimaLearner(args)
+    agents = replay.sample_agents()
+    seed = derive_seed(args.seed, 0, 0)
+    phi, batches, _ = replay.adapt(agents, seed, train=False)
+    post = replay.focal_batch(replay.play_focal(phi, agents, derive_seed(seed, 3)), agents)
+    states = _concat_states(batches[0], post)
+    obs = states.obs.reshape(len(agents), -1, replay.obs_dim)
+    index = replay.slot_policy[torch.from_numpy(agents)]
+    old = masked_log_softmax(mlp(select(before, index), obs), None)
+    new = masked_log_softmax(mlp(select(learner.theta, index), obs), None).detach()
+    valid = states.valid.reshape(len(agents), -1)
+    kl = float(categorical_kl(old, new)[valid].mean())
+    assert 0.1 * args.central_lr < kl <= args.central_lr * (1 + 1e-5)
+    assert kl == pytest.approx(metrics["train_central_kl"], rel=1e-4)
+
+
+def test_central_step_defaults_follow_the_paper():
+    assert DimaArgs(env="navigation_dimapg_N10").central_step == "trpo"
+    assert DimaArgs(env="predator_prey_dimapg_3v1").central_step == "gradient"
+    assert DimaArgs(method="finetune").central_step == "gradient"
+    assert DimaArgs(central_step="gradient").central_step == "gradient"
 
 
 # -- dead agents --------------------------------------------------------------------------
@@ -216,6 +337,27 @@ def test_dead_agents_contribute_no_loss(monkeypatch):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     traj = learner.play_focal(theta, agents, seed=1)
     assert (traj.rewards[:, :, 0] == 0).all() and (traj.rewards[:, 4:, 1] == 0).all()
+    # the central objective: dead steps of both batches change nothing, agent 0 adds 0
+    post = learner.focal_batch(traj, agents, normalize=False)
+    edited_post = post._replace(obs=post.obs.clone(), actions=post.actions.clone())
+    edited_post.obs[1, :, 4:] += 100.0
+    edited_post.actions[1, :, 4:] = (edited_post.actions[1, :, 4:] + 1) % 5
+    weights = torch.tensor([1.0, -2.0, 0.5])
+    phi1 = inner_step(theta1, pre, 0.01, True, True)
+    a = dimapg_objective(theta1, phi1, pre, post, weights)
+    b = dimapg_objective(theta1, phi1, edited, edited_post, weights)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert float(a[0].detach()) == 0.0
+    grads = torch.autograd.grad(a[0], list(theta1.values()), allow_unused=True)
+    assert all(g is None or not g.any() for g in grads)
+    old = log_probs(phi1, post).detach(), log_probs(theta1, pre).detach()
+    ratio = dimapg_objective(theta1, phi1, pre, post, weights, old=old)
+    assert float(ratio[0].detach()) == 0.0
+    states, edited_states = _concat_states(pre, post), _concat_states(edited, edited_post)
+    old_logp = torch.zeros((3, states.valid[0].numel(), 5))  # uniform old policy
+    kl = learner.central_kl(learner.theta, agents, states, old_logp - np.log(5))
+    kl_edited = learner.central_kl(learner.theta, agents, edited_states, old_logp - np.log(5))
+    torch.testing.assert_close(kl, kl_edited, rtol=0, atol=0)
 
 
 # -- Args ---------------------------------------------------------------------------------
@@ -224,7 +366,9 @@ def test_dead_agents_contribute_no_loss(monkeypatch):
     [("method", "maddpg"), ("inner_lr", 0.0), ("central_lr", -1.0), ("trajectories", 0),
      ("discount", 1.5), ("populations", "teams"), ("baseline", "value"),
      ("agents_per_update", 0), ("hidden", (100, 0)), ("env", "navigation_dimapg_N4"),
-     ("eval_episodes", 0), ("iterations", -1), ("central_optimizer", "rmsprop")],
+     ("eval_episodes", 0), ("iterations", -1), ("central_optimizer", "rmsprop"),
+     ("central_step", "ppo"), ("cg_iters", 0), ("backtrack_ratio", 1.0),
+     ("max_backtracks", 0), ("cg_damping", -1.0)],
 )  # fmt: skip
 def test_bad_args_raise_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):

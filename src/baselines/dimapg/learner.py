@@ -14,14 +14,19 @@ sampled agent at once on the batched core:
    batch is tau_n^theta).  Advantages: discounted rewards-to-go less a linear feature
    baseline fitted per agent.
 4. Collect tau_n^{theta, theta_n} (equation 8) with the adapted theta_n.
-5. Central step (equations 11 and 14): ``theta <- theta + epsilon * grad`` (or an Adam
-   step of size epsilon, ``central_optimizer="adam"``) of the mean over the sampled
-   agents n of
+5. Central step on the mean over the sampled agents n of equation 14's surrogate
+   (below).  ``central_step="trpo"`` (the paper's choice for Cooperative Navigation and
+   the default on ``navigation_*`` ids): a TRPO step with epsilon as the maximum mean KL
+   between the old and new central policy (:meth:`DimaLearner.trpo_step`).
+   ``central_step="gradient"`` (the paper's REINFORCE for predator-prey and Survival,
+   the default there): equation 11, ``theta <- theta + epsilon * grad``, or an Adam step
+   of size epsilon (``central_optimizer="adam"``).  The surrogate of agent n is
 
    ``L_n = E[ R_n(tau^{theta,theta_n}) * log pi_{theta_n(theta)}(tau^{theta,theta_n})
    + R_n(tau^{theta,theta_n}) * log pi_theta(tau_n^theta) ]``.
 
-   These are the two terms of equation 14, and only these:
+   These are the two terms of equation 14, and only these (the estimator drops two
+   terms of the true gradient of equation 13, see below):
 
    - term 1, agent n's log-probabilities of its actions in tau^{theta,theta_n} under
      theta_n, differentiated through the k inner steps (theta_n is a function of theta:
@@ -34,20 +39,31 @@ sampled agent at once on the batched core:
      step, sampled with theta) weighted by agent n's return after adaptation.
 
    The other agents' log-probabilities (they act with theta in every batch) are in
-   neither term: equation 14 treats them as part of agent n's environment.  Its
+   neither term, although tau_n^theta's probability (equation 6) includes a_{-n}:
+   equation 14 treats them as part of agent n's environment.  With k = 1 its
    expectation is the exact gradient of equation 13 with the other agents' action
    probabilities held fixed (``tests/baselines/test_dimapg.py`` checks this on an
-   enumerable game).
+   enumerable game); with k > 1 the scores of inner batches 2..k (sampled with
+   theta_n^[j], a function of theta) are dropped as well, a second bias.
 
    Each population (predators, prey: agents whose names differ only by their index, see
    ``populations``) has its own theta and is updated from its own sampled agents.
 
-The estimator (:func:`inner_step`, :func:`dimapg_objective`) is written in two scales:
+The estimator (:func:`inner_step`, :func:`dimapg_objective`) is written in two scales.
 ``normalize=False`` is the plain Monte-Carlo estimate of equations 10 and 14 (term 1 a
-mean over trajectories of per-trajectory sums, term 2 the score of the whole inner batch
-times the mean return); ``normalize=True`` (default, rllab's practice) averages over time
-steps, centres and scales the advantages per agent, and weights term 2 by the return less
-a running mean over earlier iterations, over the spread of the returns.
+mean over trajectories of per-trajectory sums of ``log pi * A``, A the rewards-to-go less
+the linear baseline; term 2 the score of the whole inner batch times the mean return).
+``normalize=True`` (default): the inner steps (equation 10) average over time steps and
+standardise the advantages per agent (rllab's VPG); the central surrogate is the same
+plain estimate of equation 14 with term 2's weight centred on its population's running
+mean return (over earlier iterations: a baseline independent of tau_n^theta, so the
+expectation is unchanged), and both terms divided by the same factor ``T * sigma``, T the
+horizon and sigma the population's running spread of the post-adaptation returns over
+earlier iterations.  So from a population's second iteration on the central gradient
+is equation 14's estimate with that baseline, times a positive constant per population;
+at the first iteration the mean and spread are that iteration's own.  For TRPO the
+factor does not matter (the step is scaled to the KL); for the gradient step it sets the
+step's length.
 
 Other methods (:data:`METHODS`), each playing the same env steps per iteration as
 ``dimapg`` (``(k + 1) * trajectories`` episodes per sampled agent):
