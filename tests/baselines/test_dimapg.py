@@ -298,6 +298,20 @@ def test_trpo_step_keeps_the_kl_within_epsilon_and_improves_the_surrogate(first_
     assert kl == pytest.approx(metrics["train_central_kl"], rel=1e-4)
 
 
+def test_trpo_steps_each_population_on_its_own():
+    args = DimaArgs(env="predator_prey_dimapg_3v1", central_step="trpo", agents_per_update=1,
+                    central_lr=0.01, **TINY)  # fmt: skip
+    learner = DimaLearner(args)
+    agents = learner.sample_agents()
+    sampled = int(learner.population[agents[0]])
+    before = {k: v.detach().clone() for k, v in learner.theta.items()}
+    metrics = learner.train_iteration()
+    assert np.isfinite(list(metrics.values())).all() and metrics["train_central_kl"] > 0
+    for k, v in learner.theta.items():  # only the sampled agent's population moves
+        torch.testing.assert_close(v[1 - sampled], before[k][1 - sampled], rtol=0, atol=0)
+    assert any(not torch.equal(v[sampled], before[k][sampled]) for k, v in learner.theta.items())
+
+
 def test_central_step_defaults_follow_the_paper():
     assert DimaArgs(env="navigation_dimapg_N10").central_step == "trpo"
     assert DimaArgs(env="predator_prey_dimapg_3v1").central_step == "gradient"
