@@ -14,6 +14,7 @@ _PREDATOR_PREY = "metaenvs.games.predator_prey:PredatorPreyCore"
 _PUSH = "metaenvs.games.push:PushCore"
 _SKIRMISH = "metaenvs.games.skirmish:SkirmishCore"
 _SURVIVAL = "metaenvs.games.survival:SurvivalCore"
+_HALFCHEETAH = "metaenvs.games.halfcheetah:HalfCheetahCore"  # imports mujoco when made
 SKIRMISH_FAMILIES = {
     "skirmish_marines": ("3m", "8m", "5m_vs_6m", "8m_vs_9m", "10m_vs_11m", "27m_vs_30m"),
     "skirmish_protoss": ("2s3z", "3s5z", "1c3s5z", "3s5z_vs_3s6z"),
@@ -28,6 +29,7 @@ def register_builtin() -> None:
     register_particle()
     register_skirmish()
     register_survival()
+    register_halfcheetah()
 
 
 def register_matrix_games() -> None:
@@ -184,3 +186,18 @@ def register_survival() -> None:
             defaults={"n_agents": n},
             views=_FOCAL,
         )
+
+
+def register_halfcheetah() -> None:
+    """Register the 2-agent HalfCheetah (meta-mapg's question 8, MaMuJoCo's 2x3 cheetah).
+
+    The core's module imports ``mujoco``; the registry imports it only when the id is made.
+    """
+    register(
+        "halfcheetah_2x3-v0",
+        _HALFCHEETAH,
+        "2-agent HalfCheetah on MuJoCo: back and front leg (MaMuJoCo 2x3), joint reward for "
+        "running forward, horizon 200 (meta-mapg); needs mujoco",
+        family="halfcheetah",
+        views=_FOCAL,
+    )

@@ -76,6 +76,23 @@ def env_ids() -> list[str]:
     return [s.id for s in metaenvs.registered_specs()]
 
 
+def missing_dependency(env_id: str) -> str | None:
+    """The optional package that ``env_id``'s core needs and that is not installed (e.g.
+    ``"mujoco"``), or None when the core imports.
+
+    Only a missing module outside metaenvs counts: a broken import inside the package
+    still raises.
+    """
+    try:
+        metaenvs.spec(env_id).core_class()
+    except ModuleNotFoundError as err:
+        name = (err.name or "").partition(".")[0]
+        if not name or name in ("metaenvs", "meta_wrappers"):
+            raise
+        return name
+    return None
+
+
 def parametrize_env_ids(argname: str = "env_id") -> Any:
     """``pytest.mark.parametrize`` over every registered id."""
     import pytest
