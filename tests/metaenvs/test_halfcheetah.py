@@ -24,11 +24,23 @@ from metaenvs.games.halfcheetah import PARTITION, STATE_SPEC, HalfCheetahCore  #
 ID = "halfcheetah_2x3"
 
 
+def quietly(make, *args, **kwargs):
+    """``make(*args, **kwargs)`` with MuJoCo's warnings collected: Gymnasium's and
+    MaMuJoCo's model loads warn about ``settotalmass``, which MuJoCo would otherwise write
+    to MUJOCO_LOG.TXT in the working directory."""
+    seen: list[str] = []
+    mujoco.set_mju_user_warning(seen.append)
+    try:
+        return make(*args, **kwargs)
+    finally:
+        mujoco.set_mju_user_warning(None)
+
+
 def gym_cheetahs(core, state, seed):
     """One Gymnasium HalfCheetah-v5 per copy of ``state``, set to that copy's MuJoCo state."""
     envs = []
     for b in range(state.batch):
-        env = gymnasium.make("HalfCheetah-v5", max_episode_steps=10_000)
+        env = quietly(gymnasium.make, "HalfCheetah-v5", max_episode_steps=10_000)
         env.reset(seed=seed + b)
         u = env.unwrapped
         mujoco.mj_setState(u.model, u.data, state.physics[b], STATE_SPEC)
@@ -91,7 +103,7 @@ def test_the_check_would_see_a_wrong_step():
 
 def test_model_and_constants_are_halfcheetah_v5s():
     core = metaenvs.make_core(ID)
-    env = gymnasium.make("HalfCheetah-v5").unwrapped
+    env = quietly(gymnasium.make, "HalfCheetah-v5").unwrapped
     assert core.dt == env.dt == 0.05
     assert core.joint_names == tuple(env.model.joint(j).name for j in range(env.model.njnt))
     assert core.model.nq == env.model.nq == 9 and core.model.nu == env.model.nu == 6
@@ -151,8 +163,12 @@ def test_partition_and_observations_match_mamujoco_2x3():
     robotics = pytest.importorskip("gymnasium_robotics")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        env = robotics.mamujoco_v1.parallel_env(
-            "HalfCheetah", "2x3", agent_obsk=3, local_categories=[["qpos", "qvel"]] * 4
+        env = quietly(
+            robotics.mamujoco_v1.parallel_env,
+            "HalfCheetah",
+            "2x3",
+            agent_obsk=3,
+            local_categories=[["qpos", "qvel"]] * 4,
         )
     env.reset(seed=0)
     multi = env.unwrapped
