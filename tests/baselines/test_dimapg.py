@@ -211,6 +211,57 @@ def test_equation_14_in_expectation_is_the_exact_gradient_with_the_others_fixed(
     assert max(float((f - x).abs().max()) for f, x in zip(full, exact)) > 1e-3
 
 
+def test_term2_weight_scales_only_equation_14s_second_term():
+    obs, payoff, theta, alpha = _game(alpha=0.5)
+    theta0 = select(theta, torch.tensor([0]))
+    pre, post = _batch(obs, 0, payoff[0, 1]), _batch(obs, 1, payoff[1, 0])
+    phi = inner_step(theta0, pre, alpha, normalize=False, create_graph=True)
+    weights, scale = post.returns.mean(1), torch.tensor([3.0], dtype=torch.float64)
+    old = (log_probs(phi, post).detach() - 0.1, log_probs(theta0, pre).detach() + 0.2)
+
+    def grad(w, weight, old=None):
+        est = dimapg_objective(theta0, phi, pre, post, w, scale, old, weight).sum()
+        return torch.autograd.grad(est, list(theta.values()), retain_graph=True)
+
+    for o in (None, old):  # the plain and the likelihood-ratio (TRPO) form
+        term1 = grad(torch.zeros_like(weights), 1.0, o)  # term 2 zeroed by its weights
+        full, dropped, half = grad(weights, 1.0, o), grad(weights, 0.0, o), grad(weights, 0.5, o)
+        for d, t in zip(dropped, term1):
+            torch.testing.assert_close(d, t, rtol=0, atol=0)
+        for h, f, t in zip(half, full, term1):
+            torch.testing.assert_close(h, t + 0.5 * (f - t), rtol=1e-12, atol=1e-14)
+        assert max(float((f - t).abs().max()) for f, t in zip(full, term1)) > 1e-3
+        value = dimapg_objective(theta0, phi, pre, post, weights, scale, o, 1.0)
+        score = log_probs(theta0, pre) if o is None else torch.exp(log_probs(theta0, pre) - o[1])
+        term2 = weights * score.sum()
+        torch.testing.assert_close(value - term2 / scale, dimapg_objective(
+            theta0, phi, pre, post, weights, scale, o, 0.0), rtol=1e-12, atol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("step", ["trpo", "gradient"])
+def test_term2_weight_zero_trains_as_zeroing_term_2s_weights(monkeypatch, step):
+    args = DimaArgs(**TINY, central_step=step, iterations=2)
+    dropped = DimaLearner(dataclasses.replace(args, term2_weight=0.0))
+    default, explicit = DimaLearner(args), DimaLearner(dataclasses.replace(args, term2_weight=1.0))
+    zeroed = DimaLearner(args)
+    weigh = DimaLearner.central_weights
+
+    def zero_weights(self, post, agents):
+        weights, scale = weigh(self, post, agents)
+        return torch.zeros_like(weights), scale
+
+    for learner in (dropped, default, explicit):
+        for _ in range(2):
+            learner.train_iteration()
+    monkeypatch.setattr(DimaLearner, "central_weights", zero_weights)
+    for _ in range(2):
+        zeroed.train_iteration()
+    for k in dropped.theta:
+        torch.testing.assert_close(dropped.theta[k], zeroed.theta[k], rtol=0, atol=0)
+        torch.testing.assert_close(default.theta[k], explicit.theta[k], rtol=0, atol=0)
+    assert any(not torch.equal(dropped.theta[k], default.theta[k]) for k in dropped.theta)
+
+
 def _central_gradient(args: DimaArgs) -> list[torch.Tensor]:
     """Gradient of equation 14's surrogate at the initial theta, iteration 0's batches."""
     learner = DimaLearner(args)
@@ -382,7 +433,8 @@ def test_dead_agents_contribute_no_loss(monkeypatch):
      ("agents_per_update", 0), ("hidden", (100, 0)), ("env", "navigation_dimapg_N4"),
      ("eval_episodes", 0), ("iterations", -1), ("central_optimizer", "rmsprop"),
      ("central_step", "ppo"), ("cg_iters", 0), ("backtrack_ratio", 1.0),
-     ("max_backtracks", 0), ("cg_damping", -1.0)],
+     ("max_backtracks", 0), ("cg_damping", -1.0), ("term2_weight", -0.5),
+     ("term2_weight", float("nan")), ("term2_weight", float("inf"))],
 )  # fmt: skip
 def test_bad_args_raise_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -36,7 +36,8 @@ sampled agent at once on the batched core:
      distribution's dependence on theta is not differentiated (the derivation of the
      appendix integrates those terms out, equations 19-21);
    - term 2, the score of agent n's actions in tau_n^theta (the batch of the first inner
-     step, sampled with theta) weighted by agent n's return after adaptation.
+     step, sampled with theta) weighted by agent n's return after adaptation, times
+     ``term2_weight`` (1: equation 14; 0 drops it, as first-order MAML-TRPO does).
 
    The other agents' log-probabilities (they act with theta in every batch) are in
    neither term, although tau_n^theta's probability (equation 6) includes a_{-n}:
@@ -86,6 +87,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -179,6 +181,12 @@ class DimaArgs:
     Monte-Carlo estimate of equations 10 and 14."""
     first_order: bool = False
     """Do not differentiate through the inner steps (theta_n's Jacobian taken as identity)."""
+    term2_weight: float = 1.0
+    """The weight of equation 14's second term (the score of agent n's actions in
+    tau_n^theta times its post-adaptation return), in the central gradient and in the
+    TRPO line search's surrogate.  1 is the paper's estimator; 0 drops the term, as
+    first-order MAML-TRPO implementations do; any other value is a deviation from
+    equation 14."""
     eval_episodes: int = 100
     """Episodes of each evaluation (the paper's Table 1: 100)."""
     eval_adapted: bool = True
@@ -213,6 +221,8 @@ class DimaArgs:
         for name in ("inner_lr", "central_lr", "ks_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not (math.isfinite(self.term2_weight) and self.term2_weight >= 0):
+            raise ValueError(f"term2_weight must be finite and >= 0, got {self.term2_weight}")
         for name in ("ks_entropy", "ks_value_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -487,10 +497,11 @@ def dimapg_objective(
     weights: torch.Tensor,
     scale: torch.Tensor | None = None,
     old: tuple[torch.Tensor, torch.Tensor] | None = None,
+    term2_weight: float = 1.0,
 ) -> torch.Tensor:
     """``(S,)`` surrogate whose gradient in theta is equation 14, per sampled agent.
 
-    ``(term 1 + term 2) / scale`` with the plain Monte-Carlo terms
+    ``(term 1 + term2_weight * term 2) / scale`` with the plain Monte-Carlo terms
 
     - term 1: ``1/C sum_{c,t} log pi_{theta_n}(a | o) A`` over tau_n^{theta,theta_n}
       (the mean over its C episodes of the per-episode sum);
@@ -519,16 +530,21 @@ def dimapg_objective(
         the batches were scored with.  Given, ``log pi`` becomes the likelihood ratio
         ``pi / pi_old`` (TRPO's surrogate): the same gradient where the policies equal
         the old ones, and a value that measures a step's improvement.
+    term2_weight : float
+        Factor of term 2 (:attr:`DimaArgs.term2_weight`): 1 is equation 14; 0 leaves
+        term 1 alone (term 2 is then not computed at all).
     """
+    with_term2 = term2_weight != 0
     post_logp = log_probs(phi, post)
-    pre_logp = log_probs(theta, pre)
+    pre_logp = log_probs(theta, pre) if with_term2 else None
     if old is not None:
         post_logp = torch.exp(post_logp - old[0])
-        pre_logp = torch.exp(pre_logp - old[1])
+        pre_logp = torch.exp(pre_logp - old[1]) if with_term2 else None
     adv = post.advantages.to(post_logp.dtype)
-    term1 = (post_logp * adv * post.valid).sum((1, 2)) / post.obs.shape[1]
-    term2 = weights.to(pre_logp.dtype) * (pre_logp * pre.valid).sum((1, 2))
-    out = term1 + term2
+    out = (post_logp * adv * post.valid).sum((1, 2)) / post.obs.shape[1]  # term 1
+    if with_term2:
+        term2 = weights.to(pre_logp.dtype) * (pre_logp * pre.valid).sum((1, 2))
+        out = out + (term2 if term2_weight == 1 else term2_weight * term2)
     return out if scale is None else out / scale.to(out.dtype)
 
 
@@ -854,7 +870,9 @@ class DimaLearner:
         if args.central_step == "trpo":  # lines 7-8 as a TRPO step
             metrics.update(self.trpo_step(agents, phi, theta0, batches, post, weights, scale))
             return metrics
-        objective = dimapg_objective(theta0, phi, batches[0], post, weights, scale)
+        objective = dimapg_objective(
+            theta0, phi, batches[0], post, weights, scale, term2_weight=args.term2_weight
+        )
         loss = self.population_mean(-objective, agents)  # line 7: equation 14 per agent
         self.optimizer.zero_grad()
         loss.backward()
@@ -959,7 +977,7 @@ class DimaLearner:
         pre = batches[0]
         index = self.slot_policy[torch.from_numpy(agents)]
         old = (log_probs(phi, post).detach(), log_probs(theta0, pre).detach())
-        objective = dimapg_objective(theta0, phi, pre, post, weights, scale, old)
+        objective = dimapg_objective(theta0, phi, pre, post, weights, scale, old, args.term2_weight)
         surr_before = self.population_means(objective, agents).detach()
         loss = self.population_mean(objective, agents)
         g = flat(torch.autograd.grad(loss, list(self.theta.values())))
@@ -1039,7 +1057,9 @@ class DimaLearner:
         for batch in batches:
             phi = inner_step(phi, batch, self.args.inner_lr, self.args.normalize, False)
         with torch.no_grad():
-            objective = dimapg_objective(theta0, phi, batches[0], post, weights, scale, old)
+            objective = dimapg_objective(
+                theta0, phi, batches[0], post, weights, scale, old, self.args.term2_weight
+            )
             surr = self.population_means(objective, agents)
             kl = self.central_kl(theta, agents, states, old_logp)
         return surr, kl
