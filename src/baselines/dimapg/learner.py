@@ -108,6 +108,7 @@ from baselines.dimapg.nets import (
     mlp,
     select,
 )
+from baselines.peers.estimators import discounted_returns
 from metaenvs.core import BatchedCore
 
 METHODS = ("dimapg", "finetune", "independent", "kitchen_sink")
@@ -365,14 +366,8 @@ def episode_returns(traj: Trajectories) -> torch.Tensor:
 
 
 def returns_to_go(rewards: torch.Tensor, valid: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Discounted rewards-to-go along the second-to-last... last axis T (invalid steps 0)."""
-    rewards = rewards * valid
-    out = torch.empty_like(rewards)
-    running = torch.zeros_like(rewards[..., 0])
-    for t in range(rewards.shape[-1] - 1, -1, -1):
-        running = rewards[..., t] + gamma * running
-        out[..., t] = running
-    return out
+    """Discounted rewards-to-go along the last axis T, invalid steps counted as 0."""
+    return discounted_returns(rewards * valid, gamma)
 
 
 def linear_features(obs: torch.Tensor) -> torch.Tensor:
