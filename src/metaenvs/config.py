@@ -8,7 +8,7 @@ import difflib
 import inspect
 import math
 import textwrap
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,31 @@ def unknown_keyword_message(kind: str, name: str, valid: list[str]) -> str:
     hint = difflib.get_close_matches(name, valid, n=1)
     did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
     return f"unknown {kind} {name!r}.{did_you_mean} Valid: {', '.join(sorted(valid))}"
+
+
+def unexpected_keyword_message(owner: str, name: str, valid: list[str]) -> str:
+    """Message of the ``TypeError`` for an unknown keyword argument, worded as Python's.
+
+    It starts as Python's own (``<owner> got an unexpected keyword argument 'x'``), so
+    that libraries which recognise that wording (TorchRL's ``GymEnv`` drops
+    ``frameskip`` on it) can, followed by a "did you mean" hint and the valid keywords.
+
+    Parameters
+    ----------
+    owner : str
+        What was called, e.g. ``"NavigationConfig()"`` or ``"env 'ipd-v0'"``.
+    name : str
+        The unknown keyword.
+    valid : list of str
+        The keywords ``owner`` takes.
+    """
+    hint = difflib.get_close_matches(name, valid, n=1)
+    did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+    takes = ", ".join(sorted(valid)) or "none"
+    return (
+        f"{owner} got an unexpected keyword argument {name!r}.{did_you_mean} "
+        f"Valid keywords: {takes}"
+    )
 
 
 # -- field checks for configs' __post_init__ -------------------------------------------
@@ -74,12 +99,18 @@ def field_docs(cls: type) -> dict[str, str]:
                 and isinstance(nxt.value.value, str)
             ):
                 docs[node.target.id] = inspect.cleandoc(nxt.value.value)
-    return docs
+    fields = {f.name for f in dataclasses.fields(cls)}  # not class variables
+    return {name: doc for name, doc in docs.items() if name in fields}
 
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
     """Base of every core's config: a frozen dataclass with a docstring per field."""
+
+    horizon_field: ClassVar[str | None] = "horizon"
+    """The field that sets the episode length (steps before truncation), or None for a
+    config without one.  PettingZoo's ``max_cycles`` keyword is an alias of it (see
+    :meth:`metaenvs.registry.EnvSpec.make_core`)."""
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -98,7 +129,7 @@ class EnvConfig:
         valid = cls.field_names()
         for key in kwargs:
             if key not in valid:
-                raise TypeError(unknown_keyword_message(f"keyword for {cls.__name__}:", key, valid))
+                raise TypeError(unexpected_keyword_message(f"{cls.__name__}()", key, valid))
         return cls(**kwargs)
 
     @classmethod

@@ -10,10 +10,11 @@ import dataclasses
 import difflib
 import importlib
 import re
+import types
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from metaenvs.config import unknown_keyword_message
+from metaenvs.config import unexpected_keyword_message
 from metaenvs.core import BatchedCore
 from metaenvs.faces.parallel import BatchedParallelEnv
 from metaenvs.faces.vector import BatchedVectorEnv
@@ -83,9 +84,29 @@ class EnvSpec:
         """Keywords a user may pass to ``make`` for this id."""
         return [k for k in self.core_class().config_cls.field_names() if k not in self.fixed]
 
+    def horizon_keyword(self) -> str | None:
+        """The keyword that sets the episode length (``horizon``, Skirmish's
+        ``time_limit``), which ``max_cycles`` stands for; None if the id has none."""
+        field = self.core_class().config_cls.horizon_field
+        return field if field in self.keywords() else None
+
     def make_core(self, threads: int | None = None, **kwargs: Any) -> BatchedCore:
         """Build the core with the id's settings, the user's keywords and ``threads``
-        (see :attr:`BatchedCore.threads`)."""
+        (see :attr:`BatchedCore.threads`).
+
+        ``max_cycles`` (PettingZoo's name for the episode length) is accepted as an alias
+        of the id's :meth:`horizon_keyword`: the episode is truncated after that many
+        steps.
+
+        Raises
+        ------
+        TypeError
+            For a keyword the id does not take (worded as Python's ``got an unexpected
+            keyword argument``), one it fixes, or ``max_cycles`` together with the
+            keyword it stands for.
+        """
+        if "max_cycles" in kwargs:
+            kwargs = self._alias_max_cycles(kwargs)
         valid = self.keywords()
         for key in kwargs:
             if key in self.fixed:
@@ -95,9 +116,24 @@ class EnvSpec:
                     "family ids that take any value"
                 )
             if key not in valid:
-                raise TypeError(unknown_keyword_message(f"keyword for {self.id!r}:", key, valid))
+                raise TypeError(unexpected_keyword_message(f"env {self.id!r}", key, valid))
         config = {**self.defaults, **kwargs, **self.fixed}
         return self.core_class().from_kwargs(threads=threads, **config)
+
+    def _alias_max_cycles(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with ``max_cycles`` renamed to the horizon keyword."""
+        field = self.horizon_keyword()
+        if field is None:
+            raise TypeError(
+                unexpected_keyword_message(f"env {self.id!r}", "max_cycles", self.keywords())
+                + " (max_cycles stands for the episode length, which this id does not take)"
+            )
+        if field in kwargs:
+            raise TypeError(
+                f"env {self.id!r} got both max_cycles and {field}: max_cycles is an alias "
+                f"of {field}, pass one of them"
+            )
+        return {(field if k == "max_cycles" else k): v for k, v in kwargs.items()}
 
 
 _REGISTRY: dict[str, EnvSpec] = {}
@@ -204,7 +240,14 @@ def make_core(env_id: str, threads: int | None = None, **kwargs: Any) -> Batched
     return spec(env_id).make_core(threads=threads, **kwargs)
 
 
-def make(env_id: str, render_mode: str | None = None, **kwargs: Any) -> BatchedParallelEnv:
+def make(
+    env_id: str,
+    render_mode: str | None = None,
+    *,
+    invalid_action: str = "raise",
+    mask_in_obs: bool = True,
+    **kwargs: Any,
+) -> BatchedParallelEnv:
     """A PettingZoo ``ParallelEnv`` of ``env_id`` (one copy).
 
     Parameters
@@ -212,11 +255,67 @@ def make(env_id: str, render_mode: str | None = None, **kwargs: Any) -> BatchedP
     env_id : str
         A registered id (``metaenvs.list_envs()``).
     render_mode : {"rgb_array", None}
+    invalid_action : {"raise", "noop"}
+        What a masked action does (see :class:`~metaenvs.faces.parallel.BatchedParallelEnv`):
+        raise (default) or become the agent's first legal action.
+    mask_in_obs : bool
+        With action masks: in the observations (default, ``Dict`` observations) or only in
+        ``infos[agent]["action_mask"]`` (plain ``Box`` observations, e.g. for SuperSuit's
+        ``black_death_v3``).
     **kwargs
-        Config keywords of the id; unknown ones raise ``TypeError`` listing the valid ones.
+        Config keywords of the id, and ``max_cycles`` for its episode length
+        (see :meth:`EnvSpec.make_core`); unknown ones raise ``TypeError`` listing the
+        valid ones.
     """
     s = spec(env_id)
-    return BatchedParallelEnv(s.make_core(**kwargs), render_mode=render_mode, name=s.id)
+    return BatchedParallelEnv(
+        s.make_core(**kwargs),
+        render_mode=render_mode,
+        name=s.id,
+        invalid_action=invalid_action,
+        mask_in_obs=mask_in_obs,
+    )
+
+
+def parallel_env(env_id: str, **kwargs: Any) -> BatchedParallelEnv:
+    """PettingZoo's name for :func:`make`: the ``ParallelEnv`` of ``env_id``.
+
+    >>> env = parallel_env("navigation_N3_l3", max_cycles=50)
+    >>> env.core.config.horizon
+    50
+    """
+    return make(env_id, **kwargs)
+
+
+def env(env_id: str, **kwargs: Any) -> Any:
+    """PettingZoo's AEC form of :func:`make` (``parallel_to_aec``, order-enforcing)."""
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    return parallel_to_aec(make(env_id, **kwargs))
+
+
+def pettingzoo_module(env_id: str, **defaults: Any) -> types.SimpleNamespace:
+    """A stand-in for a PettingZoo environment module (``pettingzoo.mpe.simple_v3``).
+
+    Its ``parallel_env(**kwargs)`` and ``env(**kwargs)`` make ``env_id`` with
+    ``defaults`` updated by ``kwargs``, which is what module-based tools call, such as
+    ``pettingzoo.test.max_cycles_test(mod)``.
+
+    >>> mod = pettingzoo_module("skirmish_3m", invalid_action="noop")
+    >>> mod.parallel_env(max_cycles=4).core.time_limit
+    4
+
+    Raises
+    ------
+    UnknownEnvError
+        For an unknown id (checked here, not at the first call).
+    """
+    s = spec(env_id)
+    return types.SimpleNamespace(
+        __name__=f"metaenvs.{s.name}",
+        parallel_env=lambda **kwargs: make(s.id, **{**defaults, **kwargs}),
+        env=lambda **kwargs: env(s.id, **{**defaults, **kwargs}),
+    )
 
 
 def make_vec(

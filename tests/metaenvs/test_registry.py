@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import metaenvs
+from metaenvs.games.particle import ParticleConfig
 
 
 def test_list_envs_shows_the_matrix_games():
@@ -47,10 +48,17 @@ def test_gymnasium_make_of_a_multi_agent_id_says_what_to_call():
     assert "metaenvs/rps-focal-v0" in message and "metaenvs.make('rps')" in message
 
 
-def test_unknown_keyword_lists_valid_ones():
-    with pytest.raises(TypeError, match="horizon") as err:
-        metaenvs.make_vec("rps", num_envs=2, max_cycles=10)
-    assert "max_cycles" in str(err.value)
+def test_unknown_keyword_is_worded_as_python_and_lists_valid_ones():
+    # Python's own wording first (TorchRL's GymEnv retries without frameskip on it), then
+    # the hint and the valid keywords
+    with pytest.raises(TypeError) as err:
+        metaenvs.make_vec("rps", num_envs=2, horizn=10)
+    assert str(err.value).startswith(
+        "env 'rps-v0' got an unexpected keyword argument 'horizn'. Did you mean 'horizon'?"
+    )
+    assert str(err.value).endswith("Valid keywords: horizon")
+    with pytest.raises(TypeError, match="ParticleConfig\\(\\) got an unexpected keyword"):
+        ParticleConfig.from_kwargs(n_agent=3)
 
 
 def test_register_rejects_bad_and_duplicate_ids():

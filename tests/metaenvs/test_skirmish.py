@@ -585,6 +585,9 @@ def test_dead_agents_leave_the_parallel_face():
         while env.agents:
             before = list(env.agents)
             actions = {a: int(rng.choice(np.flatnonzero(infos[a]["action_mask"]))) for a in before}
+            # a gone agent's action is ignored (as PettingZoo's conversions do), even a
+            # masked one
+            actions.update(dict.fromkeys(gone, FIRST_TARGET))
             obs, rewards, terms, truncs, infos = env.step(actions)
             assert set(obs) == set(before) == set(terms)
             done = not env.agents
@@ -604,9 +607,6 @@ def test_dead_agents_leave_the_parallel_face():
             if not done:
                 assert int(infos[env.agents[0]]["dead_allies"]) == len(gone)
                 assert not gone & set(env.agents)
-                if gone:  # a gone agent may not act any more
-                    with pytest.raises(ValueError, match="unknown"):
-                        env.step({**dict.fromkeys(env.agents, STOP), min(gone): STOP})
     assert mid_episode_deaths > 0
 
 

@@ -10,8 +10,12 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from metaenvs._rng import check_seed
+from metaenvs.config import check_choice
 from metaenvs.core import BatchedCore, CoreState, check_agent_action
 from metaenvs.faces._common import check_render_mode, check_reset_options, render_copies
+
+INVALID_ACTIONS = ("raise", "noop")
+"""Values of ``invalid_action``: what a masked action does on the PettingZoo face."""
 
 
 class BatchedParallelEnv(ParallelEnv):
@@ -22,9 +26,17 @@ class BatchedParallelEnv(ParallelEnv):
     (``core.agents_can_die``), an agent that dies is terminated at that step and leaves
     ``agents``.  AEC users convert with ``pettingzoo.utils.conversions.parallel_to_aec``.
 
+    ``step`` takes one action per live agent (``agents``).  Actions of agents that have
+    left (in ``possible_agents`` but no longer in ``agents``) are ignored, as PettingZoo's
+    own conversions and SuperSuit do, so a sampler may keep sending an action for every
+    agent; a name outside ``possible_agents`` or a missing live agent raises.
+
     With action masks (``core.masked_actions``), each observation is a dict
     ``{"observation": ..., "action_mask": int8 (n_actions,)}`` as in PettingZoo's classic
-    games, and ``infos[agent]["action_mask"]`` holds the same mask.
+    games, and ``infos[agent]["action_mask"]`` holds the same mask.  With
+    ``mask_in_obs=False`` the observation is the plain array (a ``Box`` space) and the
+    mask is in ``infos`` only: the form SuperSuit's ``black_death_v3`` and other
+    wrappers that need ``Box`` observations accept.
 
     Parameters
     ----------
@@ -34,6 +46,23 @@ class BatchedParallelEnv(ParallelEnv):
         ``"rgb_array"`` makes :meth:`render` return an ``(H, W, 3)`` uint8 image.
     name : str
         Shown in ``metadata["name"]``.
+    invalid_action : {"raise", "noop"}
+        What a masked (unavailable) action does: ``"raise"`` (default) raises
+        ``ValueError`` naming the agent, before anything changes; ``"noop"`` replaces it
+        by the first action the agent's current mask allows (its lowest available index:
+        for Skirmish, ``stop`` for a live unit, as SMAC allows ``no-op`` only to dead
+        ones), so samplers that ignore masks can play.  Actions out of the action space
+        raise either way.  No effect on a game without masks.
+    mask_in_obs : bool
+        With action masks, put them in the observations (default, a ``Dict`` space) or
+        only in ``infos[agent]["action_mask"]`` (``False``: the observation space is the
+        core's ``Box``).  No effect on a game without masks.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an unknown ``render_mode`` or ``invalid_action``, or a ``mask_in_obs`` that
+        is not a bool.
     """
 
     metadata = {
@@ -44,22 +73,34 @@ class BatchedParallelEnv(ParallelEnv):
     }
 
     def __init__(
-        self, core: BatchedCore, render_mode: str | None = None, name: str | None = None
+        self,
+        core: BatchedCore,
+        render_mode: str | None = None,
+        name: str | None = None,
+        invalid_action: str = "raise",
+        mask_in_obs: bool = True,
     ) -> None:
-        self.core = core
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self.invalid_action = check_choice("invalid_action", invalid_action, INVALID_ACTIONS)
+        if not isinstance(mask_in_obs, (bool, np.bool_)):
+            raise TypeError(f"mask_in_obs must be a bool, got {mask_in_obs!r}")
+        self.mask_in_obs = bool(mask_in_obs)
+        self.core = core
         self.metadata = {**self.metadata, "name": name or type(core).__name__}
         self.possible_agents = list(core.agent_names)
         self.agents: list[str] = []
+        self._dict_obs = core.masked_actions and self.mask_in_obs
+        self._noop = core.masked_actions and self.invalid_action == "noop"
         obs_space: gymnasium.Space = core.observation_space
         if core.masked_actions:
             n_actions = int(core.action_space.n)
-            obs_space = gymnasium.spaces.Dict(
-                {
-                    "observation": core.observation_space,
-                    "action_mask": gymnasium.spaces.Box(0, 1, (n_actions,), dtype=np.int8),
-                }
-            )
+            if self._dict_obs:
+                obs_space = gymnasium.spaces.Dict(
+                    {
+                        "observation": core.observation_space,
+                        "action_mask": gymnasium.spaces.Box(0, 1, (n_actions,), dtype=np.int8),
+                    }
+                )
             # the mask of an agent that has left: only action 0 (no-op)
             self._gone_mask = np.zeros(n_actions, dtype=np.int8)
             self._gone_mask[0] = 1
@@ -112,20 +153,41 @@ class BatchedParallelEnv(ParallelEnv):
         if not self.core.masked_actions:
             return dict(zip(self.agents, obs)), {a: {} for a in self.agents}
         masks = self.core.action_mask(self._state)[0].copy()
+        infos = {a: {"action_mask": m} for a, m in zip(self.agents, masks)}
+        if not self._dict_obs:
+            return dict(zip(self.agents, obs)), infos
         observations = {
             a: {"observation": o, "action_mask": m} for a, o, m in zip(self.agents, obs, masks)
         }
-        return observations, {a: {"action_mask": m} for a, m in zip(self.agents, masks)}
+        return observations, infos
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        """Advance one step with the live agents' actions.
+
+        Parameters
+        ----------
+        actions : mapping
+            One action per agent of ``agents``; entries of agents that have left
+            (``possible_agents`` not in ``agents``) are ignored.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`reset` or after the episode ended.
+        ValueError, TypeError
+            For a missing live agent, a name outside ``possible_agents``, an action out
+            of the action space, or a masked action with ``invalid_action="raise"``;
+            nothing changes.
+        """
         if self._state is None or not self.agents:
             raise RuntimeError("step() called before reset() or after the episode ended")
         missing = [a for a in self.agents if a not in actions]
-        unknown = [a for a in actions if a not in self.agents]
+        unknown = [a for a in actions if a not in self._index]
         if missing or unknown:
             raise ValueError(
-                f"actions must have one entry per live agent {self.agents}; "
-                f"missing {missing}, unknown {unknown}"
+                f"actions must have one entry per live agent {self.agents} (entries of "
+                f"agents that have left are ignored); missing {missing}, unknown {unknown} "
+                f"(not in possible_agents {self.possible_agents})"
             )
         agents = self.agents
         everyone = len(agents) == len(self.possible_agents)
@@ -145,6 +207,8 @@ class BatchedParallelEnv(ParallelEnv):
         else:  # the slots of agents that have left get action 0 (no-op)
             joint = np.zeros((1, len(self.possible_agents), *live.shape[1:]), dtype=live.dtype)
             joint[0, slots] = live
+        if self._noop:
+            joint = self._masked_to_first_legal(joint)
         result = self.core.step(self._state, joint)
         done = bool(result.terminated[0] or result.truncated[0])
         obs = (result.final_obs[0] if done else result.obs[0])[slots].copy()
@@ -165,6 +229,7 @@ class BatchedParallelEnv(ParallelEnv):
                 gone = done or a in leaving
                 mask = self._gone_mask.copy() if gone else masks[self._index[a]].copy()
                 infos[a]["action_mask"] = mask
+        if self._dict_obs:
             observations = {
                 a: {"observation": o, "action_mask": infos[a]["action_mask"]}
                 for a, o in zip(agents, obs)
@@ -173,6 +238,22 @@ class BatchedParallelEnv(ParallelEnv):
             observations = dict(zip(agents, obs))
         self.agents = [] if done else [a for a in agents if a not in leaving]
         return observations, rewards, terminations, truncations, infos
+
+    def _masked_to_first_legal(self, joint: np.ndarray) -> np.ndarray:
+        """``joint (1, N)`` with each masked action replaced by the agent's first legal
+        one; actions that are not integers in the action space are left for the core's
+        check to reject."""
+        if joint.dtype.kind not in "iu":
+            return joint
+        mask = self.core.action_mask(self._state)  # (1, N, A) int8
+        index = joint - int(self.core.action_space.start)
+        inside = (index >= 0) & (index < mask.shape[-1])
+        allowed = np.take_along_axis(mask, np.where(inside, index, 0)[..., None], axis=-1)
+        masked = inside & (allowed[..., 0] == 0)
+        if not masked.any():
+            return joint
+        first = mask.argmax(axis=-1) + int(self.core.action_space.start)
+        return np.where(masked, first, joint).astype(joint.dtype)
 
     def state(self) -> np.ndarray:
         if self._state is None:

@@ -57,6 +57,9 @@ class BatchedVectorEnv(VectorEnv):
         "render_fps": 10,
         "autoreset_mode": AutoresetMode.SAME_STEP,
     }
+    autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP
+    """How finished copies restart, as Gymnasium's ``SyncVectorEnv.autoreset_mode``:
+    always ``AutoresetMode.SAME_STEP`` (also in ``metadata["autoreset_mode"]``)."""
 
     def __init__(
         self,

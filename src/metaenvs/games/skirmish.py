@@ -109,6 +109,8 @@ HIT_ORDERS = ("random", "simultaneous")
 class SkirmishConfig(EnvConfig):
     """Configuration of a Skirmish battle."""
 
+    horizon_field: ClassVar[str | None] = "time_limit"
+
     map_name: str = "3m"
     """A map of :data:`metaenvs.games.skirmish_maps.MAPS` (built-in or added)."""
     difficulty: str = "smac"
