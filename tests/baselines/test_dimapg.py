@@ -24,16 +24,15 @@ from baselines.dimapg.learner import (  # noqa: E402
     copy_keys,
     derive_seed,
     dimapg_objective,
-    fit_linear_baseline,
     flat,
     inner_step,
-    linear_features,
     log_probs,
     select,
     unflat,
 )
 from baselines.dimapg.nets import init_mlp, masked_log_softmax, mlp  # noqa: E402
 from baselines.experiment.report import read_metrics  # noqa: E402
+from baselines.peers.estimators import fit_linear_baseline, linear_features  # noqa: E402
 from metaenvs.cli import main as metaenvs_main  # noqa: E402
 
 TINY = dict(trajectories=3, max_steps=12, hidden=(16,), eval_episodes=3)

@@ -108,7 +108,7 @@ from baselines.dimapg.nets import (
     mlp,
     select,
 )
-from baselines.peers.estimators import discounted_returns
+from baselines.peers.estimators import discounted_returns, fit_linear_baseline
 from metaenvs.core import BatchedCore
 
 METHODS = ("dimapg", "finetune", "independent", "kitchen_sink")
@@ -119,7 +119,6 @@ POPULATIONS = ("names", "one")
 BASELINES = ("linear", "none")
 OPTIMIZERS = ("sgd", "adam")
 CENTRAL_STEPS = ("trpo", "gradient")
-RIDGE = 1e-5
 """First ridge term of the linear baseline's normal equations (grows tenfold on failure)."""
 RUNNING_DECAY = 0.9
 """Decay of the running mean and scale of the returns after adaptation (``normalize``)."""
@@ -368,62 +367,6 @@ def episode_returns(traj: Trajectories) -> torch.Tensor:
 def returns_to_go(rewards: torch.Tensor, valid: torch.Tensor, gamma: float) -> torch.Tensor:
     """Discounted rewards-to-go along the last axis T, invalid steps counted as 0."""
     return discounted_returns(rewards * valid, gamma)
-
-
-def linear_features(obs: torch.Tensor) -> torch.Tensor:
-    """rllab's linear-baseline features of ``obs`` ``(..., T, D)``: ``(..., T, 2 D + 4)``.
-
-    ``[o, o^2, t, t^2, t^3, 1]`` with ``o`` clipped to [-10, 10] and ``t = step / 100``.
-    """
-    o = obs.double().clamp(-10.0, 10.0)
-    steps = obs.shape[-2]
-    t = torch.arange(steps, dtype=torch.float64) / 100.0
-    t = t.reshape((1,) * (obs.dim() - 2) + (steps, 1)).expand(*obs.shape[:-1], 1)
-    return torch.cat([o, o * o, t, t * t, t * t * t, torch.ones_like(t)], dim=-1)
-
-
-def fit_linear_baseline(
-    obs: torch.Tensor, returns: torch.Tensor, valid: torch.Tensor
-) -> torch.Tensor:
-    """Ridge least-squares fit of the returns on :func:`linear_features`, per leading index.
-
-    Parameters
-    ----------
-    obs : torch.Tensor
-        ``(P, C, T, D)`` observations of P agents (one fit per agent).
-    returns : torch.Tensor
-        ``(P, C, T)`` discounted rewards-to-go to fit.
-    valid : torch.Tensor
-        ``(P, C, T)`` bool, the steps that enter the fit.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(P, C, T)`` float64 fitted values (0 where not valid).  The ridge term starts at
-        :data:`RIDGE` and grows tenfold, up to 5 times, while a system is not positive
-        definite; an agent whose system never is gets no baseline (zeros).
-    """
-    n_policies = obs.shape[0]
-    x = linear_features(obs).reshape(n_policies, -1, 2 * obs.shape[-1] + 4)
-    w = valid.reshape(n_policies, -1, 1).double()
-    y = (returns.double() * valid).reshape(n_policies, -1, 1)
-    xtx = (x * w).transpose(1, 2) @ x
-    xty = (x * w).transpose(1, 2) @ y
-    eye = torch.eye(xtx.shape[-1], dtype=torch.float64)
-    coef = torch.zeros_like(xty)
-    todo = torch.ones(n_policies, dtype=torch.bool)
-    reg = RIDGE
-    for _ in range(5):
-        chol, info = torch.linalg.cholesky_ex(xtx[todo] + reg * eye)
-        ok = info == 0
-        idx = torch.nonzero(todo).squeeze(1)
-        if ok.any():
-            coef[idx[ok]] = torch.cholesky_solve(xty[idx[ok]], chol[ok])
-        todo[idx[ok]] = False
-        if not todo.any():
-            break
-        reg *= 10.0
-    return (x @ coef).reshape(valid.shape) * valid
 
 
 def advantages(

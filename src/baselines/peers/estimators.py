@@ -33,6 +33,91 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -
     return advantages
 
 
+RIDGE = 1e-5
+"""Initial ridge term of :func:`fit_linear_baseline` (rllab's ``reg_coeff``)."""
+
+
+def linear_features(obs: torch.Tensor) -> torch.Tensor:
+    """rllab's linear-baseline features of ``obs`` ``(..., T, D)``: ``(..., T, 2 D + 4)``.
+
+    ``[o, o^2, t, t^2, t^3, 1]`` with ``o`` clipped to [-10, 10] and ``t = step / 100``.
+    """
+    o = obs.double().clamp(-10.0, 10.0)
+    steps = obs.shape[-2]
+    t = torch.arange(steps, dtype=torch.float64) / 100.0
+    t = t.reshape((1,) * (obs.dim() - 2) + (steps, 1)).expand(*obs.shape[:-1], 1)
+    return torch.cat([o, o * o, t, t * t, t * t * t, torch.ones_like(t)], dim=-1)
+
+
+def fit_linear_baseline(
+    obs: torch.Tensor, returns: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
+    """Ridge least-squares fit of the returns on :func:`linear_features`, per leading index.
+
+    Parameters
+    ----------
+    obs : torch.Tensor
+        ``(P, C, T, D)`` observations of P agents (one fit per agent).
+    returns : torch.Tensor
+        ``(P, C, T)`` discounted rewards-to-go to fit.
+    valid : torch.Tensor
+        ``(P, C, T)`` bool, the steps that enter the fit.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(P, C, T)`` float64 fitted values (0 where not valid).  The ridge term starts at
+        :data:`RIDGE` and grows tenfold, up to 5 times, while a system is not positive
+        definite; an agent whose system never is gets no baseline (zeros).
+    """
+    n_policies = obs.shape[0]
+    x = linear_features(obs).reshape(n_policies, -1, 2 * obs.shape[-1] + 4)
+    w = valid.reshape(n_policies, -1, 1).double()
+    y = (returns.double() * valid).reshape(n_policies, -1, 1)
+    xtx = (x * w).transpose(1, 2) @ x
+    xty = (x * w).transpose(1, 2) @ y
+    eye = torch.eye(xtx.shape[-1], dtype=torch.float64)
+    coef = torch.zeros_like(xty)
+    todo = torch.ones(n_policies, dtype=torch.bool)
+    reg = RIDGE
+    for _ in range(5):
+        chol, info = torch.linalg.cholesky_ex(xtx[todo] + reg * eye)
+        ok = info == 0
+        idx = torch.nonzero(todo).squeeze(1)
+        if ok.any():
+            coef[idx[ok]] = torch.cholesky_solve(xty[idx[ok]], chol[ok])
+        todo[idx[ok]] = False
+        if not todo.any():
+            break
+        reg *= 10.0
+    return (x @ coef).reshape(valid.shape) * valid
+
+
+def advantages_with_linear_baseline(
+    obs: torch.Tensor, rewards: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """REINFORCE advantages of N agents sharing one reward: rewards-to-go less each agent's
+    linear feature baseline (rllab's, fitted on the batch), not normalised.
+
+    Parameters
+    ----------
+    obs : torch.Tensor
+        ``(N, B, T, D)`` each agent's observations over B full-length episodes.
+    rewards : torch.Tensor
+        ``(B, T)`` the shared reward.
+    gamma : float
+        Discount of the rewards-to-go.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, B, T)`` float32.
+    """
+    rtg = discounted_returns(rewards.double(), gamma).expand(obs.shape[0], *rewards.shape)
+    valid = torch.ones(rtg.shape, dtype=torch.bool)
+    return (rtg - fit_linear_baseline(obs, rtg, valid)).float()
+
+
 def project_conflicting(grads: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """PCGrad's projection (Yu et al. 2020): every task's gradient, projected.
 
