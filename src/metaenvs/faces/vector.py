@@ -23,7 +23,10 @@ class BatchedVectorEnv(VectorEnv):
 
     - observations ``(B, N, *obs_shape)``; ``single_observation_space`` is ``(N, *obs_shape)``;
     - actions ``(B, N)`` (``MultiDiscrete``) or ``(B, N, *act_shape)`` (``Box``);
-    - rewards ``(B, N)`` float32, one per agent (not summed);
+    - rewards ``(B, N)`` float32, one per agent (not summed): Gymnasium's single-agent
+      vector wrappers (``RecordEpisodeStatistics``, ``NormalizeReward``) expect ``(B,)``,
+      so reduce them first with ``gymnasium.wrappers.vector.TransformReward`` (e.g.
+      ``lambda r: r.sum(axis=1)``), or use ``metaenvs.make_sb3_vec`` (one slot per agent);
     - terminations and truncations ``(B,)``, per copy;
     - with action masks (``core.masked_actions``), ``infos["action_mask"]``
       ``(B, N, n_actions)`` int8 after every reset and step, for the returned observations;
