@@ -188,7 +188,7 @@ def test_max_cycles_is_an_alias_of_the_horizon_keyword():
     for s in registered_specs():  # every id that has an episode length takes the alias
         field = s.horizon_keyword()
         if field is not None:
-            assert field in s.keywords(), s.id
+            assert getattr(s.make_core(max_cycles=7).config, field) == 7, s.id
     assert {s.horizon_keyword() for s in registered_specs()} >= {"horizon", "time_limit"}
 
 
