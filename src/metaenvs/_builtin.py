@@ -15,6 +15,7 @@ _PUSH = "metaenvs.games.push:PushCore"
 _SKIRMISH = "metaenvs.games.skirmish:SkirmishCore"
 _SURVIVAL = "metaenvs.games.survival:SurvivalCore"
 _HALFCHEETAH = "metaenvs.games.halfcheetah:HalfCheetahCore"  # imports mujoco when made
+_NEURONS = "metaenvs.games.neurons:NeuronsCore"
 SKIRMISH_FAMILIES = {
     "skirmish_marines": ("3m", "8m", "5m_vs_6m", "8m_vs_9m", "10m_vs_11m", "27m_vs_30m"),
     "skirmish_protoss": ("2s3z", "3s5z", "1c3s5z", "3s5z_vs_3s6z"),
@@ -30,6 +31,7 @@ def register_builtin() -> None:
     register_skirmish()
     register_survival()
     register_halfcheetah()
+    register_neurons()
 
 
 def register_matrix_games() -> None:
@@ -200,4 +202,39 @@ def register_halfcheetah() -> None:
         "running forward, horizon 200 (meta-mapg); needs mujoco",
         family="halfcheetah",
         views=_FOCAL,
+    )
+
+
+def register_neurons() -> None:
+    """Register neurons-as-agents: the family ``neurons-v0`` (any network and task) and the
+    draft's two tasks (student-teacher; digits for its MNIST, raw and PCA-projected)."""
+    register(
+        "neurons-v0",
+        _NEURONS,
+        "Neurons as agents, any network and task: each neuron changes its outgoing weights",
+        family="neurons",
+    )
+    register(
+        "neurons_teacher-v0",
+        _NEURONS,
+        "Neurons as agents: a 16-32-4 ReLU student learns a random teacher (MSE), "
+        "200 updates (neurons-as-agents)",
+        family="neurons",
+        defaults={"task": "teacher"},
+    )
+    register(
+        "neurons_digits-v0",
+        _NEURONS,
+        "Neurons as agents: a 64-32-10 ReLU network learns the 8x8 digits (cross-entropy), "
+        "200 updates (neurons-as-agents)",
+        family="neurons",
+        defaults={"task": "digits"},
+    )
+    register(
+        "neurons_digits_pca10-v0",
+        _NEURONS,
+        "Neurons as agents: digits on 10 principal components, a 10-32-10 network, "
+        "200 updates (neurons-as-agents)",
+        family="neurons",
+        defaults={"task": "digits", "pca": 10},
     )

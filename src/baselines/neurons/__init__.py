@@ -1,0 +1,1 @@
+"""Neurons as agents (paper: neurons-as-agents): the draft's reference learning rules."""
