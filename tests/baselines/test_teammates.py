@@ -115,3 +115,21 @@ def test_bad_settings_raise(bad: dict) -> None:
 def test_unflatten_refuses_a_vector_of_the_wrong_size() -> None:
     with pytest.raises(ValueError, match="a parameter vector of 5 floats"):
         teammates.unflatten(np.zeros(5, np.float32), {"w": (2, 3)})
+
+
+def test_rollout_keeps_every_steps_observation_and_replays() -> None:
+    pytest.importorskip("mujoco")
+    import metaenvs
+
+    core = metaenvs.make_core("halfcheetah_2x3", horizon=6, forward_reward_weight=-1.0)
+    gen = torch.Generator().manual_seed(1)
+    policies = [teammates.init_policy(17, 3, 8, gen) for _ in range(2)]
+    obs, actions, rewards = teammates.rollout(core, policies, 7, gen, 3, 6)
+    assert obs.shape == (2, 3, 6, 17) and actions.shape == (2, 3, 6, 3) and rewards.shape == (3, 6)
+    state = core.reset(3, 7)
+    for t in range(6):
+        np.testing.assert_array_equal(obs[:, :, t].permute(1, 0, 2).numpy(), state.obs)
+        joint = actions[:, :, t].permute(1, 0, 2).clamp(-1, 1).numpy()
+        result = core.step(state, joint)
+        np.testing.assert_allclose(rewards[:, t].numpy(), result.reward[:, 0], rtol=1e-6)
+    assert not torch.equal(obs[:, :, 0], obs[:, :, 5])

@@ -174,7 +174,7 @@ def rollout(
         ``(B, T)`` the joint reward (before scaling).
     """
     state = core.reset(trajectories, state_seed)
-    obs = torch.from_numpy(np.ascontiguousarray(state.obs, dtype=np.float32))  # (B, N, D)
+    obs = torch.tensor(state.obs, dtype=torch.float32)  # (B, N, D), a copy: cores reuse buffers
     runners = [GaussianLSTM(p, trajectories) for p in policies]
     all_obs, all_act, all_rew = [], [], []
     with torch.no_grad():
@@ -188,8 +188,8 @@ def rollout(
             result = core.step(state, act.clamp(-1.0, 1.0).numpy())
             all_obs.append(obs)
             all_act.append(act)
-            all_rew.append(torch.from_numpy(np.asarray(result.reward[:, 0], dtype=np.float32)))
-            obs = torch.from_numpy(np.ascontiguousarray(result.obs, dtype=np.float32))
+            all_rew.append(torch.tensor(result.reward[:, 0], dtype=torch.float32))
+            obs = torch.tensor(result.obs, dtype=torch.float32)
     stacked_obs = torch.stack(all_obs, dim=2).permute(1, 0, 2, 3)  # (N, B, T, D)
     stacked_act = torch.stack(all_act, dim=2).permute(1, 0, 2, 3)
     return stacked_obs, stacked_act, torch.stack(all_rew, dim=1)
@@ -253,8 +253,9 @@ def train(args: TeammateArgs, progress: bool = True) -> dict[str, np.ndarray]:
             loss.backward()
             opt.step()
         if progress and (k % 10 == 0 or k == args.iterations - 1):
-            print(f"iteration {k}: running-left reward {returns[-1]:.1f} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
+            std = float(policies[TEAMMATE]["log_std"].detach().exp().mean())
+            print(f"iteration {k}: running-left reward {returns[-1]:.1f}, teammate action "
+                  f"std {std:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
     shapes = {name: tuple(v.shape) for name, v in policies[TEAMMATE].items()}
     return {
         "kept": np.array(kept, dtype=np.int64),
