@@ -133,3 +133,14 @@ def test_rollout_keeps_every_steps_observation_and_replays() -> None:
         result = core.step(state, joint)
         np.testing.assert_allclose(rewards[:, t].numpy(), result.reward[:, 0], rtol=1e-6)
     assert not torch.equal(obs[:, :, 0], obs[:, :, 5])
+
+
+def test_cli_writes_the_population_and_its_figure(tmp_path: Path) -> None:
+    pytest.importorskip("mujoco")
+    out = tmp_path / "pop.npz"
+    args = ["--out", str(out), "--iterations", "2", "--trajectories", "2", "--horizon", "4"]
+    assert teammates.main([*args, "--keep", "1", "--plot", str(tmp_path / "p.png")]) == 0
+    assert list(teammates.Population(out).kept) == [1]
+    assert (tmp_path / "p.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        teammates.main(["--out", str(out), "--iterations", "2", "--keep", "5"])

@@ -333,10 +333,29 @@ def population(args: TeammateArgs | None = None, path: str | Path | None = None)
     return Population(path)
 
 
+def plot_population(pop: Population, path: str | Path) -> None:
+    """Figure 7's view: the running-left reward of the batch each checkpoint collected,
+    the meta-train/validation and meta-test checkpoints marked."""
+    from baselines._runs import figure
+
+    fig = figure(6.0, 3.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(np.arange(len(pop.returns)), pop.returns, color="0.6", lw=0.8, label="all")
+    for name, color in (("train", "C0"), ("val", "C1"), ("test", "C3")):
+        ks = [k for k in SPLITS[name] if k < len(pop.returns)]
+        ax.scatter(ks, pop.returns[ks], s=6, color=color, label=f"{name} ({len(ks)})", zorder=3)
+    ax.set_xlabel("teammate pre-training iteration (checkpoint)")
+    ax.set_ylabel("episode reward, running left")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m baselines.peers.teammates --out FILE [--iterations N] [--seed S] ...``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the population file (.npz)")
+    parser.add_argument("--plot", type=Path, default=None, help="also draw the rewards (PNG)")
     for field in dataclasses.fields(TeammateArgs):
         if field.name == "keep":
             parser.add_argument("--keep", type=int, nargs="*", default=())
@@ -344,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default),
                                 default=field.default)  # fmt: skip
     ns = vars(parser.parse_args(argv))
-    out = ns.pop("out")
+    out, plot = ns.pop("out"), ns.pop("plot")
     ns["keep"] = tuple(ns["keep"])
     try:
         args = TeammateArgs(**ns)
@@ -354,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = train(args)
     save(result, out)
     print(f"wrote {out}: {len(result['kept'])} checkpoints, {float(result['wall_s']):.0f} s")
+    if plot is not None:
+        plot_population(Population(out), plot)
     return 0
 
 
