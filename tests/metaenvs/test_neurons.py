@@ -47,7 +47,7 @@ def teacher_weights(core, state, b=0):
     sizes, flat, out, at = core.config.teacher_sizes, state.teacher[b], [], 0
     for lay in range(len(sizes) - 1):
         n = sizes[lay + 1] * sizes[lay]
-        out.append(flat[at : at + n].reshape(sizes[lay + 1], sizes[lay]))
+        out.append(flat[at : at + n].reshape(sizes[lay], sizes[lay + 1]).T)  # stored W^T
         at += n
     return out
 
@@ -151,6 +151,7 @@ def test_an_agent_changes_only_its_outgoing_weights():
     core = small()
     state = core.reset(2, seed=0)
     before = state.weights.copy()
+    expected = weights_of(core, state, 1)
     actions = np.zeros((2, core.n_agents, core.width), dtype=np.float32)
     k = core.agent_names.index("neuron_1_3")  # hidden neuron 3 of 5: fan-out 2, width 5
     actions[1, k] = [0.5, -1.0, 1.0, 1.0, 1.0]  # the last three are padding
@@ -158,7 +159,6 @@ def test_an_agent_changes_only_its_outgoing_weights():
     actions[1, k0] = [0.1, 0.2, 0.3, 0.4, 0.5]
     core.step(state, actions)
     assert np.array_equal(state.weights[0], before[0])
-    expected = [w.copy() for w in (before[1, :15].reshape(5, 3), before[1, 15:].reshape(2, 5))]
     scale = core.config.action_scale
     expected[1][:, 3] += scale * actions[1, k, :2].astype(np.float64)
     expected[0][:, 2] += scale * actions[1, k0].astype(np.float64)
@@ -298,3 +298,22 @@ def test_render_shows_the_weights():
     blue = (blank[..., 2] > 200) & (blank[..., 0] < 100)
     red = (blank[..., 0] > 200) & (blank[..., 2] < 100)
     assert blue.any() and not red.any()
+
+
+def test_copies_are_the_same_at_every_batch_size_and_on_threads():
+    """Copy b of a threaded batch equals a B = 1 run seeded ``seed + b`` (episode ends too)."""
+    core = small(horizon=7)
+    core.min_parallel, core.threads = 2, 2  # the threaded path on a small batch
+    single = small(horizon=7)
+    rng = np.random.default_rng(0)
+    actions = [core.sample_actions(6, rng) for _ in range(16)]
+    batch = core.reset(6, seed=40)
+    ones = [single.reset(1, seed=40 + b) for b in range(6)]
+    for a in actions:
+        r = core.step(batch, a)
+        obs, loss, test = r.obs.copy(), r.info["loss"].copy(), r.info["test_loss"].copy()
+        for b, state in enumerate(ones):
+            r1 = single.step(state, a[b : b + 1])
+            assert np.array_equal(obs[b], r1.obs[0]) and loss[b] == r1.info["loss"][0]
+            assert test[b] == r1.info["test_loss"][0]
+    assert np.array_equal(core.gradients(batch)[3], single.gradients(ones[3])[0])

@@ -4,10 +4,11 @@ Shapes (B copies, L weight layers, layer sizes ``R_0 .. R_L``, N samples in a mi
 K agents ``= R_0 + ... + R_{L-1}``, D ``= max_l R_{l+1}`` action width, O observation width):
 
 - ``net`` (:data:`Net`): the student's ``sizes (L+1,)``, ``woff (L+1,)`` (``W_l[j, i]`` is
-  ``weights[b, woff[l] + j * R_l + i]``: row-major ``(R_{l+1}, R_l)``, the draft's
-  ``W_l``), ``aoff (L+2,)`` (layer l's activations are the columns ``aoff[l]:aoff[l+1]``
-  of an activation row), ``agent_layer, agent_unit (K,)`` (agent k is neuron
-  ``agent_unit[k]`` of layer ``agent_layer[k]``), and the teacher's ``tsizes, twoff, taoff``;
+  ``weights[b, woff[l] + i * R_{l+1} + j]``: the draft's ``W_l`` stored transposed, row i
+  the outgoing weights of neuron i, the agent's own, contiguous), ``aoff (L+2,)`` (layer
+  l's activations are the columns ``aoff[l]:aoff[l+1]`` of an activation row),
+  ``agent_layer, agent_unit (K,)`` (agent k is neuron ``agent_unit[k]`` of layer
+  ``agent_layer[k]``), and the teacher's ``tsizes, twoff, taoff``;
 - ``data`` (:data:`Data`): the digits' ``train_x (n_train, R_0)``, ``train_y (n_train,
   R_L)`` (one-hot), ``test_x, test_y`` float64 (no rows in the student-teacher task);
 - ``par`` (:data:`Params`): the scalars;
@@ -73,12 +74,23 @@ def obs_layout(n_layers: int, width: int) -> dict[str, slice]:
 
 
 # -- random numbers -------------------------------------------------------------------------
-@numba.njit(cache=True, inline="always")
-def next_normal(rng: np.ndarray, b: int) -> float:
-    """A standard normal from stream ``b`` (Box-Muller on two uniforms, cosine branch)."""
-    u1 = next_uniform(rng, b)
-    u2 = next_uniform(rng, b)
-    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * np.pi * u2)
+@numba.njit(cache=True)
+def fill_normals(rng: np.ndarray, b: int, out: np.ndarray) -> None:
+    """Fill the 1-D ``out`` with standard normals from stream ``b``, two at a time
+    (Marsaglia's polar method: no trigonometry, a pair of uniforms accepted with
+    probability pi / 4; an odd last one is the first of a pair)."""
+    n = out.shape[0]
+    for k in range(0, n, 2):
+        while True:
+            u = 2.0 * next_uniform(rng, b) - 1.0
+            v = 2.0 * next_uniform(rng, b) - 1.0
+            r2 = u * u + v * v
+            if 0.0 < r2 < 1.0:
+                break
+        f = np.sqrt(-2.0 * np.log(r2) / r2)
+        out[k] = u * f
+        if k + 1 < n:
+            out[k + 1] = v * f
 
 
 @numba.njit(cache=True, inline="always")
@@ -115,21 +127,35 @@ def forward(w, sizes, woff, aoff, n, acts, relu, xi, sig_node):
         Their standard deviation (0: no perturbation).
     """
     n_layers = sizes.shape[0] - 1
+    h = np.empty(sizes[1:].max())
     for lay in range(n_layers):
         rin, rout = sizes[lay], sizes[lay + 1]
         a0, a1, w0 = aoff[lay], aoff[lay + 1], woff[lay]
         hidden = lay < n_layers - 1
         for s in range(n):
             for j in range(rout):
-                h = 0.0
-                base = w0 + j * rin
+                h[j] = 0.0
+            hs = h[:rout]
+            if rout >= 8:  # h += x_i W_l[:, i] (neuron i's outgoing weights: one row)
                 for i in range(rin):
-                    h += w[base + i] * acts[s, a0 + i]
+                    a = acts[s, a0 + i]
+                    if a != 0.0:
+                        wi = w[w0 + i * rout : w0 + (i + 1) * rout]  # slices: SIMD
+                        for j in range(rout):
+                            hs[j] += a * wi[j]
+            else:  # a narrow layer: one dot product per unit, the same sums in the same order
+                for j in range(rout):
+                    v = 0.0
+                    for i in range(rin):
+                        v += w[w0 + i * rout + j] * acts[s, a0 + i]
+                    hs[j] = v
+            for j in range(rout):
+                v = h[j]
                 if sig_node != 0.0:
-                    h += sig_node * xi[s, a1 + j]
+                    v += sig_node * xi[s, a1 + j]
                 if hidden:
-                    h = (h if h > 0.0 else 0.0) if relu else np.tanh(h)
-                acts[s, a1 + j] = h
+                    v = (v if v > 0.0 else 0.0) if relu else np.tanh(v)
+                acts[s, a1 + j] = v
 
 
 @numba.njit(cache=True)
@@ -185,22 +211,23 @@ def backward(w, sizes, woff, aoff, n, acts, y, relu, classify, delta, grad):
     for lay in range(n_layers - 1, -1, -1):
         rin, rout = sizes[lay], sizes[lay + 1]
         a0, a1, w0 = aoff[lay], aoff[lay + 1], woff[lay]
-        for j in range(rout):
-            for i in range(rin):
-                grad[w0 + j * rin + i] = 0.0
+        grad[w0 : w0 + rin * rout] = 0.0
         for s in range(n):
-            for j in range(rout):
-                d = delta[s, a1 + j]
-                base = w0 + j * rin
-                for i in range(rin):
-                    grad[base + i] += d * acts[s, a0 + i]
+            ds = delta[s, a1 : a1 + rout]
+            for i in range(rin):
+                a = acts[s, a0 + i]
+                if a != 0.0:
+                    gi = grad[w0 + i * rout : w0 + (i + 1) * rout]
+                    for j in range(rout):
+                        gi[j] += a * ds[j]
         if lay == 0:
             break
         for s in range(n):
             for i in range(rin):
                 back = 0.0
+                base = w0 + i * rout
                 for j in range(rout):
-                    back += delta[s, a1 + j] * w[w0 + j * rin + i]
+                    back += delta[s, a1 + j] * w[base + j]
                 x = acts[s, a0 + i]
                 deriv = (1.0 if x > 0.0 else 0.0) if relu else 1.0 - x * x
                 delta[s, a0 + i] = back * deriv
@@ -225,10 +252,8 @@ def draw_inputs(rng, b, xb, y_out, teacher_w, net, data, par, tacts, from_split)
         return
     r0 = xb.shape[1]
     for s in range(n):
-        for i in range(r0):
-            v = next_normal(rng, b)
-            xb[s, i] = v
-            tacts[s, i] = v
+        fill_normals(rng, b, xb[s])
+        tacts[s, :r0] = xb[s]
     forward(teacher_w, net.tsizes, net.twoff, net.taoff, n, tacts, par.relu, tacts, 0.0)
     t_out = net.taoff[net.tsizes.shape[0] - 1]
     for s in range(n):
@@ -240,9 +265,9 @@ def draw_inputs(rng, b, xb, y_out, teacher_w, net, data, par, tacts, from_split)
 def init_weights(rng, b, w, sizes, woff, scale):
     """``W_l`` entries i.i.d. ``N(0, scale**2 / R_l)`` (LeCun's fan-in scaling at 1)."""
     for lay in range(sizes.shape[0] - 1):
-        std = scale / np.sqrt(sizes[lay])
-        for p in range(woff[lay], woff[lay + 1]):
-            w[p] = std * next_normal(rng, b)
+        block = w[woff[lay] : woff[lay + 1]]
+        fill_normals(rng, b, block)
+        block *= scale / np.sqrt(sizes[lay])
 
 
 @numba.njit(cache=True)
@@ -270,14 +295,13 @@ def observe_copy(b, t, rng, weights, x, y, loss, obs, net, par, scratch):
     r_node, r_weight = 0.0, 0.0
     if par.node:
         for s in range(n):
-            for c in range(aoff[1], aoff[n_layers + 1]):
-                xi[s, c] = next_normal(rng, b)
+            fill_normals(rng, b, xi[s, aoff[1] : aoff[n_layers + 1]])
         pacts[:n, : sizes[0]] = x[b]
         forward(weights[b], sizes, woff, aoff, n, pacts, par.relu, xi, sigma)
         r_node = (e_clean - loss_of(pacts, out0, y[b], n, par.classify)) / sigma
     if par.weight:
+        fill_normals(rng, b, z)
         for p in range(wp.shape[0]):
-            z[p] = next_normal(rng, b)
             wp[p] = weights[b, p] + sigma * z[p]
         pacts[:n, : sizes[0]] = x[b]
         forward(wp, sizes, woff, aoff, n, pacts, par.relu, xi, 0.0)
@@ -304,18 +328,25 @@ def observe_copy(b, t, rng, weights, x, y, loss, obs, net, par, scratch):
             var += (acts[s, col] - mean) ** 2
         o[n_layers + 4] = mean
         o[n_layers + 5] = np.sqrt(var / n)
-        rin, rout = sizes[lay], sizes[lay + 1]
+        rout, a1 = sizes[lay + 1], aoff[lay + 1]
+        base = woff[lay] + i * rout  # W_l[:, i], the agent's weights
         for j in range(rout):
-            p = woff[lay] + j * rin + i
-            o[c_w + j] = weights[b, p]
-            if par.node:
-                trace = 0.0
-                for s in range(n):
-                    trace += acts[s, col] * xi[s, aoff[lay + 1] + j]
-                o[c_w + width + j] = trace
-            if par.weight:
-                o[c_w + 2 * width + j] = z[p]
+            o[c_w + j] = weights[b, base + j]
             o[c_w + 3 * width + j] = 1.0
+            if par.weight:
+                o[c_w + 2 * width + j] = z[base + j]
+        if par.node:
+            trace = scratch[6]
+            trace[:rout] = 0.0
+            tr = trace[:rout]
+            for s in range(n):
+                a = acts[s, col]
+                if a != 0.0:
+                    xs = xi[s, a1 : a1 + rout]
+                    for j in range(rout):
+                        tr[j] += a * xs[j]
+            for j in range(rout):
+                o[c_w + width + j] = trace[j]
 
 
 @numba.njit(cache=True)
@@ -379,7 +410,8 @@ def start_copy(b, t, rng, eval_rng, weights, teacher, x, y, loss, obs, net, data
 @numba.njit(cache=True)
 def make_scratch(n, net):
     """Per-call work arrays: activations, perturbed activations, node noise ``(n, A)``,
-    weight noise and perturbed weights ``(P,)``, teacher activations ``(n, A_t)``."""
+    weight noise and perturbed weights ``(P,)``, teacher activations ``(n, A_t)``, a
+    neuron's node trace ``(D,)``."""
     a = net.aoff[net.aoff.shape[0] - 1]
     p = net.woff[net.woff.shape[0] - 1]
     at = net.taoff[net.taoff.shape[0] - 1]
@@ -390,6 +422,7 @@ def make_scratch(n, net):
         np.zeros(p),
         np.zeros(p),
         np.zeros((n, max(at, 1))),
+        np.zeros(net.sizes[1:].max()),
     )
 
 
@@ -440,9 +473,10 @@ def step_neurons(
     for b in range(lo, hi):
         for k in range(actions.shape[1]):
             lay, i = net.agent_layer[k], net.agent_unit[k]
-            rin = sizes[lay]
-            for j in range(sizes[lay + 1]):
-                weights[b, woff[lay] + j * rin + i] += par.action_scale * actions[b, k, j]
+            rout = sizes[lay + 1]
+            base = woff[lay] + i * rout
+            for j in range(rout):
+                weights[b, base + j] += par.action_scale * actions[b, k, j]
         t[b] += 1
         draw_inputs(rng, b, x[b], y[b], teacher[b], net, data, par, scratch[5], 0)
         clean_pass(b, weights, x, y, loss, net, par, scratch[0])
@@ -488,8 +522,9 @@ def gradients_neurons(weights, x, y, net, par, out, lo, hi):
         for k in range(out.shape[1]):
             lay, i = net.agent_layer[k], net.agent_unit[k]
             out[b, k, :] = 0.0
+            base = woff[lay] + i * sizes[lay + 1]
             for j in range(sizes[lay + 1]):
-                out[b, k, j] = grad[woff[lay] + j * sizes[lay] + i]
+                out[b, k, j] = grad[base + j]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -280,7 +280,9 @@ class NeuronsState(CoreState):
 
     eval_rng: np.ndarray
     weights: np.ndarray
-    """``(B, P)`` float64, the student's weights (``core.layer_weights`` splits them)."""
+    """``(B, P)`` float64, the student's weights, ``W_l`` transposed layer after layer (row i
+    of ``W_l^T``, neuron i's outgoing weights, contiguous); ``core.layer_weights`` gives
+    the ``W_l``."""
     teacher: np.ndarray
     x: np.ndarray
     """``(B, N, R_0)`` float64, the current minibatch's inputs."""
@@ -440,10 +442,11 @@ class NeuronsCore(BatchedCore):
         return out
 
     def layer_weights(self, state: NeuronsState, index: int = 0) -> list[np.ndarray]:
-        """Copy ``index``'s weights as the draft's matrices ``W_l (R_{l+1}, R_l)`` (views)."""
+        """Copy ``index``'s weights as the draft's matrices ``W_l (R_{l+1}, R_l)`` (views of
+        ``state.weights``, transposed: writing to them changes the state)."""
         w, woff, s = state.weights[index], self.net.woff, self.sizes
         return [
-            w[woff[lay] : woff[lay + 1]].reshape(s[lay + 1], s[lay]) for lay in range(len(s) - 1)
+            w[woff[lay] : woff[lay + 1]].reshape(s[lay], s[lay + 1]).T for lay in range(len(s) - 1)
         ]
 
     def weight_changes(self, deltas: np.ndarray) -> np.ndarray:
