@@ -134,6 +134,18 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
         "--threads", type=int, default=1, help="torch and numba threads per run (default 1)"
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run the methods x seeds as Ray tasks on a local Ray instance with this many "
+        "CPUs (default 1: one run after the other here, without Ray)",
+    )
+    train.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="run them as Ray tasks on this Ray cluster ('auto', 'ray://host:10001')",
+    )
     fields = train.add_argument_group(f"{experiment.args_cls.__name__} fields")
     add_field_flags(fields, experiment.args_cls, skip=OWN, aliases=experiment.aliases)
     compare = sub.add_parser(
@@ -172,6 +184,8 @@ def train_args(
         parser.error(f"--seeds must be >= 0, got {' '.join(map(str, ns.seeds))}")
     if ns.threads < 1:
         parser.error(f"--threads must be >= 1, got {ns.threads}")
+    if ns.workers < 1:
+        parser.error(f"--workers must be >= 1, got {ns.workers}")
     try:
         return [cls(**{**changes, "method": m, "seed": s}) for m in methods for s in seeds]
     except (TypeError, ValueError) as err:
@@ -208,7 +222,17 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> int:
     all_args = train_args(experiment, ns, parser)
     one_thread_per_run(ns.threads)
     warm_kernels(experiment, all_args)
-    for args in all_args:
+    if ns.workers > 1 or ns.ray_address:
+        from baselines.experiment.workers import run_on_ray
+
+        try:
+            run_on_ray(experiment, all_args, ns.out, ns.name, ns.threads, ns.workers,
+                       ns.ray_address, on_done=lambda d: print(
+                           f"{d}: {_last_row_text(experiment, d)}", flush=True))  # fmt: skip
+        except (ConfigMismatchError, ImportError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    for args in [] if ns.workers > 1 or ns.ray_address else all_args:
         try:
             run_dir = run(experiment, args, ns.out, name=ns.name, progress=not ns.no_progress)
         except ConfigMismatchError as err:
