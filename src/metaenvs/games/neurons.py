@@ -13,7 +13,9 @@ rules (SGD, node and weight perturbation) that act through this env are in
 One per neuron with outgoing weights: ``neuron_<l>_<i>`` is neuron i of layer l, for
 ``l = 0 .. L-1`` (the inputs and every hidden layer; the R_L output neurons have no
 outgoing weights and are not agents).  K = R_0 + ... + R_{L-1} agents, all alike (one
-shared observation and action space), none leaving before the end.
+shared observation and action space), none leaving before the end.  No single-agent
+(focal) view is registered: one neuron learning while the others follow a fixed rule is not
+the draft's setting (the batched and PettingZoo faces carry all neurons at once).
 
 ## Action Space
 ``Box(-1, 1, (D,), float32)`` with ``D = max_l R_{l+1}``: agent ``neuron_<l>_<i>`` adds
@@ -71,7 +73,8 @@ finished (other rows: the copy's previous value, 0 before its first episode ends
   test sets (``test_fraction``, a fixed permutation by ``data_seed``); minibatches drawn
   uniformly with replacement from the training split; inputs the pixels over 16 (in
   [0, 1], R_0 = 64), or with ``pca = k`` their projection on the first k principal
-  components of the training split, whitened (the draft projects MNIST on 10); the
+  components of the training split, whitened (the draft projects MNIST on 10; on the
+  digits 10 components keep 74% of the training variance, not the draft's "> 99%"); the
   cross-entropy of the draft on the softmax of the outputs (R_L = 10).  Held out: the test
   split.
 
