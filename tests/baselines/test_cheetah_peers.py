@@ -138,6 +138,8 @@ def test_a_resumed_run_matches_an_uninterrupted_one(population, tmp_path):
     assert test_a["returns"] == test_b["returns"] and len(test_a["returns"]) == 3
     assert test_a["checkpoints"] == [STAND_INS[2]]
     assert (whole / "chain.png").is_file()
+    assert cheetah.main(["compare", str(tmp_path / "a" / "halfcheetah_2x3")]) == 0
+    assert (tmp_path / "a" / "halfcheetah_2x3" / "adaptation.png").is_file()
 
 
 @pytest.mark.parametrize(
