@@ -745,7 +745,13 @@ def plot_chain(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
         seeds = results[method]
         mean, ci = mean_ci95(np.array([s["returns"] for s in seeds], dtype=float))
         x = np.arange(len(mean))
-        ax.plot(x, mean, "o-", color=f"C{i}", label=f"{method} ({len(seeds)} seeds)")
+        ax.plot(
+            x,
+            mean,
+            "o-",
+            color=f"C{i}",
+            label=f"{method} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})",
+        )
         if len(seeds) > 1:
             ax.fill_between(x, mean - ci, mean + ci, color=f"C{i}", alpha=0.2, lw=0)
         ax.set_xticks(x, [rf"$\phi_{{{j}}}$" for j in x])
