@@ -99,3 +99,14 @@ def test_cli_refuses_a_folder_without_runs(tmp_path: Path) -> None:
         tasks.main([str(tmp_path / "missing")])
     with pytest.raises(SystemExit):
         tasks.main([str(tmp_path)])
+
+
+def test_runs_short_of_their_budget_are_left_out(tmp_path: Path) -> None:
+    write_run(tmp_path, "push_N3", "meta", 0, [0.0, 1.0, 2.0, 3.0])
+    write_run(tmp_path, "push_N3", "meta", 1, [0.0, 5.0])
+    (tmp_path / "push_N3" / "meta" / "seed0" / "config.json").write_text('{"episodes": 1000}')
+    (tmp_path / "push_N3" / "meta" / "seed1" / "config.json").write_text('{"episodes": 1000}')
+    cell = tasks.read_cell(tmp_path / "push_N3" / "meta")
+    np.testing.assert_allclose(cell.finals, [2.0])
+    (tmp_path / "push_N3" / "meta" / "seed0" / "config.json").write_text('{"episodes": 2000}')
+    assert tasks.read_cell(tmp_path / "push_N3" / "meta") is None

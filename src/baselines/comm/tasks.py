@@ -28,6 +28,7 @@ says, **not reproduced** when the intervals rule that out, and **inconclusive** 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +76,22 @@ class Cell:
         return self.mean + self.ci if np.isfinite(self.ci) else self.mean
 
 
+def finished(metrics_csv: Path, rows: dict[str, np.ndarray]) -> bool:
+    """Whether the run reached the budget of its ``config.json`` (True without one)."""
+    config = metrics_csv.parent / "config.json"
+    if not config.exists() or not len(rows.get("episodes", [])):
+        return bool(len(rows.get("episodes", [])))
+    return rows["episodes"][-1] >= json.loads(config.read_text())["episodes"]
+
+
 def read_cell(method_dir: Path) -> Cell | None:
-    """The final eval reward of each seed under ``method_dir`` (the mean of its last
-    ``FINAL_ROWS`` evaluations, cut at the shortest seed), or None without runs."""
-    seeds = [read_metrics(p) for p in sorted(method_dir.glob("seed*/metrics.csv"), key=seed_number)]
+    """The final eval reward of each finished seed under ``method_dir`` (the mean of its
+    last ``FINAL_ROWS`` evaluations, cut at the shortest seed), or None without one.
+
+    Runs still short of their budget are left out (a table of runs in progress would mix
+    budgets)."""
+    paths = sorted(method_dir.glob("seed*/metrics.csv"), key=seed_number)
+    seeds = [rows for p in paths if finished(p, rows := read_metrics(p))]
     seeds = [s for s in seeds if len(s.get("eval_reward", []))]
     if not seeds:
         return None
