@@ -205,8 +205,8 @@ class CheetahArgs:
         if self.eval_chains is not None and self.eval_chains < 1:
             raise ValueError(f"eval_chains must be >= 1 or None, got {self.eval_chains}")
         if not (0.0 < self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0):
-            raise ValueError(f"gamma must be in (0, 1] and gae_lambda in [0, 1], got "
-                             f"{self.gamma}, {self.gae_lambda}")  # fmt: skip
+            got = f"{self.gamma}, {self.gae_lambda}"
+            raise ValueError(f"gamma must be in (0, 1] and gae_lambda in [0, 1], got {got}")
         rates = ("reward_scale", "peer_lr", "inner_lr", "actor_lr", "critic_lr", "max_grad_norm")
         bad = [f"{n}={getattr(self, n)}" for n in rates if not getattr(self, n) > 0]
         if bad:
@@ -280,9 +280,15 @@ class Position(NamedTuple):
 
 
 def play(
-    core: Any, meta: Params, peer: Params, seed: int, gen: torch.Generator, k: int,
-    horizon: int, reward_scale: float,
-) -> Position:  # fmt: skip
+    core: Any,
+    meta: Params,
+    peer: Params,
+    seed: int,
+    gen: torch.Generator,
+    k: int,
+    horizon: int,
+    reward_scale: float,
+) -> Position:
     """Play K trajectories per chain with per-chain parameters, in one core of C x K copies.
 
     Actions are the means plus Gaussian noise (detached samples, clipped to [-1, 1] for the
@@ -407,10 +413,10 @@ class CheetahLearner:
         if shapes["fc_w"][0] != n_obs or shapes["out_w"][1] != n_act:
             raise ValueError(f"the teammates' shapes {shapes} do not fit {ENV}")
         gen = torch.Generator().manual_seed(args.seed)
-        self.actor = {k: v.requires_grad_() for k, v in
-                      teammates.init_policy(n_obs, n_act, args.hidden, gen).items()}  # fmt: skip
-        self.value = {k: v.requires_grad_() for k, v in
-                      init_lstm_net(n_obs, 1, args.hidden, gen).items()}  # fmt: skip
+        actor = teammates.init_policy(n_obs, n_act, args.hidden, gen)
+        value = init_lstm_net(n_obs, 1, args.hidden, gen)
+        self.actor = {k: v.requires_grad_() for k, v in actor.items()}
+        self.value = {k: v.requires_grad_() for k, v in value.items()}
         self.inner_lr = torch.full((args.length,), float(args.inner_lr), requires_grad=True)
         self.learns_inner_lr = args.learn_inner_lr and self.method.outer == "meta"
         # the code: SharedAdam(amsgrad=True), alpha at the actor's outer rate
@@ -448,8 +454,7 @@ class CheetahLearner:
         positions: list[Position] = []
         for position in range(args.length + 1):
             env_seed = _mix(seed, position)
-            pos = play(self.core, phi, peer, env_seed, gen, args.k, args.horizon,
-                       args.reward_scale)  # fmt: skip
+            pos = play(self.core, phi, peer, env_seed, gen, args.k, args.horizon, args.reward_scale)
             if position < args.length:
                 baseline = linear_baseline(pos, args.gamma)
                 lr = leaves["inner_lr"][:, position]
@@ -457,8 +462,9 @@ class CheetahLearner:
                 # the teammate's own rule; with the peer-learning term, replayed with the
                 # meta-agent's log-densities among DiCE's nodes (keeps the graph to theta)
                 nodes = pos.peer_lp + pos.meta_lp if peer_term else pos.peer_lp
-                peer = pg_step(peer, nodes, pos.rewards, baseline, args.peer_lr, args.gamma,
-                               create_graph=peer_term)  # fmt: skip
+                peer = pg_step(
+                    peer, nodes, pos.rewards, baseline, args.peer_lr, args.gamma, peer_term
+                )
                 phi = new_phi
             if not train:  # only the returns are read: free the graph
                 pos = pos._replace(meta_lp=pos.meta_lp.detach(), peer_lp=pos.peer_lp.detach())
@@ -481,8 +487,10 @@ class CheetahLearner:
         if method.inner == "lola":  # the teammate's lookahead steps, functions of phi_l
             ahead, ahead_lp = peer, pos.peer_lp
             for _ in range(args.lookahead):
-                ahead = pg_step(ahead, ahead_lp + pos.meta_lp, pos.rewards, baseline,
-                                args.peer_lr, args.gamma, create_graph=True)  # fmt: skip
+                nodes_ahead = ahead_lp + pos.meta_lp
+                ahead = pg_step(
+                    ahead, nodes_ahead, pos.rewards, baseline, args.peer_lr, args.gamma, True
+                )
                 ahead_lp = chain_logprob(ahead, pos.obs, pos.peer_actions)
             nodes = nodes + ahead_lp
         elif train and method.peer:
@@ -534,8 +542,11 @@ class CheetahLearner:
         rng = np.random.default_rng(seed)
         drawn = rng.choice(self.splits["train"], size=args.chains, replace=True)
         positions, leaves = self.play_chain(drawn.tolist(), seed, train=True)
-        value = {k: v.detach().repeat(args.chains, *[1] * v.dim()).requires_grad_()
-                 for k, v in self.value.items()}  # fmt: skip
+        # per-chain copies of the value function: per-chain gradients, like the policy's
+        value = {
+            k: v.detach().repeat(args.chains, *[1] * v.dim()).requires_grad_()
+            for k, v in self.value.items()
+        }
         loss, value_loss = self.outer_losses(positions, value)
         names = list(self.actor) + ["inner_lr"]
         grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names], allow_unused=True)
@@ -676,8 +687,8 @@ def evaluate(learner: CheetahLearner, args: CheetahArgs, row: int) -> dict[str, 
     ``val_r0 .. val_rL``, the mean episode return at each joint policy."""
     result = learner.evaluate("val", seed=VAL_SEED, max_chains=args.eval_chains)
     returns = result.returns
-    return {"val_score": float(returns[1:].sum()),
-            **{f"val_r{i}": float(r) for i, r in enumerate(returns)}}  # fmt: skip
+    per_position = {f"val_r{i}": float(r) for i, r in enumerate(returns)}
+    return {"val_score": float(returns[1:].sum()), **per_position}
 
 
 def eval_columns(args: CheetahArgs) -> tuple[str, ...]:
@@ -765,12 +776,12 @@ def plot_chain(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
 
 def report_test(exp_dir: Path, runs: dict[str, list[Any]]) -> list[Path]:
     """``compare``: ``adaptation.png`` (Figure 2d over every run with a ``test.json``)."""
-    results = {
-        method: [json.loads((r.seed_dir / "test.json").read_text()) for r in seeds
-                 if (r.seed_dir / "test.json").is_file()]
-        for method, seeds in runs.items()
-    }  # fmt: skip
-    results = {m: s for m, s in results.items() if s}
+    results: dict[str, list[dict[str, Any]]] = {}
+    for method, seeds in runs.items():
+        files = [r.seed_dir / "test.json" for r in seeds]
+        done = [json.loads(f.read_text()) for f in files if f.is_file()]
+        if done:
+            results[method] = done
     if not results:
         return []
     path = exp_dir / "adaptation.png"
