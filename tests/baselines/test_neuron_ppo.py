@@ -49,7 +49,7 @@ def test_a_short_meta_training_run_and_its_comparison(tmp_path):
     args = Args(horizon=6, networks=2, iterations=2, eval_networks=2, out=str(tmp_path))
     result = train(args)
     assert [row["iteration"] for row in result["history"]] == [0, 1]
-    assert set(result["comparison"]) == {"learned", "sgd", "np", "wp"}
+    assert set(result["comparison"]) == {"learned", "none", "sgd", "np", "wp"}
     for row in result["comparison"].values():
         assert np.isfinite(row["final_test_loss"]) and row["final_test_loss"] > 0
     assert (tmp_path / "metrics.json").exists() and (tmp_path / "policy.pt").exists()

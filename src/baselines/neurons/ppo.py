@@ -249,9 +249,13 @@ def train(args: Args) -> dict[str, Any]:
 
 
 def compare(core: NeuronsCore, learned: LearnedRule, networks: int) -> dict[str, dict]:
-    """Final held-out loss of the learned rule and of SGD, NP and WP (their docs' rates) on
-    the same held-out networks."""
-    rules: dict[str, Any] = {"learned": learned}
+    """Final held-out loss of the learned rule, of no learning (zero actions) and of SGD, NP
+    and WP (their docs' rates) on the same held-out networks."""
+
+    def still(core: NeuronsCore, state: NeuronsState) -> np.ndarray:  # no learning at all
+        return np.zeros((state.batch, core.n_agents, core.width), dtype=np.float32)
+
+    rules: dict[str, Any] = {"learned": learned, "none": still}
     rates = {"sgd": 0.1, "np": 0.005, "wp": 0.005}
     rules |= {name: RULES[name](lr=lr) for name, lr in rates.items()}
     out = {}
