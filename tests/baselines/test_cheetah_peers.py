@@ -95,6 +95,23 @@ def test_the_peer_learning_term_exists_for_meta_mapg_only(population, method, pe
     assert torch.equal(loss, without) != peer_term
 
 
+@pytest.mark.parametrize(
+    "method, own", [("meta_pg", True), ("reinforce", False), ("lola_dice", False)]
+)
+def test_the_own_learning_term_differentiates_through_the_inner_steps(population, method, own):
+    """phi_1 depends on theta through alpha grad J(theta) for the meta methods (so on the
+    inner rates); the stationary methods cut that graph (phi_1 = theta + const)."""
+    learner = CheetahLearner(tiny(population, method=method))
+    positions, leaves = learner.play_chain([STAND_INS[0]] * 2, seed=5, train=True)
+    (grad,) = torch.autograd.grad(
+        positions[1].meta_lp.sum(), [leaves["inner_lr"]], allow_unused=True, retain_graph=True
+    )
+    assert (grad is not None and float(grad.abs().sum()) > 0) == own
+    theta = [v for k, v in leaves.items() if k != "inner_lr"]
+    grads = torch.autograd.grad(positions[1].meta_lp.sum(), theta, allow_unused=True)
+    assert all(g is not None for g in grads)  # every method trains theta on position 1
+
+
 @pytest.mark.parametrize("method, learns", [("reinforce", False), ("meta_pg", True)])
 def test_only_meta_methods_learn_their_inner_rates(population, method, learns):
     learner = CheetahLearner(tiny(population, method=method))
