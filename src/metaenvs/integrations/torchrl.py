@@ -21,9 +21,60 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from pettingzoo.utils.wrappers import BaseParallelWrapper
+
 import metaenvs
 
 __all__ = ["make_env"]
+
+
+class _EveryAgentEachStep(BaseParallelWrapper):
+    """A ParallelEnv view that reports every agent of ``possible_agents`` at every step.
+
+    TorchRL before 0.14 (the version BenchMARL pins) reads the observation, mask and info
+    of every agent of a group at each step, dead ones too, and fails on an agent that has
+    left.  This view keeps ``agents`` (the live ones) and adds, for each agent that has
+    left, a zero observation, its no-op-only mask, reward 0 and ``terminated``: what
+    TorchRL's mask (``("group", "mask")``) then hides from learning.
+    """
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.possible_agents = env.possible_agents
+        self.metadata = env.metadata
+        self.render_mode = env.render_mode
+        space = env.core.observation_space
+        self._zero = np.zeros(space.shape, dtype=space.dtype)
+        self._gone = getattr(env, "_gone_mask", None)
+        self._dict_obs = bool(env.core.masked_actions and env.mask_in_obs)
+
+    @property
+    def agents(self) -> list[str]:
+        return self.env.agents
+
+    def _fill(self, observations: dict, infos: dict) -> None:
+        for agent in self.possible_agents:
+            if agent in observations:
+                continue
+            obs = self._zero.copy()
+            if self._dict_obs:
+                obs = {"observation": obs, "action_mask": self._gone.copy()}
+            observations[agent] = obs
+            infos[agent] = {} if self._gone is None else {"action_mask": self._gone.copy()}
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        observations, infos = self.env.reset(seed=seed, options=options)
+        self._fill(observations, infos)
+        return observations, infos
+
+    def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:
+        observations, rewards, terminated, truncated, infos = self.env.step(actions)
+        for agent in self.possible_agents:
+            if agent not in observations:
+                rewards[agent], terminated[agent], truncated[agent] = 0.0, True, False
+        self._fill(observations, infos)
+        return observations, rewards, terminated, truncated, infos
 
 
 def make_env(
@@ -73,6 +124,8 @@ def make_env(
         ) from err
     env = metaenvs.make(env_id, **kwargs)
     core = env.core
+    if core.agents_can_die:
+        env = _EveryAgentEachStep(env)
     options: dict[str, Any] = {} if device is None else {"device": device}
     return PettingZooWrapper(
         env,
