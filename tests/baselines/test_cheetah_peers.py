@@ -120,6 +120,27 @@ def test_only_meta_methods_learn_their_inner_rates(population, method, learns):
     assert torch.equal(learner.inner_lr.detach(), before) != learns
 
 
+def test_the_outer_optimiser_is_the_codes_shared_adam(population):
+    """misc/shared_adam.py: AMSGrad, eps 1e-3 added before the bias correction (PyTorch's
+    Adam adds its eps, 1e-8 by default, after it)."""
+    learner = CheetahLearner(tiny(population))
+    for opt in (learner.actor_opt, learner.lr_opt, learner.value_opt):
+        assert isinstance(opt, cheetah.SharedAdam)
+        assert opt.defaults["eps"] == 1e-3 and opt.defaults["amsgrad"]
+    param = torch.zeros(3, requires_grad=True)
+    opt = cheetah.SharedAdam([param], lr=0.1)
+    grads = [[1e-3, -2e-4, 5e-2], [-1e-4, 3e-4, 1e-2], [2e-3, -1e-3, 0.0]]
+    m, v, v_max, expected = (torch.zeros(3, dtype=torch.float64) for _ in range(4))
+    for n, g in enumerate(grads, start=1):
+        g = torch.tensor(g, dtype=torch.float64)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        v_max = torch.maximum(v_max, v)
+        expected -= 0.1 * (1 - 0.999**n) ** 0.5 / (1 - 0.9**n) * m / (v_max.sqrt() + 1e-3)
+        param.grad = g.float()
+        opt.step()
+        torch.testing.assert_close(param.detach().double(), expected, rtol=1e-5, atol=1e-9)
+
+
 @pytest.mark.parametrize("method", list(cheetah.METHODS))
 def test_same_seed_same_metrics_and_parameters(population, method):
     a, b = (CheetahLearner(tiny(population, method=method, seed=4)) for _ in range(2))

@@ -35,7 +35,8 @@ core of C x K cheetahs:
    on the discounted returns of positions 1..L (sum / (L+1)).  Each chain's gradient is
    clipped to ``max_grad_norm``, the chains' gradients are projected by PCGrad, and each
    projected gradient is one AMSGrad step (the code's processes each step a shared
-   optimiser), separately for the policy, the inner rates and the value function.
+   optimiser, :class:`SharedAdam`: eps 1e-3), separately for the policy, the inner rates
+   and the value function.
 
 The methods (:data:`METHODS`) keep these terms:
 
@@ -62,7 +63,7 @@ discount                      0.99                   0.95 (yaml)               0
 K, H, L                       64, 200, 2             64, 200, 2                64, 200, 2
 inner rate (meta, initial)    5e-3                   5e-3, learned (Adam)      same
 teammate's in-chain rate      (not given)            5e-3 (actor_lr_inner)     5e-3
-outer actor / alpha rate      5e-5                   5e-5 AMSGrad              same
+outer actor / alpha rate      5e-5                   5e-5 AMSGrad, eps 1e-3    same
 critic rate                   5.5e-5 (LOLA 1.5e-4)   5.5e-5                    5.5e-5
 GAE lambda                    0.95                   0.95                      0.95
 parallel chains               5 threads              5 processes, async        C = 5, sync
@@ -370,6 +371,49 @@ def pg_step(
 
 
 # -- the learner -------------------------------------------------------------------------
+class SharedAdam(torch.optim.Optimizer):
+    """The code's outer optimiser (``misc/shared_adam.py``): AMSGrad with ``eps=1e-3``.
+
+    ``p -= lr sqrt(1 - beta2^n) / (1 - beta1^n) * m / (sqrt(max v) + eps)``: eps is added
+    before the bias correction, where PyTorch's ``Adam(amsgrad=True)`` adds it after (an
+    effective eps of ``eps / sqrt(1 - beta2^n)`` here), and the code's eps is 1e-3, not
+    PyTorch's 1e-8; both matter for the small value and inner-rate gradients.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-3,
+        amsgrad: bool = True,
+    ) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "amsgrad": amsgrad})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros(())
+                    for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                        state[key] = torch.zeros_like(p)
+                state["step"] += 1
+                n = float(state["step"])
+                m, v, v_max = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
+                m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                if group["amsgrad"]:
+                    torch.maximum(v_max, v, out=v_max)
+                denom = (v_max if group["amsgrad"] else v).sqrt().add_(group["eps"])
+                size = group["lr"] * math.sqrt(1 - beta2**n) / (1 - beta1**n)
+                p.addcdiv_(m, denom, value=-size)
+
+
 class Evaluation(NamedTuple):
     """Meta-test of one split: the meta-agent's return along the chain."""
 
@@ -419,10 +463,10 @@ class CheetahLearner:
         self.value = {k: v.requires_grad_() for k, v in value.items()}
         self.inner_lr = torch.full((args.length,), float(args.inner_lr), requires_grad=True)
         self.learns_inner_lr = args.learn_inner_lr and self.method.outer == "meta"
-        # the code: SharedAdam(amsgrad=True), alpha at the actor's outer rate
-        self.actor_opt = torch.optim.Adam(self.actor.values(), lr=args.actor_lr, amsgrad=True)
-        self.lr_opt = torch.optim.Adam([self.inner_lr], lr=args.actor_lr, amsgrad=True)
-        self.value_opt = torch.optim.Adam(self.value.values(), lr=args.critic_lr, amsgrad=True)
+        # the code: SharedAdam (AMSGrad, eps 1e-3), alpha at the actor's outer rate
+        self.actor_opt = SharedAdam(self.actor.values(), lr=args.actor_lr)
+        self.lr_opt = SharedAdam([self.inner_lr], lr=args.actor_lr)
+        self.value_opt = SharedAdam(self.value.values(), lr=args.critic_lr)
         self.iteration = 0
 
     def teammates_of(self, checkpoints: Sequence[int]) -> Params:
