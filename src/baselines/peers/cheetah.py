@@ -81,8 +81,19 @@ latest gradients of the others); here the C chains of an iteration are synchrono
 projected against each other, then stepped in chain order.  The code initialises with
 Xavier-normal weights; here PyTorch's default uniform (as the teammates).  rllab's linear
 baseline clips observations to [-10, 10] in its features (:func:`fit_linear_baseline`);
-the code's does not.  Validation and test sum or plot the meta-agent's return exactly as
-the code's ``log_performance`` (the mean over trajectories of the unscaled return).
+the code's does not.  The code's linear baseline (``meta/linear_baseline.py``) also pairs
+its features, flattened time-major (H x K), with the returns flattened batch-major
+(K x H), so each step is regressed on another step's return: its fit explains nothing
+(on returns with a time trend, about the batch's mean return at every step), and both
+agents' in-chain steps in effect use a constant baseline; here each step is fitted to its
+own return-to-go (rllab's baseline, as the paper says).  The code's ``LSTMCell`` has two
+bias vectors (``b_ih``, ``b_hh``) whose sum acts, so its LSTM bias moves twice as far per
+step (inner SGD or outer AMSGrad); here one bias.  The code validates in a process of its
+own, again and again on the latest shared parameters while training runs; here every
+``eval_every`` iterations.  The 25 validation checkpoints are our own draw from 0-299
+(:data:`~baselines.peers.teammates.SPLITS`), not the list of the code's ``val.npy``.
+Validation and test sum or plot the meta-agent's return exactly as the code's
+``log_performance`` (the mean over trajectories of the unscaled return).
 """
 
 from __future__ import annotations
