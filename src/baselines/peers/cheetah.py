@@ -98,7 +98,6 @@ Validation and test sum or plot the meta-agent's return exactly as the code's
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
@@ -123,6 +122,7 @@ from baselines.peers.estimators import (
     project_conflicting,
 )
 from baselines.peers.nets import Params, init_lstm_net
+from baselines.peers.state import MetaAgentState, mix_seed
 from meta_wrappers.peers_torch import dice_objective
 
 ENV = teammates.ENV
@@ -433,7 +433,7 @@ class Evaluation(NamedTuple):
     checkpoints: list[int]  # the teammates' checkpoints, in row order
 
 
-class CheetahLearner:
+class CheetahLearner(MetaAgentState):
     """A meta-agent of one of :data:`METHODS` on 2-Agent HalfCheetah (module docstring).
 
     Parameters
@@ -508,7 +508,7 @@ class CheetahLearner:
         gen = torch.Generator().manual_seed(seed)
         positions: list[Position] = []
         for position in range(args.length + 1):
-            env_seed = _mix(seed, position)
+            env_seed = mix_seed(seed, position)
             pos = play(self.core, phi, peer, env_seed, gen, args.k, args.horizon, args.reward_scale)
             if position < args.length:
                 baseline = linear_baseline(pos, args.gamma)
@@ -593,7 +593,7 @@ class CheetahLearner:
     def train_iteration(self) -> dict[str, float]:
         """One outer update from ``args.chains`` chains; returns training metrics."""
         args = self.args
-        seed = _mix(args.seed, self.iteration)
+        seed = mix_seed(args.seed, self.iteration)
         rng = np.random.default_rng(seed)
         drawn = rng.choice(self.splits["train"], size=args.chains, replace=True)
         positions, leaves = self.play_chain(drawn.tolist(), seed, train=True)
@@ -674,52 +674,10 @@ class CheetahLearner:
         size = self.args.chains
         rows = []
         for start in range(0, len(ids), size):  # batches of chains (memory), not copies
-            positions, _ = self.play_chain(ids[start : start + size], _mix(seed, start), False)
+            positions, _ = self.play_chain(ids[start : start + size], mix_seed(seed, start), False)
             rows.append(torch.stack([p.returns for p in positions], dim=1))
         per = torch.cat(rows).numpy().astype(float)
         return Evaluation(returns=per.mean(0), per_teammate=per, checkpoints=ids)
-
-    # -- checkpoints -------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "actor": {k: v.detach().clone() for k, v in self.actor.items()},
-            "value": {k: v.detach().clone() for k, v in self.value.items()},
-            "inner_lr": self.inner_lr.detach().clone(),
-            "actor_opt": copy.deepcopy(self.actor_opt.state_dict()),
-            "lr_opt": copy.deepcopy(self.lr_opt.state_dict()),
-            "value_opt": copy.deepcopy(self.value_opt.state_dict()),
-            "iteration": self.iteration,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output; checked before anything changes.
-
-        Raises
-        ------
-        ValueError
-            If a tensor's name or shape differs from this learner's.
-        """
-        for group in ("actor", "value"):
-            mine, theirs = getattr(self, group), state[group]
-            if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
-                raise ValueError(f"checkpoint's {group} parameters do not fit this learner")
-        if state["inner_lr"].shape != self.inner_lr.shape:
-            raise ValueError("checkpoint's inner learning rates do not fit this chain length")
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.lr_opt.load_state_dict(state["lr_opt"])
-        self.value_opt.load_state_dict(state["value_opt"])
-        with torch.no_grad():
-            for k, v in state["actor"].items():
-                self.actor[k].copy_(v)
-            for k, v in state["value"].items():
-                self.value[k].copy_(v)
-            self.inner_lr.copy_(state["inner_lr"])
-        self.iteration = int(state["iteration"])
-
-
-def _mix(seed: int, index: int) -> int:
-    """A seed for draw ``index`` of a run seeded ``seed`` (distinct, non-negative)."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint32)[0])
 
 
 # -- the experiment: `metaenvs train cheetah` ----------------------------------------------

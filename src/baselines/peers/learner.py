@@ -53,7 +53,6 @@ The methods are the terms they keep (:data:`METHODS`):
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 from typing import Any, NamedTuple
@@ -70,6 +69,7 @@ from baselines.peers.estimators import (
     project_conflicting,
 )
 from baselines.peers.nets import LSTMRunner, Params, init_lstm_net, per_chain, run_sequence
+from baselines.peers.state import MetaAgentState, mix_seed
 from meta_wrappers.peers import GAMES, PeerChain, PeerChainConfig, TrajectoryBatch
 from meta_wrappers.peers_torch import (
     dice_objective,
@@ -310,7 +310,7 @@ class Evaluation(NamedTuple):
     reward_by_kind: dict[str, np.ndarray]  # kind of the first peer's persona -> (L + 1,)
 
 
-class PeerMetaLearner:
+class PeerMetaLearner(MetaAgentState):
     """A meta-agent of one of :data:`METHODS` (see the module docstring).
 
     Parameters
@@ -568,7 +568,7 @@ class PeerMetaLearner:
     def train_iteration(self) -> dict[str, float]:
         """One outer update from ``args.chains`` chains; returns training metrics."""
         args = self.args
-        seed = _mix(args.seed, self.iteration)
+        seed = mix_seed(args.seed, self.iteration)
         positions, leaves = self.play_chain(self.chains["train"], seed, train=True)
         n_chains = args.chains
         value = None
@@ -665,7 +665,7 @@ class PeerMetaLearner:
             [ids[(np.arange(len(ids)) + p * stride) % len(ids)] for p in range(chain.n_peers)],
             axis=1,
         )
-        positions, _ = self.play_chain(chain, _mix(seed, 10**6 + 7), personas, train=False)
+        positions, _ = self.play_chain(chain, mix_seed(seed, 10**6 + 7), personas, train=False)
         a = self.n_actions
         reward = np.array([p.batch.rewards[..., 0].mean() for p in positions])
         peer_reward = np.array([p.batch.rewards[..., 1:].mean() for p in positions])
@@ -687,46 +687,3 @@ class PeerMetaLearner:
             meta_actions=meta_freq / meta_freq.sum(1, keepdims=True),
             peer_actions=peer_freq / peer_freq.sum(1, keepdims=True),
         )
-
-    # -- checkpoints -------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "actor": {k: v.detach().clone() for k, v in self.actor.items()},
-            "value": {k: v.detach().clone() for k, v in self.value.items()},
-            "inner_lr": self.inner_lr.detach().clone(),
-            # copies: a state dict shares the optimiser's live moment tensors
-            "actor_opt": copy.deepcopy(self.actor_opt.state_dict()),
-            "lr_opt": copy.deepcopy(self.lr_opt.state_dict()),
-            "value_opt": copy.deepcopy(self.value_opt.state_dict()),
-            "iteration": self.iteration,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output; checked before anything changes.
-
-        Raises
-        ------
-        ValueError
-            If a tensor's name or shape differs from this learner's.
-        """
-        for group in ("actor", "value"):
-            mine, theirs = getattr(self, group), state[group]
-            if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
-                raise ValueError(f"checkpoint's {group} parameters do not fit this learner")
-        if state["inner_lr"].shape != self.inner_lr.shape:
-            raise ValueError("checkpoint's inner learning rates do not fit this chain length")
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.lr_opt.load_state_dict(state["lr_opt"])
-        self.value_opt.load_state_dict(state["value_opt"])
-        with torch.no_grad():
-            for k, v in state["actor"].items():
-                self.actor[k].copy_(v)
-            for k, v in state["value"].items():
-                self.value[k].copy_(v)
-            self.inner_lr.copy_(state["inner_lr"])
-        self.iteration = int(state["iteration"])
-
-
-def _mix(seed: int, index: int) -> int:
-    """A seed for rollout ``index`` of a run seeded ``seed`` (distinct, non-negative)."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint32)[0])
