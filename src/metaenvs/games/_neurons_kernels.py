@@ -159,6 +159,20 @@ def forward(w, sizes, woff, aoff, n, acts, relu, xi, sig_node):
 
 
 @numba.njit(cache=True)
+def softmax_scale(acts, s, out0, r_out):
+    """``(m, z)`` of sample s's logits ``acts[s, out0:out0 + r_out]``: their maximum and
+    ``sum_r exp(logit_r - m)``, so ``softmax_r = exp(logit_r - m) / z`` and
+    ``logsumexp = m + log z`` without overflow."""
+    top = acts[s, out0]
+    for r in range(1, r_out):
+        top = max(top, acts[s, out0 + r])
+    z = 0.0
+    for r in range(r_out):
+        z += np.exp(acts[s, out0 + r] - top)
+    return top, z
+
+
+@numba.njit(cache=True)
 def loss_of(acts, out0, y, n, classify):
     """The draft's loss of the outputs ``acts[:n, out0:]`` against targets ``y (n, R_L)``.
 
@@ -169,12 +183,7 @@ def loss_of(acts, out0, y, n, classify):
     total = 0.0
     for s in range(n):
         if classify:
-            top = acts[s, out0]
-            for r in range(1, r_out):
-                top = max(top, acts[s, out0 + r])
-            z = 0.0
-            for r in range(r_out):
-                z += np.exp(acts[s, out0 + r] - top)
+            top, z = softmax_scale(acts, s, out0, r_out)
             lse = top + np.log(z)
             for r in range(r_out):
                 total += y[s, r] * (lse - acts[s, out0 + r])
@@ -193,12 +202,7 @@ def backward(w, sizes, woff, aoff, n, acts, y, relu, classify, delta, grad):
     r_out, out0 = sizes[n_layers], aoff[n_layers]
     for s in range(n):
         if classify:
-            top = acts[s, out0]
-            for r in range(1, r_out):
-                top = max(top, acts[s, out0 + r])
-            z = 0.0
-            for r in range(r_out):
-                z += np.exp(acts[s, out0 + r] - top)
+            top, z = softmax_scale(acts, s, out0, r_out)
             ysum = 0.0
             for r in range(r_out):
                 ysum += y[s, r]
