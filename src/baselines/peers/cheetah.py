@@ -113,7 +113,6 @@ import torch
 import baselines._torch  # noqa: F401  (optimisers without torch._dynamo)
 from baselines.experiment import Experiment, RunContext
 from baselines.experiment import main as experiment_main
-from baselines.lstm_cell import gate_scale, lstm_cell
 from baselines.peers import teammates
 from baselines.peers.estimators import (
     discounted_returns,
@@ -123,6 +122,7 @@ from baselines.peers.estimators import (
 )
 from baselines.peers.nets import Params, init_lstm_net
 from baselines.peers.state import MetaAgentState, mix_seed
+from baselines.peers.teammates import ChainLSTM, gaussian_logprob, log_std
 from meta_wrappers.peers_torch import dice_objective
 
 ENV = teammates.ENV
@@ -227,48 +227,6 @@ class CheetahArgs:
             raise ValueError(f"direction must be +1 (right) or -1 (left), got {self.direction}")
         if self.population and not Path(self.population).is_file():
             raise ValueError(f"no teammate population file at {self.population!r}")
-
-
-# -- the Gaussian LSTM policy, batched over chains ----------------------------------------
-class ChainLSTM:
-    """``FC -> ReLU -> LSTM -> Linear`` with one parameter set per chain, one step a call.
-
-    Parameters
-    ----------
-    params : Params
-        :func:`~baselines.peers.nets.init_lstm_net`'s names with a leading chain axis C.
-    rows : int
-        Trajectories per chain run side by side (the LSTM state starts at zero).
-    """
-
-    def __init__(self, params: Params, rows: int) -> None:
-        n_chains, hidden = params["fc_b"].shape
-        scale = gate_scale(hidden)  # tanh as a sigmoid (baselines.lstm_cell)
-        self.p = params
-        self.ih_w, self.hh_w = params["ih_w"] * scale, params["hh_w"] * scale
-        self.lstm_b = (params["lstm_b"] * scale)[:, None]
-        self.h = params["fc_b"].new_zeros(n_chains, rows, hidden)
-        self.c: torch.Tensor | None = None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``(C, rows, out)`` for inputs ``(C, rows, D)``; advances the LSTM."""
-        x = torch.relu(torch.baddbmm(self.p["fc_b"][:, None], x, self.p["fc_w"]))
-        gates = torch.baddbmm(torch.baddbmm(self.lstm_b, x, self.ih_w), self.h, self.hh_w)
-        self.h, self.c = lstm_cell(gates, self.c)
-        return torch.baddbmm(self.p["out_b"][:, None], self.h, self.p["out_w"])
-
-
-def log_std(params: Params) -> torch.Tensor:
-    """``(C, 1, 1, A)`` the floored log standard deviations (the code's ``min_log_std``)."""
-    return params["log_std"].clamp(min=teammates.MIN_LOG_STD)[:, None, None]
-
-
-def gaussian_logprob(
-    means: torch.Tensor, log_sd: torch.Tensor, actions: torch.Tensor
-) -> torch.Tensor:
-    """``sum_a log N(actions | means, exp(log_sd))`` over the last axis."""
-    z = (actions - means) * torch.exp(-log_sd)
-    return (-0.5 * z.square() - log_sd - 0.5 * math.log(2.0 * math.pi)).sum(-1)
 
 
 def chain_logprob(params: Params, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -120,8 +120,50 @@ def init_policy(n_obs: int, n_act: int, hidden: int, generator: torch.Generator)
     return params
 
 
+class ChainLSTM:
+    """``FC -> ReLU -> LSTM -> Linear`` with one parameter set per chain, one step a call.
+
+    Parameters
+    ----------
+    params : Params
+        :func:`~baselines.peers.nets.init_lstm_net`'s names with a leading chain axis C.
+    rows : int
+        Trajectories per chain run side by side (the LSTM state starts at zero).
+    """
+
+    def __init__(self, params: Params, rows: int) -> None:
+        n_chains, hidden = params["fc_b"].shape
+        scale = gate_scale(hidden)  # tanh as a sigmoid (baselines.lstm_cell)
+        self.p = params
+        self.ih_w, self.hh_w = params["ih_w"] * scale, params["hh_w"] * scale
+        self.lstm_b = (params["lstm_b"] * scale)[:, None]
+        self.h = params["fc_b"].new_zeros(n_chains, rows, hidden)
+        self.c: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(C, rows, out)`` for inputs ``(C, rows, D)``; advances the LSTM."""
+        x = torch.relu(torch.baddbmm(self.p["fc_b"][:, None], x, self.p["fc_w"]))
+        gates = torch.baddbmm(torch.baddbmm(self.lstm_b, x, self.ih_w), self.h, self.hh_w)
+        self.h, self.c = lstm_cell(gates, self.c)
+        return torch.baddbmm(self.p["out_b"][:, None], self.h, self.p["out_w"])
+
+
+def log_std(params: Params) -> torch.Tensor:
+    """``(C, 1, 1, A)`` the floored log standard deviations (the code's ``min_log_std``)."""
+    return params["log_std"].clamp(min=MIN_LOG_STD)[:, None, None]
+
+
+def gaussian_logprob(
+    means: torch.Tensor, log_sd: torch.Tensor, actions: torch.Tensor
+) -> torch.Tensor:
+    """``sum_a log N(actions | means, exp(log_sd))`` over the last axis."""
+    z = (actions - means) * torch.exp(-log_sd)
+    return (-0.5 * z.square() - log_sd - 0.5 * math.log(2.0 * math.pi)).sum(-1)
+
+
 class GaussianLSTM:
-    """Step a Gaussian LSTM policy through a batch of trajectories, one step at a time.
+    """One Gaussian LSTM policy (no leading axis) stepped through a batch of trajectories:
+    :class:`ChainLSTM` with one chain.
 
     Parameters
     ----------
@@ -132,20 +174,12 @@ class GaussianLSTM:
     """
 
     def __init__(self, params: Params, batch: int) -> None:
-        hidden = params["fc_b"].shape[0]
-        scale = gate_scale(hidden)
         self.p = params
-        self.ih_w, self.hh_w = params["ih_w"] * scale, params["hh_w"] * scale
-        self.lstm_b = params["lstm_b"] * scale
-        self.h = params["fc_b"].new_zeros(batch, hidden)
-        self.c: torch.Tensor | None = None
+        self.net = ChainLSTM({k: v[None] for k, v in params.items()}, batch)
 
     def mean(self, obs: torch.Tensor) -> torch.Tensor:
         """The action mean ``(batch, n_act)`` for observations ``(batch, n_obs)``; advances."""
-        x = torch.relu(torch.addmm(self.p["fc_b"], obs, self.p["fc_w"]))
-        gates = torch.addmm(self.lstm_b, x, self.ih_w) + self.h @ self.hh_w
-        self.h, self.c = lstm_cell(gates, self.c)
-        return torch.addmm(self.p["out_b"], self.h, self.p["out_w"])
+        return self.net(obs[None])[0]
 
     def std(self) -> torch.Tensor:
         return self.p["log_std"].clamp(min=MIN_LOG_STD).exp()
@@ -155,7 +189,7 @@ def log_prob(params: Params, obs: torch.Tensor, actions: torch.Tensor) -> torch.
     """``(B, T)`` log-densities of ``actions`` ``(B, T, A)`` given ``obs`` ``(B, T, D)``."""
     policy = GaussianLSTM(params, obs.shape[0])
     means = torch.stack([policy.mean(obs[:, t]) for t in range(obs.shape[1])], dim=1)
-    return torch.distributions.Normal(means, policy.std()).log_prob(actions).sum(-1)
+    return gaussian_logprob(means, params["log_std"].clamp(min=MIN_LOG_STD), actions)
 
 
 def rollout(
