@@ -121,7 +121,7 @@ from baselines.peers.estimators import (
     project_conflicting,
 )
 from baselines.peers.nets import Params, init_lstm_net
-from baselines.peers.state import MetaAgentState, mix_seed
+from baselines.peers.state import MetaAgentState, clip_rows, mix_seed, step_each
 from baselines.peers.teammates import ChainLSTM, gaussian_logprob, log_std
 from meta_wrappers.peers_torch import dice_objective
 
@@ -602,15 +602,10 @@ class CheetahLearner(MetaAgentState):
             raise FloatingPointError(
                 f"non-finite outer gradient at iteration {self.iteration}; lower the rates"
             )
-        norms = per_chain.norm(dim=1, keepdim=True)
-        per_chain = per_chain * (args.max_grad_norm / (norms + 1e-12)).clamp(max=1.0)
-        steps = project_conflicting(per_chain, gen) if args.pcgrad else per_chain
-        for step in steps:
-            offset = 0
-            for target in targets:
-                target.grad = step[offset : offset + target.numel()].reshape(target.shape).clone()
-                offset += target.numel()
-            optimizer.step()
+        per_chain = clip_rows(per_chain, args.max_grad_norm)
+        step_each(
+            optimizer, targets, project_conflicting(per_chain, gen) if args.pcgrad else per_chain
+        )
 
     # -- Algorithm 2: meta-testing -----------------------------------------------------------
     def evaluate(self, split: str, seed: int = 0, max_chains: int | None = None) -> Evaluation:

@@ -69,7 +69,7 @@ from baselines.peers.estimators import (
     project_conflicting,
 )
 from baselines.peers.nets import LSTMRunner, Params, init_lstm_net, per_chain, run_sequence
-from baselines.peers.state import MetaAgentState, mix_seed
+from baselines.peers.state import MetaAgentState, clip_rows, mix_seed, step_each
 from meta_wrappers.peers import GAMES, PeerChain, PeerChainConfig, TrajectoryBatch
 from meta_wrappers.peers_torch import (
     dice_objective,
@@ -633,21 +633,15 @@ class PeerMetaLearner(MetaAgentState):
                 "rates or the peers' learning rate"
             )
         if args.clip == "before_pcgrad":
-            norms = per_chain.norm(dim=1, keepdim=True)
-            per_chain = per_chain * (args.max_grad_norm / (norms + 1e-12)).clamp(max=1.0)
+            per_chain = clip_rows(per_chain, args.max_grad_norm)
         project = args.pcgrad and gen is not None
         if args.outer_steps == "per_chain":
             steps = list(project_conflicting(per_chain, gen) if project else per_chain)
         else:
             steps = [pcgrad(per_chain, gen) if project else per_chain.mean(0)]
-        for step in steps:
-            if args.clip == "after_pcgrad":
-                step = step * min(1.0, args.max_grad_norm / (step.norm().item() + 1e-12))
-            offset = 0
-            for target in targets:
-                target.grad = step[offset : offset + target.numel()].reshape(target.shape).clone()
-                offset += target.numel()
-            optimizer.step()
+        if args.clip == "after_pcgrad":
+            steps = [s * min(1.0, args.max_grad_norm / (s.norm().item() + 1e-12)) for s in steps]
+        step_each(optimizer, targets, steps)
 
     # -- meta-testing ------------------------------------------------------------------
     def evaluate(self, split: str, seed: int = 0, max_chains: int | None = None) -> Evaluation:

@@ -60,6 +60,23 @@ class MetaAgentState:
         self.iteration = int(state["iteration"])
 
 
+def clip_rows(per_chain: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Each row of ``(C, D)`` scaled down to norm ``max_norm`` at most (clip per chain)."""
+    norms = per_chain.norm(dim=1, keepdim=True)
+    return per_chain * (max_norm / (norms + 1e-12)).clamp(max=1.0)
+
+
+def step_each(optimizer: torch.optim.Optimizer, targets: list[torch.Tensor], steps: Any) -> None:
+    """One ``optimizer.step()`` per flat gradient of ``steps`` (rows ``(D,)``), each set as
+    the ``.grad`` of ``targets`` in their order."""
+    for step in steps:
+        offset = 0
+        for target in targets:
+            target.grad = step[offset : offset + target.numel()].reshape(target.shape).clone()
+            offset += target.numel()
+        optimizer.step()
+
+
 def mix_seed(seed: int, index: int) -> int:
     """A seed for draw ``index`` of a run seeded ``seed`` (distinct, non-negative)."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint32)[0])
