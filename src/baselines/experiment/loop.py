@@ -41,6 +41,20 @@ def run_config(args: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(args)))
 
 
+def check_run_config(
+    experiment: Experiment, args: Any, out: str | Path, name: str | None = None
+) -> tuple[Any, Path]:
+    """The resolved args and the run's folder; raise
+    :class:`~baselines._runs.ConfigMismatchError` if the folder holds another config (the
+    budget aside)."""
+    if experiment.resolve is not None:
+        args = experiment.resolve(args)
+    run_dir = experiment.run_directory(out, args, name)
+    check_saved_config(run_dir / "config.json", run_config(args),
+                       {experiment.budget_field}, "use another --out or --name")  # fmt: skip
+    return args, run_dir
+
+
 def run(
     experiment: Experiment,
     args: Any,
@@ -95,16 +109,13 @@ def run(
     the iterations since its last row; TensorBoard events past the checkpoint are purged
     when it resumes.
     """
-    if experiment.resolve is not None:
-        args = experiment.resolve(args)
+    args, run_dir = check_run_config(experiment, args, out, name)
     budget = getattr(args, experiment.budget_field)
     every = getattr(args, experiment.every_field)
     if every < 1:
         raise ValueError(f"{experiment.every_field} must be >= 1, got {every}")
-    run_dir = experiment.run_directory(out, args, name)
     config = run_config(args)
     budget_keys = {experiment.budget_field}
-    check_saved_config(run_dir / "config.json", config, budget_keys, "use another --out or --name")
     checkpoint = read_checkpoint(run_dir / "checkpoint.pt", config, budget=budget_keys)
     learner = experiment.make_learner(args)
     state = RunState()

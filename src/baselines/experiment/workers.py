@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from baselines._runs import check_saved_config, one_thread_per_run
-from baselines.experiment.loop import run, run_config
+from baselines._runs import one_thread_per_run
+from baselines.experiment.loop import check_run_config, run
 from baselines.experiment.spec import Experiment
 
 MAX_RETRIES = 3
@@ -38,10 +38,7 @@ def check_configs(experiment: Experiment, all_args: Sequence[Any], out: str | Pa
     """Raise :class:`~baselines._runs.ConfigMismatchError` for the first run folder that
     holds another config (the budget aside), before any run starts."""
     for args in all_args:
-        resolved = experiment.resolve(args) if experiment.resolve is not None else args
-        run_dir = experiment.run_directory(out, resolved, name)
-        check_saved_config(run_dir / "config.json", run_config(resolved),
-                           {experiment.budget_field}, "use another --out or --name")  # fmt: skip
+        check_run_config(experiment, args, out, name)
 
 
 def _run_in_worker(experiment: Experiment, args: Any, out: str, name: str | None,
