@@ -26,6 +26,7 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 import metaenvs
 
@@ -42,11 +43,11 @@ ENV_NAME = "metaenvs"
 """The name :func:`register` gives the env in RLlib's registry."""
 
 
-class _RLlibMasks:
+class _RLlibMasks(BaseParallelWrapper):
     """A PettingZoo ParallelEnv view whose masked observations use RLlib's key names."""
 
     def __init__(self, env: Any) -> None:
-        self.env = env
+        super().__init__(env)
         self.possible_agents = env.possible_agents
         self.metadata = env.metadata
         self.render_mode = env.render_mode
@@ -66,9 +67,6 @@ class _RLlibMasks:
     def observation_space(self, agent: str) -> gymnasium.Space:
         return self._space
 
-    def action_space(self, agent: str) -> gymnasium.Space:
-        return self.env.action_space(agent)
-
     @staticmethod
     def _rename(obs: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
         return {
@@ -86,16 +84,6 @@ class _RLlibMasks:
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
         return self._rename(obs), rewards, terminated, truncated, infos
-
-    def render(self, *args: Any) -> Any:
-        return self.env.render()
-
-    def close(self) -> None:
-        self.env.close()
-
-    @property
-    def unwrapped(self) -> Any:
-        return self.env
 
 
 class MetaenvsMultiAgentEnv(ParallelPettingZooEnv):
