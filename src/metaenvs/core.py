@@ -30,8 +30,13 @@ import numpy as np
 from gymnasium import spaces
 
 from metaenvs._rng import seed_streams, seeds_for_batch
-from metaenvs.config import EnvConfig
+from metaenvs.config import EnvConfig, check_choice
 from metaenvs.threads import check_threads, run_copies
+
+INVALID_ACTIONS = ("raise", "noop")
+"""Values of ``invalid_action`` (:meth:`BatchedCore.step` and every face): what a masked
+action does.  ``"raise"``: ``ValueError`` naming the agent; ``"noop"``: it becomes the
+agent's first available action (see :func:`first_available_where_masked`)."""
 
 
 def check_batch_size(value: Any, name: str = "batch") -> int:
@@ -397,7 +402,7 @@ class BatchedCore(ABC):
         """Current observations ``(B, N, *obs_shape)`` (the state's buffer, not a copy)."""
         return state.obs
 
-    def step(self, state: CoreState, actions: Any) -> StepResult:
+    def step(self, state: CoreState, actions: Any, invalid_action: str = "raise") -> StepResult:
         """Validate ``actions`` for all copies, then advance every copy by one step.
 
         Parameters
@@ -407,16 +412,29 @@ class BatchedCore(ABC):
         actions : array_like
             ``(B, N)`` integers for a discrete action space, ``(B, N, *shape)`` floats
             for a box.
+        invalid_action : {"raise", "noop"}
+            What a masked (unavailable) action does (:data:`INVALID_ACTIONS`): raise
+            (default) or become the agent's first available action, its lowest
+            available index (:func:`first_available_where_masked`).  Every face passes
+            its own ``invalid_action`` here, so all faces replace masked actions alike.
+            No effect on a core without masks.
 
         Raises
         ------
         ValueError, TypeError
-            For a wrong shape, dtype, non-finite or out-of-range action; raised before
-            the state changes.
+            For a wrong shape, dtype, non-finite or out-of-range action, a masked action
+            with ``invalid_action="raise"`` or an unknown ``invalid_action``; raised
+            before the state changes.
         """
+        if invalid_action not in INVALID_ACTIONS:
+            check_choice("invalid_action", invalid_action, INVALID_ACTIONS)
         actions = self.validate_actions(state.batch, actions)
         if self.masked_actions:
-            check_masked_actions(self.action_mask(state), actions, self.agent_names)
+            mask = self.action_mask(state)
+            if invalid_action == "noop":
+                actions = first_available_where_masked(mask, actions)
+            else:
+                check_masked_actions(mask, actions, self.agent_names)
         return self.step_validated(state, actions)
 
     def step_validated(self, state: CoreState, actions: np.ndarray) -> StepResult:
@@ -683,6 +701,20 @@ def check_masked_actions(mask: np.ndarray, actions: np.ndarray, names: tuple[str
             f"action {actions[b, i]} of agent {names[i]!r} in copy {b} is not available "
             f"(masked); available now: {available}"
         )
+
+
+def first_available_where_masked(mask: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """``actions (B, N)`` (validated discrete actions) with each masked one replaced by
+    the agent's first available action, the lowest index ``mask (B, N, A)`` allows.
+
+    For Skirmish that is ``stop`` (1) for a live unit (as in SMAC, ``no-op`` (0) is
+    available only to dead ones).  Available actions are kept; the array is returned as
+    given when none is masked.  One vectorised pass whatever B and N.
+    """
+    ok = np.take_along_axis(mask, actions[..., None], axis=-1)[..., 0]
+    if ok.all():
+        return actions
+    return np.where(ok == 0, mask.argmax(axis=-1), actions)
 
 
 @numba.njit(cache=True)

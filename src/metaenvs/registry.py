@@ -323,29 +323,49 @@ def make_vec(
     num_envs: int,
     render_mode: str | None = None,
     copy: bool = True,
+    *,
+    invalid_action: str = "raise",
     **kwargs: Any,
 ) -> BatchedVectorEnv:
     """A Gymnasium ``VectorEnv`` of ``num_envs`` copies of ``env_id`` (agents stacked).
 
     ``copy=False`` returns the core's output buffers (overwritten by the next step);
-    ``threads`` and the config keywords are :func:`make_core`'s.
+    ``invalid_action`` (``"raise"`` or ``"noop"``) is :func:`make`'s; ``threads`` and the
+    config keywords are :func:`make_core`'s.
     """
     s = spec(env_id)
-    venv = BatchedVectorEnv(s.make_core(**kwargs), num_envs, render_mode=render_mode, copy=copy)
+    venv = BatchedVectorEnv(
+        s.make_core(**kwargs),
+        num_envs,
+        render_mode=render_mode,
+        copy=copy,
+        invalid_action=invalid_action,
+    )
     venv.metadata = {**venv.metadata, "name": s.id}
     return venv
 
 
 def make_sb3_vec(
-    env_id: str, num_envs: int, render_mode: str | None = None, **kwargs: Any
+    env_id: str,
+    num_envs: int,
+    render_mode: str | None = None,
+    *,
+    invalid_action: str = "raise",
+    **kwargs: Any,
 ) -> SB3VecEnv:
     """A Stable-Baselines3 ``VecEnv`` of ``num_envs`` copies x N agents (parameter sharing).
 
-    Needs ``stable-baselines3`` (``pip install metaenvs[sb3]``).
+    ``invalid_action`` (``"raise"`` or ``"noop"``) is :func:`make`'s.  Needs
+    ``stable-baselines3`` (``pip install metaenvs[sb3]``).
     """
     from metaenvs.faces.sb3 import SB3VecEnv
 
-    return SB3VecEnv(make_core(env_id, **kwargs), num_envs, render_mode=render_mode)
+    return SB3VecEnv(
+        make_core(env_id, **kwargs),
+        num_envs,
+        render_mode=render_mode,
+        invalid_action=invalid_action,
+    )
 
 
 # -- Gymnasium --------------------------------------------------------------------------

@@ -110,6 +110,111 @@ def test_samplers_that_ignore_masks_pass_pettingzoo_seed_test_with_noop():
     parallel_seed_test(lambda: metaenvs.make("skirmish_3m", invalid_action="noop"))
 
 
+def test_vector_face_invalid_action_raise_noop_and_bad_values():
+    raising = metaenvs.make_vec("skirmish_3m", 2)
+    noop = metaenvs.make_vec("skirmish_3m", 2, invalid_action="noop")
+    _, infos = raising.reset(seed=3)
+    noop.reset(seed=3)
+    assert raising.invalid_action == "raise" and noop.invalid_action == "noop"
+    masked = np.full((2, 3), NOOP)
+    masked[1, 2] = STOP  # one legal action among the masked ones is kept
+    before = raising.state.copy()
+    with pytest.raises(ValueError, match="marine_0"):
+        raising.step(masked)
+    assert_same_state(before, raising.state)
+    first_legal = infos["action_mask"].argmax(axis=-1)
+    assert (first_legal == STOP).all()
+    expected = raising.step(first_legal)
+    got = noop.step(masked)
+    for a, b in zip(expected[:4], got[:4]):
+        np.testing.assert_array_equal(a, b)
+    assert_same_state(raising.state, noop.state)
+    # an action outside the action space raises either way, before anything changes
+    before = noop.state.copy()
+    bad = np.full((2, 3), STOP)
+    bad[0, 1] = 99
+    with pytest.raises(ValueError, match="out of range"):
+        noop.step(bad)
+    assert_same_state(before, noop.state)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: metaenvs.make_vec("skirmish_3m", 2, **kw),
+        lambda **kw: gymnasium.make_vec("metaenvs/skirmish_3m", num_envs=2, **kw),
+        lambda **kw: metaenvs.make_vec("navigation_N3_l3", 2, **kw),  # checked without masks
+    ],
+    ids=["make_vec", "gymnasium", "no-masks"],
+)
+@pytest.mark.parametrize("value", ["ignore", None, "NOOP"])
+def test_vector_face_bad_invalid_action_raises(make, value):
+    with pytest.raises(ValueError, match="invalid_action must be one of"):
+        make(invalid_action=value)
+
+
+def test_core_step_bad_invalid_action_raises_before_anything_changes():
+    core = metaenvs.make_core("skirmish_3m")
+    state = core.reset(1, seed=0)
+    before = state.copy()
+    with pytest.raises(ValueError, match="invalid_action must be one of"):
+        core.step(state, np.full((1, 3), STOP), invalid_action="skip")
+    assert_same_state(before, state)
+
+
+def test_parallel_and_vector_faces_give_the_same_trajectories_with_noop():
+    """Same seeds and the same random actions (masked ones included, dead agents' too):
+    the PettingZoo face (one env per copy) and the vector face (B copies) agree step by
+    step over several episodes."""
+    batch, seed, steps = 3, 11, 150
+    venv = metaenvs.make_vec("skirmish_3m", batch, invalid_action="noop", max_cycles=25)
+    envs = [
+        metaenvs.make("skirmish_3m", invalid_action="noop", max_cycles=25) for _ in range(batch)
+    ]
+    obs, infos = venv.reset(seed=seed)
+    for b, env in enumerate(envs):
+        p_obs, _ = env.reset(seed=seed + b)
+        for i, a in enumerate(env.possible_agents):
+            np.testing.assert_array_equal(p_obs[a]["observation"], obs[b, i])
+            np.testing.assert_array_equal(p_obs[a]["action_mask"], infos["action_mask"][b, i])
+    rng = np.random.default_rng(0)
+    n_actions = int(envs[0].core.action_space.n)
+    masked_seen = episodes = deaths = 0
+    for _ in range(steps):
+        actions = rng.integers(0, n_actions, size=(batch, 3))
+        masked_seen += int(
+            (np.take_along_axis(infos["action_mask"], actions[..., None], -1) == 0).sum()
+        )
+        obs, rew, term, trunc, infos = venv.step(actions)
+        for b, env in enumerate(envs):
+            live = list(env.agents)
+            p_obs, p_rew, p_term, p_trunc, _ = env.step(
+                {a: int(actions[b, i]) for i, a in enumerate(env.possible_agents)}
+            )
+            done = bool(term[b] or trunc[b])
+            seen = infos["final_obs"][b] if done else obs[b]
+            for i, a in enumerate(env.possible_agents):
+                if a not in live:
+                    assert a not in p_obs  # left earlier: the vector face keeps a zero slot
+                    np.testing.assert_array_equal(seen[i], 0)
+                    continue
+                np.testing.assert_array_equal(p_obs[a]["observation"], seen[i])
+                assert p_rew[a] == rew[b, i]
+                assert p_term[a] == (bool(term[b]) or a not in env.agents and not done)
+                assert p_trunc[a] == bool(trunc[b])
+            deaths += len(live) - len(env.agents) if not done else 0
+            if done:
+                episodes += 1
+                p_obs, p_infos = env.reset()  # continues the copy's stream: the next episode
+                for i, a in enumerate(env.possible_agents):
+                    np.testing.assert_array_equal(p_obs[a]["observation"], obs[b, i])
+                    np.testing.assert_array_equal(
+                        p_infos[a]["action_mask"], infos["action_mask"][b, i]
+                    )
+            np.testing.assert_array_equal(env.state(), venv.global_state()[b])
+    assert masked_seen > 100 and episodes >= 6 and deaths > 0  # the test covers all three
+
+
 # -- mask_in_obs and SuperSuit's black_death_v3 ---------------------------------------------------
 
 

@@ -109,3 +109,22 @@ def test_maskable_ppo_reads_the_masks_of_the_sb3_face():
     with pytest.raises(ValueError, match="not available"):
         for _ in range(200):
             venv.step(np.random.default_rng(0).integers(0, 9, size=12))
+
+
+def test_sb3_face_invalid_action_noop_matches_the_vector_face():
+    """With ``invalid_action="noop"`` plain sampling plays on a masked game, and the SB3
+    face (B*N slots) steps exactly as the vector face with the same option."""
+    with pytest.raises(ValueError, match="invalid_action must be one of"):
+        metaenvs.make_sb3_vec("skirmish_3m", num_envs=2, invalid_action="skip")
+    sb3_venv = metaenvs.make_sb3_vec("skirmish_3m", num_envs=2, invalid_action="noop")
+    vec = metaenvs.make_vec("skirmish_3m", 2, invalid_action="noop")
+    sb3_venv.seed(5)
+    obs = sb3_venv.reset()
+    np.testing.assert_array_equal(obs, vec.reset(seed=5)[0].reshape(6, -1))
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        actions = rng.integers(0, 9, size=6)
+        obs, rew, _, _ = sb3_venv.step(actions)
+        v_obs, v_rew, *_ = vec.step(actions.reshape(2, 3))
+        np.testing.assert_array_equal(obs, v_obs.reshape(6, -1))
+        np.testing.assert_array_equal(rew, v_rew.reshape(6))

@@ -11,11 +11,8 @@ from pettingzoo import ParallelEnv
 
 from metaenvs._rng import check_seed
 from metaenvs.config import check_choice
-from metaenvs.core import BatchedCore, CoreState, check_agent_action
+from metaenvs.core import INVALID_ACTIONS, BatchedCore, CoreState, check_agent_action
 from metaenvs.faces._common import check_render_mode, check_reset_options, render_copies
-
-INVALID_ACTIONS = ("raise", "noop")
-"""Values of ``invalid_action``: what a masked action does on the PettingZoo face."""
 
 
 class BatchedParallelEnv(ParallelEnv):
@@ -52,7 +49,8 @@ class BatchedParallelEnv(ParallelEnv):
         by the first action the agent's current mask allows (its lowest available index:
         for Skirmish, ``stop`` for a live unit, as SMAC allows ``no-op`` only to dead
         ones), so samplers that ignore masks can play.  Actions out of the action space
-        raise either way.  No effect on a game without masks.
+        raise either way.  No effect on a game without masks.  The core does the
+        replacement (:meth:`~metaenvs.core.BatchedCore.step`), the same on every face.
     mask_in_obs : bool
         With action masks, put them in the observations (default, a ``Dict`` space) or
         only in ``infos[agent]["action_mask"]`` (``False``: the observation space is the
@@ -90,7 +88,6 @@ class BatchedParallelEnv(ParallelEnv):
         self.possible_agents = list(core.agent_names)
         self.agents: list[str] = []
         self._dict_obs = core.masked_actions and self.mask_in_obs
-        self._noop = core.masked_actions and self.invalid_action == "noop"
         obs_space: gymnasium.Space = core.observation_space
         if core.masked_actions:
             n_actions = int(core.action_space.n)
@@ -207,9 +204,7 @@ class BatchedParallelEnv(ParallelEnv):
         else:  # the slots of agents that have left get action 0 (no-op)
             joint = np.zeros((1, len(self.possible_agents), *live.shape[1:]), dtype=live.dtype)
             joint[0, slots] = live
-        if self._noop:
-            joint = self._masked_to_first_legal(joint)
-        result = self.core.step(self._state, joint)
+        result = self.core.step(self._state, joint, self.invalid_action)
         done = bool(result.terminated[0] or result.truncated[0])
         obs = (result.final_obs[0] if done else result.obs[0])[slots].copy()
         rewards = dict(zip(agents, result.reward[0, slots].tolist()))
@@ -238,22 +233,6 @@ class BatchedParallelEnv(ParallelEnv):
             observations = dict(zip(agents, obs))
         self.agents = [] if done else [a for a in agents if a not in leaving]
         return observations, rewards, terminations, truncations, infos
-
-    def _masked_to_first_legal(self, joint: np.ndarray) -> np.ndarray:
-        """``joint (1, N)`` with each masked action replaced by the agent's first legal
-        one; actions that are not integers in the action space are left for the core's
-        check to reject."""
-        if joint.dtype.kind not in "iu":
-            return joint
-        mask = self.core.action_mask(self._state)  # (1, N, A) int8
-        index = joint - int(self.core.action_space.start)
-        inside = (index >= 0) & (index < mask.shape[-1])
-        allowed = np.take_along_axis(mask, np.where(inside, index, 0)[..., None], axis=-1)
-        masked = inside & (allowed[..., 0] == 0)
-        if not masked.any():
-            return joint
-        first = mask.argmax(axis=-1) + int(self.core.action_space.start)
-        return np.where(masked, first, joint).astype(joint.dtype)
 
     def state(self) -> np.ndarray:
         if self._state is None:

@@ -19,7 +19,8 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from metaenvs._rng import SEED_BOUND, check_seed, seeds_for_batch
-from metaenvs.core import BatchedCore, CoreState, check_batch_size
+from metaenvs.config import check_choice
+from metaenvs.core import INVALID_ACTIONS, BatchedCore, CoreState, check_batch_size
 from metaenvs.faces._common import check_render_mode
 
 _NO_INFO = MappingProxyType({})
@@ -42,15 +43,24 @@ class SB3VecEnv(VecEnv):
     ``(B*N, n_actions)`` bool masks of the current observations, as sb3-contrib's
     ``MaskablePPO`` asks for them (``env_method("action_masks")`` gives one row per slot).
     A slot whose agent has died keeps a zero observation and reward and allows only
-    action 0.
+    action 0.  ``invalid_action`` is the PettingZoo face's: a masked action raises
+    (``"raise"``, default) or becomes the agent's first available action (``"noop"``,
+    e.g. for plain ``PPO``, which samples without masks).
     """
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, core: BatchedCore, num_envs: int, render_mode: str | None = None) -> None:
+    def __init__(
+        self,
+        core: BatchedCore,
+        num_envs: int,
+        render_mode: str | None = None,
+        invalid_action: str = "raise",
+    ) -> None:
         self.core = core
         self.num_copies = check_batch_size(num_envs, "num_envs (copies)")
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self.invalid_action = check_choice("invalid_action", invalid_action, INVALID_ACTIONS)
         super().__init__(self.num_copies * core.n_agents, core.observation_space, core.action_space)
         self._state: CoreState | None = None
         self._actions: np.ndarray | None = None
@@ -120,7 +130,8 @@ class SB3VecEnv(VecEnv):
         expected = (self.num_envs, *self.action_space.shape)
         if actions.shape != expected:
             raise ValueError(f"actions must have shape {expected} (B*N, ...), got {actions.shape}")
-        result = self.core.step(self._state, actions.reshape(self.num_copies, n, *expected[1:]))
+        joint = actions.reshape(self.num_copies, n, *expected[1:])
+        result = self.core.step(self._state, joint, self.invalid_action)
         done_copy = result.terminated | result.truncated
         dones = np.repeat(done_copy, n)
         infos = list(self._no_infos)

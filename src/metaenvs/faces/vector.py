@@ -8,7 +8,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from metaenvs.core import BatchedCore, CoreState, StepResult, check_batch_size
+from metaenvs.config import check_choice
+from metaenvs.core import INVALID_ACTIONS, BatchedCore, CoreState, StepResult, check_batch_size
 from metaenvs.faces._common import (
     check_render_mode,
     check_reset_options,
@@ -53,6 +54,18 @@ class BatchedVectorEnv(VectorEnv):
         Return arrays the caller owns (default, as Gymnasium's ``SyncVectorEnv``).  With
         ``copy=False`` the arrays are the core's buffers, overwritten by the next step:
         faster at large B, safe when you copy what you keep (e.g. into a rollout buffer).
+    invalid_action : {"raise", "noop"}
+        What a masked (unavailable) action does, as on the PettingZoo face
+        (:class:`~metaenvs.faces.parallel.BatchedParallelEnv`): ``"raise"`` (default)
+        raises ``ValueError`` naming the copy and agent, before anything changes;
+        ``"noop"`` replaces it by the agent's first available action (for Skirmish,
+        ``stop`` for a live unit), so samplers that ignore masks can play.  Actions out
+        of the action space raise either way.  No effect on a game without masks.
+
+    Raises
+    ------
+    ValueError
+        For a bad ``num_envs``, ``render_mode`` or ``invalid_action``.
     """
 
     metadata = {
@@ -70,10 +83,12 @@ class BatchedVectorEnv(VectorEnv):
         num_envs: int,
         render_mode: str | None = None,
         copy: bool = True,
+        invalid_action: str = "raise",
     ) -> None:
         self.core = core
         self.num_envs = check_batch_size(num_envs, "num_envs")
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self.invalid_action = check_choice("invalid_action", invalid_action, INVALID_ACTIONS)
         self.single_observation_space = stacked_observation_space(core)
         self.single_action_space = stacked_action_space(core)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -124,7 +139,7 @@ class BatchedVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("step() called before reset()")
-        result = self.core.step(self._state, actions)
+        result = self.core.step(self._state, actions, self.invalid_action)
         done = result.terminated | result.truncated
         if self.copy:
             result = StepResult(*(a.copy() for a in result[:4]), *result[4:])
