@@ -165,8 +165,8 @@ class RunningNorm:
                 "count": float(self.count)}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.mean = np.array(state["mean"], dtype=np.float64)
-        self.var = np.array(state["var"], dtype=np.float64)
+        self.mean = torch.as_tensor(state["mean"]).double().numpy().copy()
+        self.var = torch.as_tensor(state["var"]).double().numpy().copy()
         self.count = float(state["count"])
 
 
