@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import metaenvs
+
 pytest.importorskip("benchmarl.environments.pettingzoo.common", exc_type=ImportError)
 
 from metaenvs.integrations.benchmarl import ENV_IDS, MetaenvsClass, MetaenvsTask  # noqa: E402
@@ -35,7 +37,11 @@ def test_task_specs_come_from_the_env() -> None:
     assert "state" in task.state_spec(env).keys()
     with pytest.raises(ValueError, match="discrete actions"):
         task.get_env_fun(1, True, 0, "cpu")
+    # without a time limit, the map's own (config.time_limit is None then)
+    default = MetaenvsTask.SKIRMISH_3M.get_task(config={})
+    assert default.max_steps(env) == metaenvs.make_core("skirmish_3m").time_limit > 0
     navigation = MetaenvsTask.NAVIGATION_N3_L3.get_task(config={})
+    assert navigation.max_steps(env) == metaenvs.make_core("navigation_N3_l3").config.horizon
     assert navigation.supports_discrete_actions() and not navigation.supports_continuous_actions()
 
 

@@ -79,7 +79,11 @@ class MetaenvsClass(PettingZooClass):
         field = self._spec().horizon_keyword()
         if field is None:
             raise ValueError(f"{self.env_id} has no episode length keyword")
-        return int(getattr(self._core().config, field))
+        core = self._core()
+        # the core's own value first: a config may leave it None for a default (Skirmish's
+        # time_limit=None is the map's limit, which core.time_limit resolves)
+        value = getattr(core, field, None)
+        return int(getattr(core.config, field) if value is None else value)
 
     @staticmethod
     def env_name() -> str:
