@@ -1,4 +1,7 @@
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +24,22 @@ def _skip_ids_without_their_optional_dependency(request):
         missing = mt.missing_dependency(env_id)
         if missing:
             pytest.skip(f"{env_id} needs {missing} (not installed)")
+
+
+@pytest.fixture
+def run_example(capsys, monkeypatch):
+    """``run_example(name, *argv)`` runs ``examples/<name>.py``'s ``main(argv)`` in this
+    process (so a test shares its Ray or torch start-up) and returns the summary it
+    returns and the text it printed.  The script is in ``sys.modules`` while the test
+    runs, so that what it defines pickles (BenchMARL pickles its callbacks)."""
+    folder = Path(__file__).resolve().parents[1] / "examples"
+
+    def run(name: str, *argv: str) -> tuple[dict, str]:
+        spec = importlib.util.spec_from_file_location(f"example_{name}", folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)
+        spec.loader.exec_module(module)
+        summary = module.main(list(argv))
+        return summary, capsys.readouterr().out
+
+    return run

@@ -3,6 +3,7 @@ pins TorchRL below 0.12)."""
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 
@@ -88,3 +89,12 @@ def test_benchmarl_trains(tmp_path: Path, algorithm: str, member: str, keywords:
     )
     experiment.run()
     assert experiment.total_frames >= 200
+
+
+def test_example_runs_at_its_smoke_budget(run_example) -> None:
+    summary, out = run_example("benchmarl_mappo_qmix", "--frames", "200")
+    assert "mappo on navigation_n3_l3" in out and "evaluation at 200 frames" in out
+    assert summary["mappo"]["env_id"] == "navigation_N3_l3"
+    assert summary["qmix"]["env_id"] == "skirmish_3m"
+    for run in ("mappo", "qmix"):
+        assert math.isfinite(summary[run]["return_at_end"])

@@ -74,3 +74,13 @@ def test_ppo_trains_one_iteration(local_ray, env_id: str) -> None:
     finally:
         algo.stop()
     assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 200
+
+
+@pytest.mark.parametrize(
+    ("name", "baseline"),
+    [("rllib_ppo_navigation", "random_return"), ("rllib_masked_skirmish", "random_legal_return")],
+)
+def test_example_runs_at_its_smoke_budget(local_ray, run_example, name: str, baseline: str) -> None:
+    summary, out = run_example(name, "--iterations", "1", "--batch", "200", "--episodes", "2")
+    assert "iteration 0: 200 env steps" in out and '"greedy_return"' in out
+    assert np.isfinite(summary["greedy_return"]) and np.isfinite(summary[baseline])

@@ -67,3 +67,11 @@ def test_import_metaenvs_does_not_import_torchrl() -> None:
     code = "import sys, metaenvs, metaenvs.integrations; print('torchrl' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_mappo_example_runs_at_its_smoke_budget(run_example) -> None:
+    argv = ("--frames", "500", "--frames-per-batch", "500", "--episodes", "2")
+    summary, out = run_example("torchrl_mappo_navigation", *argv)
+    assert "iteration 0: 500 frames" in out and '"greedy_return"' in out
+    assert summary["frames"] == 500
+    assert all(summary[k] < 0 for k in ("greedy_return", "random_return"))  # distances
