@@ -13,8 +13,11 @@ Needs Ray RLlib (``pip install 'metaenvs[rllib]'``, in its own venv: RLlib pins 
 
 Usage::
 
-    python examples/rllib_masked_skirmish.py                   # 40 x 2000 steps, a few minutes
+    python examples/rllib_masked_skirmish.py                   # 40 x 2000 steps, about 4 minutes
     python examples/rllib_masked_skirmish.py --iterations 1 --batch 200   # smoke run
+
+With the defaults (seed 0) the greedy policy's mean episode return is 20.39, against 2.91
+for random legal actions (20 episodes each; 4.2 min of CPU).
 """
 
 from __future__ import annotations

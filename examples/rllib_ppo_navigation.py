@@ -11,8 +11,11 @@ Needs Ray RLlib (``pip install 'metaenvs[rllib]'``, in its own venv: RLlib pins 
 
 Usage::
 
-    python examples/rllib_ppo_navigation.py                   # 40 x 2000 steps, a few minutes
+    python examples/rllib_ppo_navigation.py                   # 40 x 2000 steps, about 4 minutes
     python examples/rllib_ppo_navigation.py --iterations 1 --batch 200   # smoke run
+
+With the defaults (seed 0) the greedy policy's mean episode return is -45.43 (-15.1 per
+agent), against -79.82 for random actions (20 episodes each; 4.1 min of CPU).
 """
 
 from __future__ import annotations
