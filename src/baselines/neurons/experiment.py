@@ -152,7 +152,7 @@ def report(exp_dir: Path, runs: dict[str, list[RunResult]]) -> list[Path]:
     paths[0].write_text(rules_markdown(runs, env))
     seeds = max(len(s) for s in runs.values())
     band = "mean and 95% t band over seeds" if seeds > 1 else "one seed"
-    plot_updates(runs, paths[1], f"{env}: final rules on held-out runs ({band})")
+    plot_updates(runs, paths[1], f"{env}: each run's final rule on held-out runs\n({band})")
     return paths
 
 
