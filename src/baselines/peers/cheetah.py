@@ -100,7 +100,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -121,6 +120,7 @@ from baselines.peers.estimators import (
     project_conflicting,
 )
 from baselines.peers.nets import Params, init_lstm_net
+from baselines.peers.optim import SharedAdam
 from baselines.peers.state import MetaAgentState, clip_rows, mix_seed, step_each
 from baselines.peers.teammates import ChainLSTM, gaussian_logprob, log_std
 from meta_wrappers.peers_torch import dice_objective
@@ -340,49 +340,6 @@ def pg_step(
 
 
 # -- the learner -------------------------------------------------------------------------
-class SharedAdam(torch.optim.Optimizer):
-    """The code's outer optimiser (``misc/shared_adam.py``): AMSGrad with ``eps=1e-3``.
-
-    ``p -= lr sqrt(1 - beta2^n) / (1 - beta1^n) * m / (sqrt(max v) + eps)``: eps is added
-    before the bias correction, where PyTorch's ``Adam(amsgrad=True)`` adds it after (an
-    effective eps of ``eps / sqrt(1 - beta2^n)`` here), and the code's eps is 1e-3, not
-    PyTorch's 1e-8; both matter for the small value and inner-rate gradients.
-    """
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-3,
-        amsgrad: bool = True,
-    ) -> None:
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "amsgrad": amsgrad})
-
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> None:  # type: ignore[override]
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros(())
-                    for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-                        state[key] = torch.zeros_like(p)
-                state["step"] += 1
-                n = float(state["step"])
-                m, v, v_max = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
-                m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                if group["amsgrad"]:
-                    torch.maximum(v_max, v, out=v_max)
-                denom = (v_max if group["amsgrad"] else v).sqrt().add_(group["eps"])
-                size = group["lr"] * math.sqrt(1 - beta2**n) / (1 - beta1**n)
-                p.addcdiv_(m, denom, value=-size)
-
-
 class Evaluation(NamedTuple):
     """Meta-test of one split: the meta-agent's return along the chain."""
 
