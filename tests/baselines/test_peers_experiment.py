@@ -400,6 +400,7 @@ def test_cli_train_builds_args_for_methods_seeds_and_fields(tmp_path, fake, caps
         (["--eval-every", "0"], "eval_every must be >= 1"),
         (["--eval-chains", "0"], "eval_chains must be >= 1"),
         (["--seeds", "-1"], "--seeds must be >= 0"),
+        (["--outer-optimizer", "sgd"], "outer_optimizer must be one of ('shared_adam', 'adam')"),
     ],
 )
 def test_cli_train_rejects_bad_options(tmp_path, fake, capsys, extra, message):
@@ -473,9 +474,12 @@ def test_metaenvs_train_and_compare_peers_with_the_real_learner(tmp_path, capsys
     assert (env_dir / "adaptation.png").is_file() and (env_dir / "dynamics.png").is_file()
 
 
-def test_a_resumed_real_run_matches_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("outer_optimizer", ["shared_adam", "adam"])
+def test_a_resumed_real_run_matches_an_uninterrupted_one(tmp_path, outer_optimizer):
     torch.set_num_threads(1)
-    args = PeerArgs(method="meta_pg", iterations=4, eval_every=2, **TINY)
+    args = PeerArgs(
+        method="meta_pg", iterations=4, eval_every=2, outer_optimizer=outer_optimizer, **TINY
+    )
     whole = peers.EXPERIMENT.run(args, tmp_path / "a", progress=False)
     peers.EXPERIMENT.run(dataclasses.replace(args, iterations=2), tmp_path / "b", progress=False)
     resumed = peers.EXPERIMENT.run(args, tmp_path / "b", progress=False)

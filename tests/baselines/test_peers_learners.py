@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from baselines.peers.estimators import discounted_returns, gae, model_opponent, pcgrad  # noqa: E402
 from baselines.peers.learner import METHODS, PeerArgs, PeerMetaLearner  # noqa: E402
+from baselines.peers.optim import SharedAdam  # noqa: E402
 
 TINY = {"k": 4, "horizon": 6, "length": 2, "chains": 3, "hidden": 8}
 
@@ -190,6 +191,60 @@ def test_bad_arguments_raise():
         PeerArgs(chains=0)
     with pytest.raises(ValueError, match="game"):
         PeerArgs(game="chess")
+
+
+@pytest.mark.parametrize("preset", ["ours", "paper"])
+def test_the_outer_optimiser_is_the_codes_shared_adam_unless_adam_is_asked(preset):
+    """misc/shared_adam.py (AMSGrad, eps 1e-3 before the bias correction) for the policy,
+    the inner rates and the value function; ``"adam"`` is PyTorch's (eps 1e-8, after)."""
+    shared = learner("meta_mapg", preset=preset, actor_lr=0.1)
+    adam = learner("meta_mapg", preset=preset, actor_lr=0.1, outer_optimizer="adam")
+    assert shared.args.outer_optimizer == "shared_adam"
+    for name in ("actor_opt", "lr_opt", "value_opt"):
+        assert isinstance(getattr(shared, name), SharedAdam)
+        assert type(getattr(adam, name)) is torch.optim.Adam
+        assert getattr(adam, name).defaults["eps"] == 1e-8
+        assert getattr(adam, name).defaults["amsgrad"]
+    assert shared.lr_opt.defaults["lr"] == shared.actor_opt.defaults["lr"] == 0.1
+    # the same first gradient g, one step: Adam moves every entry by lr * sign(g);
+    # SharedAdam by lr * sqrt(1 - beta2) |g| / (sqrt(1 - beta2) |g| + eps), 33x less at 1e-3
+    before = {k: v.detach().clone() for k, v in shared.actor.items()}
+    assert all(torch.equal(before[k], adam.actor[k]) for k in before)  # same seed
+    for agent in (shared, adam):
+        n = sum(v.numel() for v in agent.actor.values())
+        grad = torch.full((1, n), 1e-3)  # norm below the clip of 10
+        agent._outer_step(agent.actor_opt, list(agent.actor.values()), grad, None)
+    root = 0.001**0.5
+    for agent, size in ((shared, 0.1 * root * 1e-3 / (root * 1e-3 + 1e-3)), (adam, 0.1)):
+        for k, v in agent.actor.items():
+            torch.testing.assert_close(
+                v.detach() - before[k], torch.full_like(v, -size), rtol=1e-4, atol=1e-7
+            )
+
+
+def test_a_checkpoint_of_the_other_outer_optimiser_is_rejected_before_any_change():
+    a, b = learner("meta_mapg"), learner("meta_mapg", outer_optimizer="adam")
+    b.train_iteration()
+    before = {k: v.detach().clone() for k, v in a.actor.items()}
+    with pytest.raises(ValueError, match="actor_opt has eps"):
+        a.load_state_dict(b.state_dict())
+    assert all(torch.equal(before[k], a.actor[k]) for k in before) and a.iteration == 0
+    c = learner("meta_mapg", outer_optimizer="adam")
+    c.load_state_dict(b.state_dict())  # its own kind round-trips
+    assert c.train_iteration() == b.train_iteration()
+
+
+def test_a_bad_outer_optimiser_raises_before_anything_is_built(monkeypatch):
+    import baselines.peers.learner as module
+
+    def no_env(*args, **kwargs):
+        raise AssertionError("built an env before checking outer_optimizer")
+
+    monkeypatch.setattr(module.PeerArgs, "chain_config", no_env)
+    with pytest.raises(ValueError, match=r"outer_optimizer must be one of \('shared_adam'"):
+        PeerArgs(outer_optimizer="sgd")
+    with pytest.raises(ValueError, match="outer_optimizer"):
+        PeerArgs(outer_optimizer="Adam")
 
 
 @pytest.mark.parametrize("n_out", [3, 1])  # a policy's logits, a value (its own path)

@@ -69,6 +69,7 @@ from baselines.peers.estimators import (
     project_conflicting,
 )
 from baselines.peers.nets import LSTMRunner, Params, init_lstm_net, per_chain, run_sequence
+from baselines.peers.optim import OUTER_OPTIMIZERS, outer_optimizer
 from baselines.peers.state import MetaAgentState, clip_rows, mix_seed, step_each
 from meta_wrappers.peers import GAMES, PeerChain, PeerChainConfig, TrajectoryBatch
 from meta_wrappers.peers_torch import (
@@ -80,6 +81,7 @@ from meta_wrappers.peers_torch import (
     score_surrogate,
     tabular_logprobs,
 )
+from metaenvs.config import check_choice
 from metaenvs.games.matrix_profiles import matrix_profile
 
 
@@ -168,6 +170,11 @@ class PeerArgs:
     """Outer learning rate of the policy and of alpha (None: IPD 1e-4, RPS 1e-5)."""
     critic_lr: float | None = None
     """Learning rate of the value function (None: IPD 1.5e-4, RPS 1.5e-5)."""
+    outer_optimizer: str = "shared_adam"
+    """Optimiser of the policy, the inner rates and the value function (AMSGrad either
+    way): ``"shared_adam"`` (the authors' ``SharedAdam``: eps 1e-3 added before the bias
+    correction) or ``"adam"`` (PyTorch's Adam, eps 1e-8, which made this package's results
+    before the authors' optimiser was adopted)."""
     gae_lambda: float = 0.95
     """GAE lambda of the outer loop."""
     hidden: int = 64
@@ -229,6 +236,7 @@ class PeerArgs:
     faster, noisier model selection (None: all of them; the meta-test always uses all)."""
 
     def __post_init__(self) -> None:
+        check_choice("outer_optimizer", self.outer_optimizer, OUTER_OPTIMIZERS)
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
         for name, allowed in _CHOICES.items():
@@ -335,15 +343,16 @@ class PeerMetaLearner(MetaAgentState):
         }
         self.inner_lr = torch.full((args.length,), float(args.inner_lr), requires_grad=True)
         self.learns_inner_lr = args.learn_inner_lr and self.method.outer == "meta"
-        self.actor_opt = torch.optim.Adam(self.actor.values(), lr=args.actor_lr, amsgrad=True)
-        self.lr_opt = torch.optim.Adam([self.inner_lr], lr=args.actor_lr, amsgrad=True)
+        # the code: SharedAdam for all three, alpha at the actor's outer rate
+        self.actor_opt = outer_optimizer(args.outer_optimizer, self.actor.values(), args.actor_lr)
+        self.lr_opt = outer_optimizer(args.outer_optimizer, [self.inner_lr], args.actor_lr)
         if chain.hidden:
             self.to_table = functools.partial(
                 mlp_tables, n_states=chain.n_states, n_actions=chain.n_actions, hidden=chain.hidden
             )
         else:
             self.to_table = None
-        self.value_opt = torch.optim.Adam(self.value.values(), lr=args.critic_lr, amsgrad=True)
+        self.value_opt = outer_optimizer(args.outer_optimizer, self.value.values(), args.critic_lr)
         self.iteration = 0
 
     # -- chains ------------------------------------------------------------------------

@@ -40,7 +40,8 @@ class MetaAgentState:
         Raises
         ------
         ValueError
-            If a tensor's name or shape differs from this learner's.
+            If a tensor's name or shape differs from this learner's, or an optimiser's
+            eps (``SharedAdam``'s 1e-3, PyTorch's Adam's 1e-8) does.
         """
         for group in ("actor", "value"):
             mine, theirs = getattr(self, group), state[group]
@@ -48,6 +49,14 @@ class MetaAgentState:
                 raise ValueError(f"checkpoint's {group} parameters do not fit this learner")
         if state["inner_lr"].shape != self.inner_lr.shape:
             raise ValueError("checkpoint's inner learning rates do not fit this chain length")
+        for name in ("actor_opt", "lr_opt", "value_opt"):
+            mine = getattr(self, name).param_groups[0]["eps"]
+            theirs = {group["eps"] for group in state[name]["param_groups"]}
+            if theirs != {mine}:
+                raise ValueError(
+                    f"checkpoint's {name} has eps {sorted(theirs)}, this learner's {mine}: "
+                    "another outer optimiser"
+                )
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.lr_opt.load_state_dict(state["lr_opt"])
         self.value_opt.load_state_dict(state["value_opt"])
