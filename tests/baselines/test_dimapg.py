@@ -101,6 +101,11 @@ def test_a_focal_agent_on_theta_plays_exactly_the_plain_rollout():
     slot = torch.tensor([0, 0, 0, 3, 3, 3])
     torch.testing.assert_close(focal.actions, plain.actions[torch.arange(6), :, slot])
     torch.testing.assert_close(focal.rewards, plain.rewards)
+    # every agent's recorded observations are the ones it acted on at each step (the
+    # core reuses its observation buffer: a rollout that kept views of it recorded the
+    # last step's observation T times, and the baselines learned nothing)
+    torch.testing.assert_close(focal.obs, plain.obs[torch.arange(6), :, slot])
+    assert not torch.equal(plain.obs[:, 0], plain.obs[:, -1])
     moved = {k: v.detach() + 1.0 for k, v in theta.items()}
     assert not torch.equal(learner.play_focal(moved, agents, seed=5).rewards, plain.rewards)
 

@@ -660,8 +660,8 @@ class DimaLearner:
                 mask = None if mask_np is None else torch.from_numpy(mask_np.copy())
                 gs = np.asarray(core.global_state(state), dtype=np.float32) if states else None
                 actions = sample_actions(logits_fn(obs, gs), uniforms(keys, t, self.n_agents), mask)
-                if focal_slot is None:
-                    obs_l.append(obs)
+                if focal_slot is None:  # a copy: the core reuses its observation buffer
+                    obs_l.append(obs.clone())
                     act_l.append(actions)
                     mask_l.append(mask)
                 else:
