@@ -27,14 +27,14 @@ def runs_of(method_seeds: list[tuple[str, int]]) -> list[CommArgs]:
     return [CommArgs(**SMALL, method=m, seed=s) for m, s in method_seeds]
 
 
-def same_metrics(a: Path, b: Path) -> None:
+def same_metrics(a: Path, b: Path, rows: int | None = None) -> None:
+    """The metrics of runs ``a`` and ``b`` are equal (their first ``rows`` rows, or all)."""
     ma, mb = read_metrics(a / "metrics.csv"), read_metrics(b / "metrics.csv")
     assert set(ma) == set(mb)
     for column in ma:
         if column not in TIMING:
-            assert ma[column].tolist() == pytest.approx(mb[column].tolist(), nan_ok=True, abs=0), (
-                column
-            )
+            got, want = ma[column].tolist()[:rows], mb[column].tolist()[:rows]
+            assert got == pytest.approx(want, nan_ok=True, abs=0), column
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +81,6 @@ def _worker_pids() -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (docs/experiments.md): in about one try in three the run resumed "
-    "after a SIGKILL trains differently from the first row after the kill; rows are neither "
-    "lost nor repeated",
-)
 def test_a_killed_worker_is_retried_and_resumes_without_losing_or_repeating_rows(
     local_ray, reference, tmp_path: Path
 ) -> None:
@@ -115,7 +109,10 @@ def test_a_killed_worker_is_retried_and_resumes_without_losing_or_repeating_rows
     folder = result["folders"][0]
     rows = read_metrics(folder / "metrics.csv")
     assert rows["episodes"].tolist() == [0, 48, 96, 144, 192, 240]
-    same_metrics(folder, reference[("meta", 0)])
+    # the rows written before the kill are kept as they were; the rows after it are not
+    # compared: a known defect (docs/experiments.md), in about one try in three the
+    # resumed run trains differently from the uninterrupted one
+    same_metrics(folder, reference[("meta", 0)], rows=2)
 
 
 def test_a_folder_with_another_config_stops_before_any_task(tmp_path: Path) -> None:
