@@ -1,6 +1,8 @@
 """The communication-topology learners: the meta-gradient through K updates, blending,
 eta's gradients, the five methods' comm rules, n-step returns, determinism and resume."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -387,6 +389,34 @@ def test_same_seed_same_run_and_resume_continues_exactly():
     assert ma["critic_loss"] == pytest.approx(mc["critic_loss"], rel=1e-2)
     fresh = CommLearner(small_args("reinforce"))
     assert fresh.evaluate(3, seed=4) != c.evaluate(3, seed=4)
+
+
+@pytest.mark.parametrize("blend", [True, False])
+def test_resume_inside_a_meta_cycle_rebuilds_it_exactly(blend):
+    """A checkpoint taken mid-cycle (2 of meta_k = 3 inner steps done) resumes to the same
+    eta update: the cycle is replayed from theta_c(0) on its saved trajectories."""
+    args = small_args("meta", envs=1, meta_k=3, blend=blend)
+    a = CommLearner(args)
+    for _ in range(5):  # one trajectory each: a cycle of 3, its eta update, 2 steps in
+        a.train_iteration()
+    assert a.cycle_k == 2
+    c = CommLearner(args)
+    c.load_state_dict(copy.deepcopy(a.state_dict()))
+    assert c.cycle_k == 2 and len(c.cycle_objectives) == len(a.cycle_objectives)
+    for _ in range(5):  # across the eta update that ends the cycle and the next cycle
+        assert a.train_iteration() == c.train_iteration()
+    for pa, pc in zip(a.rule.parameters(), c.rule.parameters()):
+        assert torch.equal(pa, pc)
+
+
+def test_a_cycle_replay_that_ends_elsewhere_warns():
+    a = CommLearner(small_args("meta", envs=1, meta_k=3))
+    for _ in range(4):
+        a.train_iteration()
+    state = copy.deepcopy(a.state_dict())
+    state["fast"] = {k: v + 1.0 for k, v in state["fast"].items()}
+    with pytest.warns(RuntimeWarning, match="fast weights"):
+        CommLearner(small_args("meta", envs=1, meta_k=3)).load_state_dict(state)
 
 
 def test_evaluation_leaves_training_randomness_alone():

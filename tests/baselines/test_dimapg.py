@@ -276,7 +276,7 @@ def _central_gradient(args: DimaArgs) -> list[torch.Tensor]:
     post = learner.focal_batch(traj, agents, normalize=False)
     weights, scale = learner.central_weights(post, agents)
     objective = dimapg_objective(theta0, phi, batches[0], post, weights, scale)
-    return torch.autograd.grad(learner.population_mean(objective, agents),
+    return torch.autograd.grad(learner.policy_mean(objective, agents),
                                list(learner.theta.values()))  # fmt: skip
 
 
@@ -365,6 +365,35 @@ def test_trpo_steps_each_population_on_its_own():
     for k, v in learner.theta.items():  # only the sampled agent's population moves
         torch.testing.assert_close(v[1 - sampled], before[k][1 - sampled], rtol=0, atol=0)
     assert any(not torch.equal(v[sampled], before[k][sampled]) for k, v in learner.theta.items())
+
+
+@pytest.mark.parametrize("method", ["finetune", "independent"])
+def test_trpo_finetune_and_independent_step_each_policy_within_epsilon(method):
+    """Each of the k + 1 updates is a TRPO step: the KL of every policy over the states of
+    the agents following it stays within epsilon, and the ratio surrogate improves."""
+    args = DimaArgs(**TINY, method=method, central_step="trpo", central_lr=0.01, inner_steps=0)
+    learner = DimaLearner(args)
+    before = {k: v.detach().clone() for k, v in learner.theta.items()}
+    metrics = learner.train_iteration()
+    assert metrics["train_surrogate_gain"] > 0 and metrics["train_backtracks"] < 15
+    replay = DimaLearner(args)  # the same batch, scored under the old and the new theta
+    batch = replay.all_agents_batch(replay.play_all(replay.iteration_keys(0)))
+    states = _concat_states(batch)
+    obs = states.obs.reshape(learner.n_agents, -1, learner.obs_dim)
+    old = masked_log_softmax(mlp(select(before, learner.slot_policy), obs), None)
+    new = masked_log_softmax(mlp(select(learner.theta, learner.slot_policy), obs), None)
+    kl = categorical_kl(old, new.detach())
+    valid = states.valid.reshape(learner.n_agents, -1)
+    per_policy = [float(kl[learner.slot_policy == p][valid[learner.slot_policy == p]].mean())
+                  for p in range(learner.n_policies)]  # fmt: skip
+    assert len(per_policy) == (learner.n_agents if method == "independent" else 1)
+    assert all(0 < k <= args.central_lr * (1 + 1e-5) for k in per_policy)
+    assert np.mean(per_policy) == pytest.approx(metrics["train_central_kl"], rel=1e-4)
+
+
+def test_kitchen_sink_refuses_a_trpo_central_step():
+    with pytest.raises(ValueError, match="central_step"):
+        DimaArgs(method="kitchen_sink", central_step="trpo")
 
 
 def test_central_step_defaults_follow_the_paper():

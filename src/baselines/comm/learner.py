@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
@@ -176,6 +177,10 @@ class CommLearner:
         self.square_avg = {k: torch.zeros_like(v) for k, v in self.fast.items()}
         self.cycle_k = 0
         self.cycle_objectives: list[torch.Tensor] = []
+        # what a resume replays to rebuild a cycle in progress: theta_c(0) with its RMSprop
+        # averages, and the trajectories of the cycle's inner steps so far
+        self.cycle_start: dict[str, meta.Params] = {}
+        self.cycle_episodes: list[dict[str, torch.Tensor]] = []
         self.episodes_done = 0
         self.update_credit = 0.0  # critic and policy updates owed (updates_per_episode < 1)
         self.env_steps = 0
@@ -417,6 +422,12 @@ class CommLearner:
         rule_advantage = self.rule_advantage(batch, self.fast)
         if self.cycle_k == 0:
             self.fast = {k: v.detach().requires_grad_(True) for k, v in self.fast.items()}
+            self.cycle_start = {
+                "fast": {k: v.detach().clone() for k, v in self.fast.items()},
+                "square_avg": {k: v.detach().clone() for k, v in self.square_avg.items()},
+            }
+            self.cycle_episodes = []
+        self.cycle_episodes.append({k: v.detach().clone() for k, v in batch.items()})
         self.fast, self.square_avg = meta.inner_step(
             self.comm_logits,
             self.fast,
@@ -442,6 +453,7 @@ class CommLearner:
         self.square_avg = {k: v.detach() for k, v in self.square_avg.items()}
         self.cycle_k = 0
         self.cycle_objectives = []
+        self.cycle_start, self.cycle_episodes = {}, []
         with torch.no_grad():
             for name, p in self.comm.named_parameters():
                 p.copy_(self.fast[name])
@@ -474,7 +486,8 @@ class CommLearner:
                 "baseline": self.baseline, "rule": self.rule}  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume (a meta cycle in progress restarts from theta_c(k)).
+        """Everything needed to resume exactly, a meta cycle in progress included: its
+        theta_c(0) and trajectories, from which :meth:`load_state_dict` rebuilds its graph.
 
         A snapshot: optimiser states are copied (``Optimizer.state_dict`` shares its live
         moment tensors, so loading it into a second learner in the same process would
@@ -490,6 +503,10 @@ class CommLearner:
             "rng": self.rng.bit_generator.state,
             "gen": self.gen.get_state(),
             "counters": (self.episodes_done, self.env_steps, self.update_credit),
+            "cycle": {
+                "start": copy.deepcopy(self.cycle_start),
+                "episodes": [dict(e) for e in self.cycle_episodes],
+            },  # fmt: skip
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -501,10 +518,43 @@ class CommLearner:
             o.load_state_dict(state["opt"][k])
         self.fast, self.square_avg = state["fast"], state["square_avg"]
         self.cycle_k, self.cycle_objectives = 0, []
+        self.cycle_start, self.cycle_episodes = {}, []
         self.buffer.load_state_dict(state["buffer"])
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
         self.episodes_done, self.env_steps, self.update_credit = state["counters"]
+        cycle = state.get("cycle") or {}
+        if cycle.get("episodes"):
+            self._replay_cycle(cycle["start"], cycle["episodes"], state["fast"])
+
+    def _replay_cycle(
+        self,
+        start: dict[str, meta.Params],
+        episodes: list[dict[str, torch.Tensor]],
+        saved_fast: meta.Params,
+    ) -> None:
+        """Rebuild the meta cycle in progress: its inner steps again from theta_c(0), on
+        its trajectories, so that eta's next update differentiates through all of them.
+
+        Warns
+        -----
+        RuntimeWarning
+            If the replay does not end at the saved theta_c(k) bit for bit (another number
+            of torch threads rounds differently): the run goes on from the replay, a valid
+            but no longer exact continuation.
+        """
+        self.fast = {k: v.clone() for k, v in start["fast"].items()}
+        self.square_avg = {k: v.clone() for k, v in start["square_avg"].items()}
+        for episode in episodes:
+            self.meta_update(episode)
+        if not all(torch.equal(self.fast[k].detach(), saved_fast[k]) for k in saved_fast):
+            warnings.warn(
+                "resuming the meta cycle in progress did not reproduce its saved fast "
+                "weights bit for bit (another number of torch threads than the run was "
+                "trained with?); it goes on from the replay, no longer an exact resume",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
 
 def clip_grads(params: Any, max_norm: float) -> None:

@@ -147,13 +147,15 @@ class DimaArgs:
     central_lr: float = 0.05
     """epsilon (the paper: 0.05): with ``central_step="trpo"`` the maximum mean KL
     divergence between the old and the new central policy (TRPO's step size); with
-    ``"gradient"`` the step size of the central update of theta.  Also the step size of
-    the ``finetune`` and ``independent`` REINFORCE updates."""
+    ``"gradient"`` the step size of the central update of theta.  The same for the
+    ``finetune`` and ``independent`` updates (each a TRPO step, or a gradient step)."""
     central_step: str | None = None
     """``trpo`` (natural gradient by conjugate gradient, step scaled to KL epsilon,
     backtracking line search) or ``gradient`` (equation 11's plain step, see
     ``central_optimizer``).  None: the paper's choice per task (section 5.2), ``trpo`` for
-    ``navigation_*`` ids with ``method="dimapg"``, ``gradient`` otherwise."""
+    ``navigation_*`` ids with ``method="dimapg"``, ``gradient`` otherwise.  ``finetune``
+    and ``independent`` take either (each of their k + 1 updates is then one such step);
+    ``kitchen_sink`` only ``gradient`` (its A2C steps with Adam, ``ks_lr``)."""
     central_optimizer: str = "sgd"
     """``central_step="gradient"`` only: ``sgd`` is the plain gradient step of equation
     11; ``adam`` Adam with step size epsilon (rllab's VPG steps with Adam)."""
@@ -214,6 +216,11 @@ class DimaArgs:
             paper = self.method == "dimapg" and self.env.startswith("navigation")
             self.central_step = "trpo" if paper else "gradient"
         _choice("central_step", self.central_step, CENTRAL_STEPS)
+        if self.method == "kitchen_sink" and self.central_step != "gradient":
+            raise ValueError(
+                "central_step: kitchen_sink trains by A2C with Adam (ks_lr); "
+                f"central_step={self.central_step!r} applies to the other methods only"
+            )
         if not 0.0 < self.backtrack_ratio < 1.0:
             raise ValueError(f"backtrack_ratio must be in (0, 1), got {self.backtrack_ratio}")
         if not self.cg_damping >= 0:
@@ -590,6 +597,7 @@ class DimaLearner:
         else:  # one central theta per population
             self.slot_policy = self.population.clone()
             n_policies = len(self.population_names)
+        self.n_policies = n_policies
         self.theta = {k: v.requires_grad_() for k, v in init_mlp(n_policies, sizes, gen).items()}
         optimizer = torch.optim.Adam if args.central_optimizer == "adam" else torch.optim.SGD
         self.optimizer = optimizer(self.theta.values(), lr=args.central_lr)
@@ -806,12 +814,12 @@ class DimaLearner:
             "train_focal_post": float(post.episode_reward.mean()),
         }
         if args.central_step == "trpo":  # lines 7-8 as a TRPO step
-            metrics.update(self.trpo_step(agents, phi, theta0, batches, post, weights, scale))
+            metrics.update(self.trpo_dimapg(agents, phi, theta0, batches, post, weights, scale))
             return metrics
         objective = dimapg_objective(
             theta0, phi, batches[0], post, weights, scale, term2_weight=args.term2_weight
         )
-        loss = self.population_mean(-objective, agents)  # line 7: equation 14 per agent
+        loss = self.policy_mean(-objective, agents)  # line 7: equation 14 per agent
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()  # line 8: theta <- theta + epsilon grad (equation 11)
@@ -849,38 +857,37 @@ class DimaLearner:
             self.running_scale[g] = decay * self.running_scale[g] + (1 - decay) * batch_std
         return weights, scale
 
-    def population_means(self, values: torch.Tensor, agents: np.ndarray) -> torch.Tensor:
-        """``(G,)`` the mean of ``values`` (S,) over each population's sampled agents (0 for
-        a population without one)."""
-        pops = self.population[torch.from_numpy(agents)]
-        n_pops = len(self.population_names)
-        total = values.new_zeros(n_pops).index_add(0, pops, values)
-        count = torch.bincount(pops, minlength=n_pops).clamp(min=1).to(values.dtype)
-        return total / count
+    def policy_means(self, values: torch.Tensor, agents: np.ndarray) -> torch.Tensor:
+        """``(P,)`` the mean of ``values`` (S,) over the sampled agents that follow each
+        policy of theta (0 for a policy without one); the populations' means but for
+        ``independent``, where every agent has its own policy."""
+        pols = self.slot_policy[torch.from_numpy(agents)]
+        total = values.new_zeros(self.n_policies).index_add(0, pols, values)
+        count = torch.bincount(pols, minlength=self.n_policies).clamp(min=1)
+        return total / count.to(values.dtype)
 
-    def population_mean(self, values: torch.Tensor, agents: np.ndarray) -> torch.Tensor:
-        """Sum over populations of the mean of ``values`` (S,) over each one's sampled
-        agents (equation 13's 1/N, per central policy)."""
-        return self.population_means(values, agents).sum()
+    def policy_mean(self, values: torch.Tensor, agents: np.ndarray) -> torch.Tensor:
+        """Sum over policies of :meth:`policy_means` (equation 13's 1/N, per central
+        policy; each agent's own value for ``independent``)."""
+        return self.policy_means(values, agents).sum()
 
     def central_kl(
         self, theta: Params, agents: np.ndarray, states: FocalBatch, old_logp: torch.Tensor
     ) -> torch.Tensor:
-        """``(G,)`` mean over each population's valid states in ``states`` of
-        ``KL(pi_old || pi_theta)``; ``old_logp`` ``(S, M, A)`` the old log-probabilities."""
+        """``(P,)`` mean over the valid states in ``states`` of the agents following each
+        policy of ``KL(pi_old || pi_theta)``; ``old_logp`` ``(S, M, A)`` the old
+        log-probabilities."""
         index = self.slot_policy[torch.from_numpy(agents)]
         s, m = states.valid.shape[0], states.valid[0].numel()
         logits = mlp(select(theta, index), states.obs.reshape(s, m, -1))
         masks = None if states.masks is None else states.masks.reshape(s, m, -1)
         kl = categorical_kl(old_logp, masked_log_softmax(logits, masks))
         valid = states.valid.reshape(s, m)
-        pops = self.population[torch.from_numpy(agents)]
-        n_pops = len(self.population_names)
-        total = kl.new_zeros(n_pops).index_add(0, pops, (kl * valid).sum(1))
-        count = kl.new_zeros(n_pops).index_add(0, pops, valid.sum(1).to(kl.dtype))
+        total = kl.new_zeros(self.n_policies).index_add(0, index, (kl * valid).sum(1))
+        count = kl.new_zeros(self.n_policies).index_add(0, index, valid.sum(1).to(kl.dtype))
         return total / count.clamp(min=1)
 
-    def trpo_step(
+    def trpo_dimapg(
         self,
         agents: np.ndarray,
         phi: Params,
@@ -892,35 +899,85 @@ class DimaLearner:
     ) -> dict[str, float]:
         """Lines 7-8 as TRPO: maximise equation 14's surrogate s.t. mean KL <= epsilon.
 
-        1. g: the gradient of the likelihood-ratio form of :func:`dimapg_objective`
-           (equal to equation 14's gradient at theta), through the k inner steps unless
-           ``first_order``.
-        2. x ~ F^-1 g by ``cg_iters`` conjugate-gradient steps, F the Fisher of the
-           central policy: the Hessian of the mean KL between the old and the new
-           central policy over the focal agents' valid states of tau_n^theta (where
-           theta acts) and of tau_n^{theta, theta_n}, plus ``cg_damping`` (one block
-           per population, each solved and stepped on its own).
-        3. Step ``beta x`` with ``beta = sqrt(2 epsilon / x^T F x)`` (the quadratic KL
-           estimate equals epsilon), shrunk by ``backtrack_ratio`` until the surrogate
-           improves and the exact mean KL is at most epsilon, at most ``max_backtracks``
-           times; a population with no such step keeps its theta.
-
-        The line search re-evaluates the surrogate through the inner steps: for each
-        candidate theta' it recomputes theta_n(theta') by the k inner steps on the
-        stored inner batches (the same episodes and advantages; no new env steps), as
-        rllab's MAML-TRPO does with its symbolic graph.  Only the dependence of the
-        batches' sampling distribution on theta is ignored (as in the gradient).
+        The surrogate is the likelihood-ratio form of :func:`dimapg_objective` (equal to
+        equation 14's gradient at theta), differentiated through the k inner steps unless
+        ``first_order``; the KL is over the focal agents' valid states of tau_n^theta
+        (where theta acts) and of tau_n^{theta, theta_n}.  The line search re-evaluates
+        the surrogate through the inner steps: for each candidate theta' it recomputes
+        theta_n(theta') by the k inner steps on the stored inner batches (the same
+        episodes and advantages; no new env steps), as rllab's MAML-TRPO does with its
+        symbolic graph.  Only the dependence of the batches' sampling distribution on
+        theta is ignored (as in the gradient).  The step itself: :meth:`trpo_step`.
         """
         args = self.args
         pre = batches[0]
-        index = self.slot_policy[torch.from_numpy(agents)]
         old = (log_probs(phi, post).detach(), log_probs(theta0, pre).detach())
         objective = dimapg_objective(theta0, phi, pre, post, weights, scale, old, args.term2_weight)
-        surr_before = self.population_means(objective, agents).detach()
-        loss = self.population_mean(objective, agents)
-        g = flat(torch.autograd.grad(loss, list(self.theta.values())))
-        del objective, loss, phi, theta0
-        states = _concat_states(pre, post)  # the KL's states
+        surr_before = self.policy_means(objective, agents).detach()
+        g = flat(torch.autograd.grad(self.policy_mean(objective, agents),
+                                     list(self.theta.values())))  # fmt: skip
+        del objective, phi, theta0
+
+        def surrogate_at(candidate: Params) -> torch.Tensor:
+            theta = {k: v.detach().requires_grad_() for k, v in candidate.items()}
+            theta0 = select(theta, self.slot_policy[torch.from_numpy(agents)])
+            phi = theta0
+            for batch in batches:
+                phi = inner_step(phi, batch, args.inner_lr, args.normalize, False)
+            with torch.no_grad():
+                objective = dimapg_objective(
+                    theta0, phi, pre, post, weights, scale, old, args.term2_weight
+                )
+                return self.policy_means(objective, agents)
+
+        return self.trpo_step(agents, g, surr_before, surrogate_at, _concat_states(pre, post))
+
+    def trpo_reinforce(self, batch: FocalBatch) -> dict[str, float]:
+        """``finetune`` / ``independent`` with ``central_step="trpo"``: one TRPO step on
+        every agent's batch, maximising the likelihood-ratio form of :func:`surrogate`
+        (each policy's mean over the agents that follow it) s.t. its mean KL over those
+        agents' valid states is at most epsilon; the step itself: :meth:`trpo_step`."""
+        agents = np.arange(self.n_agents)
+        old = log_probs(select(detached(self.theta), self.slot_policy), batch)
+
+        def ratio_surrogate(theta: Params) -> torch.Tensor:
+            logp = log_probs(select(theta, self.slot_policy), batch)
+            return self.policy_means(
+                surrogate(torch.exp(logp - old), batch, self.args.normalize), agents
+            )
+
+        objective = ratio_surrogate(self.theta)
+        g = flat(torch.autograd.grad(objective.sum(), list(self.theta.values())))
+
+        def surrogate_at(candidate: Params) -> torch.Tensor:
+            with torch.no_grad():
+                return ratio_surrogate(candidate)
+
+        return self.trpo_step(agents, g, objective.detach(), surrogate_at, _concat_states(batch))
+
+    def trpo_step(
+        self,
+        agents: np.ndarray,
+        g: torch.Tensor,
+        surr_before: torch.Tensor,
+        surrogate_at: Callable[[Params], torch.Tensor],
+        states: FocalBatch,
+    ) -> dict[str, float]:
+        """One TRPO step of every policy of theta that ``agents`` follow (rllab's rules).
+
+        1. ``g`` ``(P, n)``: each policy's surrogate gradient at theta.
+        2. x ~ F^-1 g by ``cg_iters`` conjugate-gradient steps, F the Fisher of the
+           policy: the Hessian of the mean KL between the old and the new policy over
+           ``states`` (the valid states of the agents that follow it), plus
+           ``cg_damping`` (one block per policy, each solved and stepped on its own).
+        3. Step ``beta x`` with ``beta = sqrt(2 epsilon / x^T F x)`` (the quadratic KL
+           estimate equals epsilon), shrunk by ``backtrack_ratio`` until the surrogate
+           ``surrogate_at(theta')`` ``(P,)`` improves on ``surr_before`` and the exact
+           mean KL is at most epsilon, at most ``max_backtracks`` times; a policy with
+           no such step keeps its parameters.
+        """
+        args = self.args
+        index = self.slot_policy[torch.from_numpy(agents)]
         with torch.no_grad():
             s, m = states.valid.shape[0], states.valid[0].numel()
             masks = None if states.masks is None else states.masks.reshape(s, m, -1)
@@ -940,21 +997,21 @@ class DimaLearner:
         beta = torch.where(ok_dir, torch.sqrt(2.0 * args.central_lr / xfx.clamp(min=1e-30)), 0.0)
         full_step = beta[:, None] * x
         start = flat(detached(self.theta)).clone()
-        n_pops = len(self.population_names)
-        sampled = torch.zeros(n_pops, dtype=torch.bool)
-        sampled[self.population[torch.from_numpy(agents)]] = True
+        n = self.n_policies
+        sampled = torch.zeros(n, dtype=torch.bool)
+        sampled[index] = True
         sampled &= ok_dir
-        accepted = torch.zeros(n_pops, dtype=torch.bool)
-        fraction = torch.zeros(n_pops, dtype=start.dtype)
-        kl_after = torch.zeros(n_pops, dtype=torch.float64)
-        gain = torch.zeros(n_pops, dtype=torch.float64)
-        backtracks = torch.full((n_pops,), float(args.max_backtracks), dtype=torch.float64)
+        accepted = torch.zeros(n, dtype=torch.bool)
+        fraction = torch.zeros(n, dtype=start.dtype)
+        kl_after = torch.zeros(n, dtype=torch.float64)
+        gain = torch.zeros(n, dtype=torch.float64)
+        backtracks = torch.full((n,), float(args.max_backtracks), dtype=torch.float64)
         for j in range(args.max_backtracks):
             trial = torch.where(accepted, fraction, args.backtrack_ratio**j)
             candidate = unflat(start + trial[:, None] * full_step, self.theta)
-            surr, kl_j = self.candidate_surrogate(
-                candidate, agents, batches, post, weights, scale, old, states, old_logp
-            )
+            surr = surrogate_at(candidate)
+            with torch.no_grad():
+                kl_j = self.central_kl(candidate, agents, states, old_logp)
             ok = ~accepted & sampled & (surr > surr_before) & (kl_j <= args.central_lr)
             fraction = torch.where(ok, trial, fraction)
             kl_after = torch.where(ok, kl_j.double(), kl_after)
@@ -967,40 +1024,12 @@ class DimaLearner:
             new = unflat(start + fraction[:, None] * full_step, self.theta)
             for k, v in self.theta.items():
                 v.copy_(new[k])
-        here = self.population[torch.from_numpy(agents)].unique()
+        here = index.unique()
         return {
             "train_central_kl": float(kl_after[here].mean()),
             "train_backtracks": float(backtracks[here].mean()),
             "train_surrogate_gain": float(gain[here].mean()),
         }
-
-    def candidate_surrogate(
-        self,
-        candidate: Params,
-        agents: np.ndarray,
-        batches: list[FocalBatch],
-        post: FocalBatch,
-        weights: torch.Tensor,
-        scale: torch.Tensor | None,
-        old: tuple[torch.Tensor, torch.Tensor],
-        states: FocalBatch,
-        old_logp: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(G,)`` surrogate and mean KL of each population at central parameters
-        ``candidate``, theta_n recomputed by the k inner steps on the stored batches."""
-        theta = {k: v.detach().requires_grad_() for k, v in candidate.items()}
-        index = self.slot_policy[torch.from_numpy(agents)]
-        theta0 = select(theta, index)
-        phi = theta0
-        for batch in batches:
-            phi = inner_step(phi, batch, self.args.inner_lr, self.args.normalize, False)
-        with torch.no_grad():
-            objective = dimapg_objective(
-                theta0, phi, batches[0], post, weights, scale, old, self.args.term2_weight
-            )
-            surr = self.population_means(objective, agents)
-            kl = self.central_kl(theta, agents, states, old_logp)
-        return surr, kl
 
     # -- the baselines -----------------------------------------------------------------
     def play_all(self, keys: np.ndarray, states: bool = False) -> Trajectories:
@@ -1022,24 +1051,29 @@ class DimaLearner:
     def train_reinforce(self) -> dict[str, float]:
         """``finetune`` / ``independent``: ``k + 1`` REINFORCE steps, each on ``S * C``
         episodes of every agent acting with its policy; a policy's surrogate is the mean
-        over the agents that follow it."""
-        rewards = []
+        over the agents that follow it.  With ``central_step="trpo"`` each step is a TRPO
+        step (:meth:`trpo_reinforce`) instead of the optimiser's."""
+        rewards, steps = [], []
         for step in range(self.args.inner_steps + 1):
             traj = self.play_all(self.iteration_keys(step))
             batch = self.all_agents_batch(traj)
+            rewards.append(episode_returns(traj))
+            if self.args.central_step == "trpo":
+                steps.append(self.trpo_reinforce(batch))
+                continue
             per_agent = surrogate(
                 log_probs(select(self.theta, self.slot_policy), batch), batch, self.args.normalize
             )
-            loss = self.population_mean(-per_agent, np.arange(self.n_agents))
-            if self.args.method == "independent":
-                loss = -per_agent.sum()
+            loss = self.policy_mean(-per_agent, np.arange(self.n_agents))
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-            rewards.append(episode_returns(traj))
         returns = torch.cat(rewards)
-        return {"train_min_reward": float(returns.min(1).values.mean()),
-                "train_mean_reward": float(returns.mean())}  # fmt: skip
+        metrics = {"train_min_reward": float(returns.min(1).values.mean()),
+                   "train_mean_reward": float(returns.mean())}  # fmt: skip
+        for key in steps[0] if steps else ():
+            metrics[key] = float(np.mean([m[key] for m in steps]))
+        return metrics
 
     def ks_logits(self, obs: torch.Tensor, gs: np.ndarray | None) -> torch.Tensor:
         """Kitchen sink: each population's joint logits from the global state."""
