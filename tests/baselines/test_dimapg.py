@@ -367,11 +367,14 @@ def test_trpo_steps_each_population_on_its_own():
     assert any(not torch.equal(v[sampled], before[k][sampled]) for k, v in learner.theta.items())
 
 
-@pytest.mark.parametrize("method", ["finetune", "independent"])
-def test_trpo_finetune_and_independent_step_each_policy_within_epsilon(method):
+@pytest.mark.parametrize(("method", "subsample"), [("finetune", 1), ("independent", 1),
+                                                   ("finetune", 3)])  # fmt: skip
+def test_trpo_finetune_and_independent_step_each_policy_within_epsilon(method, subsample):
     """Each of the k + 1 updates is a TRPO step: the KL of every policy over the states of
-    the agents following it stays within epsilon, and the ratio surrogate improves."""
-    args = DimaArgs(**TINY, method=method, central_step="trpo", central_lr=0.01, inner_steps=0)
+    the agents following it stays within epsilon (over all states, also when the Fisher
+    sees every third), and the ratio surrogate improves."""
+    args = DimaArgs(**TINY, method=method, central_step="trpo", central_lr=0.01, inner_steps=0,
+                    fisher_subsample=subsample)  # fmt: skip
     learner = DimaLearner(args)
     before = {k: v.detach().clone() for k, v in learner.theta.items()}
     metrics = learner.train_iteration()

@@ -167,6 +167,11 @@ class DimaArgs:
     """TRPO: line-search shrink factor of the step (rllab: 0.8)."""
     max_backtracks: int = 15
     """TRPO: line-search candidates at most before the step is rejected (rllab: 15)."""
+    fisher_subsample: int = 1
+    """TRPO: the Fisher-vector products use every n-th state of the batch (rllab: 1, all
+    of them; OpenAI Baselines' TRPO: 5); the line search's KL uses all.  Their cost grows
+    with the states, which are many for ``finetune``: k + 1 TRPO steps per iteration on
+    every agent's episodes."""
     trajectories: int = 25
     """Episodes per sampled agent for each inner step and for the central step (the paper: 25)."""
     agents_per_update: int | None = None
@@ -240,7 +245,8 @@ class DimaArgs:
                 f"inner_steps must be >= 1 for dimapg (tau^theta is the first inner batch) "
                 f"and >= 0 otherwise, got {self.inner_steps}"
             )
-        for name in ("trajectories", "eval_episodes", "eval_every", "cg_iters", "max_backtracks"):
+        for name in ("trajectories", "eval_episodes", "eval_every", "cg_iters", "max_backtracks",
+                     "fisher_subsample"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.iterations < 0:
@@ -561,6 +567,14 @@ def _concat_states(*batches: FocalBatch) -> FocalBatch:
     return FocalBatch(
         obs.unsqueeze(1), empty.long(), masks, valid.unsqueeze(1), empty, per_episode, per_episode
     )
+
+
+def _every_nth_state(states: FocalBatch, n: int) -> FocalBatch:
+    """Every ``n``-th state of a :func:`_concat_states` batch (``states`` itself for 1)."""
+    if n == 1:
+        return states
+    masks = None if states.masks is None else states.masks[:, :, ::n]
+    return states._replace(obs=states.obs[:, :, ::n], masks=masks, valid=states.valid[:, :, ::n])
 
 
 # -- the learner ---------------------------------------------------------------------
@@ -955,6 +969,14 @@ class DimaLearner:
 
         return self.trpo_step(agents, g, objective.detach(), surrogate_at, _concat_states(batch))
 
+    def old_log_probs(self, index: torch.Tensor, states: FocalBatch) -> torch.Tensor:
+        """``(S, M, A)`` log-probabilities of policies ``index`` (S) at theta, no graph."""
+        with torch.no_grad():
+            s, m = states.valid.shape[0], states.valid[0].numel()
+            masks = None if states.masks is None else states.masks.reshape(s, m, -1)
+            logits = mlp(select(detached(self.theta), index), states.obs.reshape(s, m, -1))
+            return masked_log_softmax(logits, masks)
+
     def trpo_step(
         self,
         agents: np.ndarray,
@@ -968,8 +990,9 @@ class DimaLearner:
         1. ``g`` ``(P, n)``: each policy's surrogate gradient at theta.
         2. x ~ F^-1 g by ``cg_iters`` conjugate-gradient steps, F the Fisher of the
            policy: the Hessian of the mean KL between the old and the new policy over
-           ``states`` (the valid states of the agents that follow it), plus
-           ``cg_damping`` (one block per policy, each solved and stepped on its own).
+           ``states`` (the valid states of the agents that follow it; every
+           ``fisher_subsample``-th of them), plus ``cg_damping`` (one block per policy,
+           each solved and stepped on its own).
         3. Step ``beta x`` with ``beta = sqrt(2 epsilon / x^T F x)`` (the quadratic KL
            estimate equals epsilon), shrunk by ``backtrack_ratio`` until the surrogate
            ``surrogate_at(theta')`` ``(P,)`` improves on ``surr_before`` and the exact
@@ -978,13 +1001,11 @@ class DimaLearner:
         """
         args = self.args
         index = self.slot_policy[torch.from_numpy(agents)]
-        with torch.no_grad():
-            s, m = states.valid.shape[0], states.valid[0].numel()
-            masks = None if states.masks is None else states.masks.reshape(s, m, -1)
-            old_logits = mlp(select(detached(self.theta), index), states.obs.reshape(s, m, -1))
-            old_logp = masked_log_softmax(old_logits, masks)
+        old_logp = self.old_log_probs(index, states)
+        few = _every_nth_state(states, args.fisher_subsample)
+        few_logp = old_logp if few is states else self.old_log_probs(index, few)
         theta = list(self.theta.values())
-        kl = self.central_kl(self.theta, agents, states, old_logp).sum()
+        kl = self.central_kl(self.theta, agents, few, few_logp).sum()
         kl_grad = flat(torch.autograd.grad(kl, theta, create_graph=True))
 
         def fvp(v: torch.Tensor) -> torch.Tensor:
