@@ -503,10 +503,8 @@ class CommLearner:
             "rng": self.rng.bit_generator.state,
             "gen": self.gen.get_state(),
             "counters": (self.episodes_done, self.env_steps, self.update_credit),
-            "cycle": {
-                "start": copy.deepcopy(self.cycle_start),
-                "episodes": [dict(e) for e in self.cycle_episodes],
-            },  # fmt: skip
+            # its tensors are never changed in place: a list of them is a snapshot
+            "cycle": {"start": self.cycle_start, "episodes": list(self.cycle_episodes)},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

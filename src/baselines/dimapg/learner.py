@@ -611,7 +611,7 @@ class DimaLearner:
         else:  # one central theta per population
             self.slot_policy = self.population.clone()
             n_policies = len(self.population_names)
-        self.n_policies = n_policies
+        self.n_policies = n_policies  # rows of theta
         self.theta = {k: v.requires_grad_() for k, v in init_mlp(n_policies, sizes, gen).items()}
         optimizer = torch.optim.Adam if args.central_optimizer == "adam" else torch.optim.SGD
         self.optimizer = optimizer(self.theta.values(), lr=args.central_lr)
@@ -885,6 +885,15 @@ class DimaLearner:
         policy; each agent's own value for ``independent``)."""
         return self.policy_means(values, agents).sum()
 
+    def state_log_probs(
+        self, theta: Params, index: torch.Tensor, states: FocalBatch
+    ) -> torch.Tensor:
+        """``(S, M, A)`` action log-probabilities of policies ``index`` (S) of ``theta`` at
+        the states of a :func:`_concat_states` batch (masked actions at -inf)."""
+        s, m = states.valid.shape[0], states.valid[0].numel()
+        masks = None if states.masks is None else states.masks.reshape(s, m, -1)
+        return masked_log_softmax(mlp(select(theta, index), states.obs.reshape(s, m, -1)), masks)
+
     def central_kl(
         self, theta: Params, agents: np.ndarray, states: FocalBatch, old_logp: torch.Tensor
     ) -> torch.Tensor:
@@ -892,11 +901,8 @@ class DimaLearner:
         policy of ``KL(pi_old || pi_theta)``; ``old_logp`` ``(S, M, A)`` the old
         log-probabilities."""
         index = self.slot_policy[torch.from_numpy(agents)]
-        s, m = states.valid.shape[0], states.valid[0].numel()
-        logits = mlp(select(theta, index), states.obs.reshape(s, m, -1))
-        masks = None if states.masks is None else states.masks.reshape(s, m, -1)
-        kl = categorical_kl(old_logp, masked_log_softmax(logits, masks))
-        valid = states.valid.reshape(s, m)
+        kl = categorical_kl(old_logp, self.state_log_probs(theta, index, states))
+        valid = states.valid.reshape(kl.shape)
         total = kl.new_zeros(self.n_policies).index_add(0, index, (kl * valid).sum(1))
         count = kl.new_zeros(self.n_policies).index_add(0, index, valid.sum(1).to(kl.dtype))
         return total / count.clamp(min=1)
@@ -969,14 +975,6 @@ class DimaLearner:
 
         return self.trpo_step(agents, g, objective.detach(), surrogate_at, _concat_states(batch))
 
-    def old_log_probs(self, index: torch.Tensor, states: FocalBatch) -> torch.Tensor:
-        """``(S, M, A)`` log-probabilities of policies ``index`` (S) at theta, no graph."""
-        with torch.no_grad():
-            s, m = states.valid.shape[0], states.valid[0].numel()
-            masks = None if states.masks is None else states.masks.reshape(s, m, -1)
-            logits = mlp(select(detached(self.theta), index), states.obs.reshape(s, m, -1))
-            return masked_log_softmax(logits, masks)
-
     def trpo_step(
         self,
         agents: np.ndarray,
@@ -1001,9 +999,10 @@ class DimaLearner:
         """
         args = self.args
         index = self.slot_policy[torch.from_numpy(agents)]
-        old_logp = self.old_log_probs(index, states)
         few = _every_nth_state(states, args.fisher_subsample)
-        few_logp = old_logp if few is states else self.old_log_probs(index, few)
+        with torch.no_grad():
+            old_logp = self.state_log_probs(self.theta, index, states)
+            few_logp = old_logp if few is states else self.state_log_probs(self.theta, index, few)
         theta = list(self.theta.values())
         kl = self.central_kl(self.theta, agents, few, few_logp).sum()
         kl_grad = flat(torch.autograd.grad(kl, theta, create_graph=True))
