@@ -239,6 +239,10 @@ class BatchedCore(ABC):
     :meth:`step` rejects a masked action and the faces hand the masks out."""
     agents_can_die: ClassVar[bool] = False
     """True when agents can leave before the episode ends (see :meth:`alive`)."""
+    episode_info: ClassVar[tuple[str, ...]] = ()
+    """Keys of ``StepResult.info`` holding one number per copy that describes how an
+    episode ended (Survival: ``food_left``, ``survivors``); learners report their value
+    on each episode's last step."""
     min_parallel: int = 2**62
     """Smallest batch a step spreads over several threads: the batch from which 2 threads
     beat 1 in ``benchmarks/bench_threads.py`` (particle tasks 4096, Skirmish 1024); a

@@ -18,6 +18,7 @@ from baselines.dimapg.learner import (  # noqa: E402
     DimaLearner,
     FocalBatch,
     _concat_states,
+    _mix,
     advantages,
     categorical_kl,
     conjugate_gradient,
@@ -33,6 +34,7 @@ from baselines.dimapg.learner import (  # noqa: E402
 from baselines.dimapg.nets import init_mlp, masked_log_softmax, mlp  # noqa: E402
 from baselines.experiment.report import read_metrics  # noqa: E402
 from baselines.peers.estimators import fit_linear_baseline, linear_features  # noqa: E402
+import metaenvs  # noqa: E402
 from metaenvs.cli import main as metaenvs_main  # noqa: E402
 
 TINY = dict(trajectories=3, max_steps=12, hidden=(16,), eval_episodes=3)
@@ -126,6 +128,24 @@ def test_linear_baseline_is_the_ridge_least_squares_fit():
         coef = np.linalg.solve(x[m].T @ x[m] + 1e-5 * np.eye(10), x[m].T @ y[m])
         np.testing.assert_allclose(fitted[p].numpy().reshape(-1), (x @ coef) * m, atol=1e-8)
     assert linear_features(obs).shape == (2, 4, 7, 10)
+
+
+def test_linear_baseline_with_fewer_rows_than_features_is_the_same_ridge_fit():
+    gen = torch.Generator().manual_seed(1)
+    obs = torch.rand((2, 2, 3, 9), generator=gen)  # 6 rows, 22 features: the dual form
+    returns = torch.randn((2, 2, 3), generator=gen)
+    valid = torch.tensor([[True, True, False], [True, False, True]]).expand(2, 2, 3)
+    fitted = fit_linear_baseline(obs, returns, valid)
+    for p in range(2):
+        o = obs[p].numpy().astype(np.float64)
+        t = np.broadcast_to(np.arange(3)[None, :, None] / 100.0, (2, 3, 1))
+        x = np.concatenate([o, o**2, t, t**2, t**3, np.ones_like(t)], -1).reshape(-1, 22)
+        m = valid[p].numpy().reshape(-1)
+        y = returns[p].numpy().astype(np.float64).reshape(-1)
+        coef = np.linalg.solve(x[m].T @ x[m] + 1e-5 * np.eye(22), x[m].T @ y[m])
+        np.testing.assert_allclose(fitted[p].numpy().reshape(-1), (x @ coef) * m, atol=1e-6)
+        # 4 valid rows and 22 features: the fit interpolates them
+        np.testing.assert_allclose(fitted[p].numpy().reshape(-1)[m], y[m], atol=1e-3)
 
 
 def test_advantages_are_rewards_to_go_less_the_baseline_and_zero_where_invalid():
@@ -493,6 +513,45 @@ def test_populations_by_name_give_predators_and_prey_their_own_theta():
     )  # fmt: skip
     one = DimaLearner(DimaArgs(env="predator_prey_dimapg_3v1", populations="one", **TINY))
     assert one.theta["w0"].shape[0] == 1
+
+
+# -- Survival's Table 2 counts ----------------------------------------------------------------
+def test_survival_food_left_and_survivors_are_read_at_each_episodes_end():
+    args = DimaArgs(env="survival", method="finetune", trajectories=2, max_steps=5, hidden=(8,))
+    learner = DimaLearner(args)
+    learner.core = metaenvs.make_core("survival", horizon=3, n_food=6, map_size=10)
+    keys = copy_keys(7, np.zeros(4, dtype=np.int64), np.arange(4))
+    traj = learner.play_all(keys)
+    assert traj.actions.shape[1] == 3  # one episode per copy: the horizon ends them all
+    # the same episodes replayed on the core: the counts after step 3, the episode's last
+    core = metaenvs.make_core("survival", horizon=3, n_food=6, map_size=10)
+    state = core.reset(4, _mix(keys ^ np.uint64(0x5EED)))
+    for t in range(3):
+        result = core.step(state, traj.actions[:, t].numpy())
+    assert result.truncated.all()
+    for key in ("food_left", "survivors"):
+        np.testing.assert_array_equal(traj.episode_info[key].numpy(), result.info[key])
+    assert (traj.episode_info["food_left"] <= 6).all()
+    # an episode the learner's max_steps cuts short reports its counts at the cut
+    learner.core, learner.steps = core, 2
+    cut = learner.play_all(keys)
+    state = core.reset(4, _mix(keys ^ np.uint64(0x5EED)))
+    for t in range(2):
+        result = core.step(state, cut.actions[:, t].numpy())
+    assert not result.truncated.any()
+    np.testing.assert_array_equal(cut.episode_info["survivors"].numpy(), result.info["survivors"])
+
+
+def test_survival_evaluation_reports_table_2s_columns():
+    args = DimaArgs(env="survival", method="dimapg", trajectories=2, max_steps=4, hidden=(8,),
+                    eval_episodes=2)  # fmt: skip
+    columns = dimapg.eval_columns(args)
+    for label in ("theta", "adapted"):
+        assert {f"eval_food_left_{label}", f"eval_survivors_{label}"} <= set(columns)
+    out = DimaLearner(args).evaluate(2, seed=3)
+    assert list(out) == list(columns)
+    assert 0 <= out["eval_food_left_theta"] <= 160 and 0 <= out["eval_survivors_theta"] <= 20
+    assert "eval_food_left_theta" not in dimapg.eval_columns(DimaArgs())
 
 
 # -- the experiment -----------------------------------------------------------------------

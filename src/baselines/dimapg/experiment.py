@@ -55,6 +55,12 @@ def populations(env: str, how: str) -> tuple[str, ...]:
     return tuple(population_of(metaenvs.make_core(env).agent_names, how)[0])
 
 
+@functools.cache
+def episode_info(env: str) -> tuple[str, ...]:
+    """The env's per-episode end counts (:attr:`~metaenvs.core.BatchedCore.episode_info`)."""
+    return tuple(metaenvs.make_core(env).episode_info)
+
+
 def eval_columns(args: DimaArgs) -> tuple[str, ...]:
     """What :meth:`DimaLearner.evaluate` returns for these args, in ``metrics.csv`` order."""
     pops = populations(args.env, args.populations)
@@ -62,6 +68,7 @@ def eval_columns(args: DimaArgs) -> tuple[str, ...]:
     cols = []
     for label in ("theta", "adapted"):
         cols += [f"eval_min_{label}", f"eval_mean_{label}"] + [c.format(label) for c in per_pop]
+        cols += [f"eval_{key}_{label}" for key in episode_info(args.env)]
     return tuple(cols)
 
 

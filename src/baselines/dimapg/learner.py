@@ -358,6 +358,7 @@ class Trajectories(NamedTuple):
     alive: torch.Tensor  # (B, T, N) bool: the agent acted in its copy's episode at step t
     states: torch.Tensor | None  # (B, T, S) global states (kitchen sink), or None
     env_steps: int  # B * steps run
+    episode_info: dict[str, torch.Tensor]  # (B,) float64 per core.episode_info key, at the end
 
 
 class FocalBatch(NamedTuple):
@@ -671,6 +672,7 @@ class DimaLearner:
         state = core.reset(b, _mix(keys ^ np.uint64(0x5EED)))
         rows = torch.arange(b)
         done = np.zeros(b, dtype=bool)
+        ending = {key: np.full(b, np.nan) for key in core.episode_info}
         obs_l, act_l, mask_l, rew_l, alive_l, state_l = [], [], [], [], [], []
         with torch.no_grad():
             for t in range(self.steps):
@@ -695,7 +697,12 @@ class DimaLearner:
                 result = core.step(state, actions.numpy())
                 rew_l.append(torch.from_numpy(result.reward * alive))
                 alive_l.append(torch.from_numpy(alive))
-                done |= result.terminated | result.truncated
+                ended = (result.terminated | result.truncated) & ~done
+                if t == self.steps - 1:  # the learner's horizon: every copy ends here
+                    ended = ~done
+                for key, values in ending.items():
+                    values[ended] = result.info[key][ended]
+                done |= ended
                 if done.all():
                     break
         steps = len(obs_l)
@@ -707,6 +714,7 @@ class DimaLearner:
             alive=torch.stack(alive_l, 1),
             states=torch.stack(state_l, 1) if states else None,
             env_steps=b * steps,
+            episode_info={key: torch.from_numpy(v) for key, v in ending.items()},
         )
 
     def play_focal(self, phi: Params, agents: np.ndarray, seed: int) -> Trajectories:
@@ -1166,8 +1174,9 @@ class DimaLearner:
         ``episodes`` episodes, with theta (``*_theta``) and, for :data:`ADAPTING`
         methods with ``eval_adapted``, after every agent adapted its policy by the k
         inner steps with the others on theta (``*_adapted``: all agents then act with
-        their own theta_n together).  Also the mean over agents, and each population's
-        mean when there are several.  Counts no training steps or episodes.
+        their own theta_n together).  Also the mean over agents, each population's mean
+        when there are several, and the mean at the episodes' end of each of the core's
+        ``episode_info`` (Survival's Table 2: ``food_left``, ``survivors``).  Counts no training steps or episodes.
         """
         counters = (self.episodes, self.env_steps)
         keys = copy_keys(
@@ -1177,19 +1186,20 @@ class DimaLearner:
             traj = self.play(lambda o, gs: self.ks_logits(o, gs), keys, states=True)
         else:
             traj = self.play_all(keys)
-        out = self._table(episode_returns(traj), "theta")
+        out = self._table(traj, "theta")
         nan = {k.replace("_theta", "_adapted"): float("nan") for k in out}
         if self.args.method in ADAPTING and self.args.eval_adapted:
             agents = np.arange(self.n_agents)
             phi, _, _ = self.adapt(agents, derive_seed(seed, 1), train=False)
             traj = self.play(lambda obs, _: self.central_logits(phi, True, obs), keys)
-            out.update(self._table(episode_returns(traj), "adapted"))
+            out.update(self._table(traj, "adapted"))
         else:
             out.update(nan)
         self.episodes, self.env_steps = counters
         return out
 
-    def _table(self, returns: torch.Tensor, label: str) -> dict[str, float]:
+    def _table(self, traj: Trajectories, label: str) -> dict[str, float]:
+        returns = episode_returns(traj)
         out = {
             f"eval_min_{label}": float(returns.min(1).values.mean()),
             f"eval_mean_{label}": float(returns.mean()),
@@ -1197,6 +1207,8 @@ class DimaLearner:
         if len(self.pop_slots) > 1:
             for name, slots in zip(self.population_names, self.pop_slots):
                 out[f"eval_{name}_{label}"] = float(returns[:, slots].mean())
+        for key, values in traj.episode_info.items():
+            out[f"eval_{key}_{label}"] = float(values.mean())
         return out
 
     def state_dict(self) -> dict[str, Any]:

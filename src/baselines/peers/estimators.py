@@ -69,27 +69,37 @@ def fit_linear_baseline(
         ``(P, C, T)`` float64 fitted values (0 where not valid).  The ridge term starts at
         :data:`RIDGE` and grows tenfold, up to 5 times, while a system is not positive
         definite; an agent whose system never is gets no baseline (zeros).
+
+    Notes
+    -----
+    With fewer rows ``C T`` than features ``F = 2 D + 4`` (Survival's short pilots:
+    1,000 rows, 2,336 features) the same ridge fit is solved in its dual form,
+    ``X^T (X X^T + reg I)^{-1} y`` instead of ``(X^T X + reg I)^{-1} X^T y``: a
+    ``C T`` square system instead of an ``F`` square one (equal up to rounding).
     """
     n_policies = obs.shape[0]
     x = linear_features(obs).reshape(n_policies, -1, 2 * obs.shape[-1] + 4)
     w = valid.reshape(n_policies, -1, 1).double()
     y = (returns.double() * valid).reshape(n_policies, -1, 1)
-    xtx = (x * w).transpose(1, 2) @ x
-    xty = (x * w).transpose(1, 2) @ y
-    eye = torch.eye(xtx.shape[-1], dtype=torch.float64)
-    coef = torch.zeros_like(xty)
+    dual = x.shape[1] < x.shape[2]
+    xw = x * w  # the invalid rows zeroed: they leave both forms' systems
+    gram = xw @ xw.transpose(1, 2) if dual else xw.transpose(1, 2) @ x
+    rhs = y if dual else xw.transpose(1, 2) @ y
+    eye = torch.eye(gram.shape[-1], dtype=torch.float64)
+    solution = torch.zeros_like(rhs)
     todo = torch.ones(n_policies, dtype=torch.bool)
     reg = RIDGE
     for _ in range(5):
-        chol, info = torch.linalg.cholesky_ex(xtx[todo] + reg * eye)
+        chol, info = torch.linalg.cholesky_ex(gram[todo] + reg * eye)
         ok = info == 0
         idx = torch.nonzero(todo).squeeze(1)
         if ok.any():
-            coef[idx[ok]] = torch.cholesky_solve(xty[idx[ok]], chol[ok])
+            solution[idx[ok]] = torch.cholesky_solve(rhs[idx[ok]], chol[ok])
         todo[idx[ok]] = False
         if not todo.any():
             break
         reg *= 10.0
+    coef = xw.transpose(1, 2) @ solution if dual else solution
     return (x @ coef).reshape(valid.shape) * valid
 
 

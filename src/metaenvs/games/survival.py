@@ -221,6 +221,7 @@ class SurvivalCore(BatchedCore):
     config_cls = SurvivalConfig
     config: SurvivalConfig
     agents_can_die: ClassVar[bool] = True
+    episode_info: ClassVar[tuple[str, ...]] = ("food_left", "survivors")
     min_parallel = 4  # the dynamics of a copy of hundreds of agents: 10-30 microseconds
     min_parallel_agents = 1024
     """Observations are made per agent, over threads from this many agents in the batch
