@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
+import metaenvs  # noqa: E402
 from baselines.dimapg import experiment as dimapg  # noqa: E402
 from baselines.dimapg.learner import (  # noqa: E402
     DimaArgs,
@@ -34,7 +35,6 @@ from baselines.dimapg.learner import (  # noqa: E402
 from baselines.dimapg.nets import init_mlp, masked_log_softmax, mlp  # noqa: E402
 from baselines.experiment.report import read_metrics  # noqa: E402
 from baselines.peers.estimators import fit_linear_baseline, linear_features  # noqa: E402
-import metaenvs  # noqa: E402
 from metaenvs.cli import main as metaenvs_main  # noqa: E402
 
 TINY = dict(trajectories=3, max_steps=12, hidden=(16,), eval_episodes=3)

@@ -1176,7 +1176,8 @@ class DimaLearner:
         inner steps with the others on theta (``*_adapted``: all agents then act with
         their own theta_n together).  Also the mean over agents, each population's mean
         when there are several, and the mean at the episodes' end of each of the core's
-        ``episode_info`` (Survival's Table 2: ``food_left``, ``survivors``).  Counts no training steps or episodes.
+        ``episode_info`` (Survival's Table 2: ``food_left``, ``survivors``).  Counts no
+        training steps or episodes.
         """
         counters = (self.episodes, self.env_steps)
         keys = copy_keys(
