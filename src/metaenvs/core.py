@@ -649,6 +649,17 @@ def check_actions(
             )
         return arr.astype(np.int64, copy=False)
     expected = (batch, len(names), *space.shape)
+    if (
+        type(actions) is np.ndarray
+        and actions.dtype == np.float32
+        and space.dtype == np.float32
+        and actions.shape == expected
+        and actions.ndim == 3
+        and actions.flags.c_contiguous  # the one layout compiled (and warmed up)
+        and (_first_outside_box_c or _load_first_outside_box_c())(actions, space.low, space.high)
+        < 0
+    ):
+        return actions  # the common case in one compiled pass; else the checks below
     if arr.shape != expected:
         raise ValueError(f"{what} must have shape {expected} (B, N, ...), got {arr.shape}")
     if not np.issubdtype(arr.dtype, np.floating):
@@ -731,21 +742,54 @@ def first_outside(actions: np.ndarray, lo: int, hi: int) -> int:
     return -1
 
 
+@numba.njit(cache=True)
+def first_outside_box(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> int:
+    """Flat index of the first of ``actions (B, N, K)`` that is not finite or outside
+    ``[low[k], high[k]]``, -1 if none."""
+    n, k = actions.shape[1], actions.shape[2]
+    for b in range(actions.shape[0]):
+        for i in range(n):
+            for j in range(k):
+                a = actions[b, i, j]
+                if not (np.isfinite(a) and low[j] <= a <= high[j]):
+                    return (b * n + i) * k + j
+    return -1
+
+
+def entry_point(kernel: Any, sig: tuple) -> Any:
+    """The compiled entry point of the Numba ``kernel`` for the argument types ``sig`` (from
+    the cache, or compiled now), or the plain function under ``NUMBA_DISABLE_JIT=1``.
+
+    Calling it skips Numba's per-call type dispatch (microseconds with many arguments);
+    the caller must pass exactly those types.
+    """
+    if not hasattr(kernel, "overloads"):  # NUMBA_DISABLE_JIT=1: a plain function
+        return kernel
+    kernel.compile(sig)
+    return kernel.overloads[sig].entry_point
+
+
 _first_outside_c: Any = None  # first_outside's compiled (B, N) int64 C-contiguous entry point
+_first_outside_box_c: Any = None  # first_outside_box's, (B, N, K) float32 C-contiguous
 
 
 def _load_first_outside_c() -> Any:
-    """The compiled entry point of :func:`first_outside` for C-contiguous int64 ``(B, N)``
-    (from the cache, or compiled now).  :func:`check_actions` calls it only after
-    checking exactly those types, which skips Numba's per-call type dispatch."""
+    """The entry point of :func:`first_outside` for C-contiguous int64 ``(B, N)``.
+    :func:`check_actions` calls it only after checking exactly those types."""
     global _first_outside_c
-    if not hasattr(first_outside, "overloads"):  # NUMBA_DISABLE_JIT=1: a plain function
-        _first_outside_c = first_outside
-        return _first_outside_c
     sig = (numba.types.Array(numba.types.int64, 2, "C"), numba.types.int64, numba.types.int64)
-    first_outside.compile(sig)
-    _first_outside_c = first_outside.overloads[sig].entry_point
+    _first_outside_c = entry_point(first_outside, sig)
     return _first_outside_c
+
+
+def _load_first_outside_box_c() -> Any:
+    """The entry point of :func:`first_outside_box` for C-contiguous float32 ``(B, N, K)``
+    actions and 1-d float32 bounds (a Box space's ``low`` and ``high``, of any layout)."""
+    global _first_outside_box_c
+    bound = numba.types.Array(numba.types.float32, 1, "A")
+    sig = (numba.types.Array(numba.types.float32, 3, "C"), bound, bound)
+    _first_outside_box_c = entry_point(first_outside_box, sig)
+    return _first_outside_box_c
 
 
 def _check_integers(arr: np.ndarray, what: str) -> None:

@@ -197,12 +197,46 @@ def test_partition_and_observations_match_mamujoco_2x3():
     np.testing.assert_array_equal(global_action, [1, 2, 3, 4, 5, 6])
 
 
+@pytest.mark.parametrize("batch, threads", [(1, 1), (16, 2)])
+def test_c_calls_step_as_mujocos_python_functions_do(batch, threads):
+    """The kernel calling MuJoCo's C functions and the per-copy Python path (the fallback
+    where the library is not found) give the same trajectories, bit for bit."""
+    runs = []
+    for calls in (True, False):
+        core = metaenvs.make_core(ID, threads=threads, horizon=30)
+        core.min_parallel = 2  # chunks on both threads from 4 copies
+        if not calls:
+            core._calls = None
+        assert (core._calls is not None) == calls
+        state = core.reset(batch, seed=3)
+        rng = np.random.default_rng(0)
+        steps = []
+        for _ in range(70):  # across two auto-resets
+            actions = rng.uniform(-1, 1, (batch, 2, 3)).astype(np.float32)
+            result = core.step(state, actions)
+            steps.append([result.obs.copy(), result.reward.copy(), result.final_obs.copy()])
+        runs.append((steps, state.physics.copy()))
+    (fast, fast_physics), (slow, slow_physics) = runs
+    np.testing.assert_array_equal(fast_physics, slow_physics)
+    for a, b in zip(fast, slow):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
 # -- bad input -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "bad, error, match",
     [
         (np.full((2, 2, 3), 1.5, dtype=np.float32), ValueError, "bounds"),
         (np.full((2, 2, 3), np.nan, dtype=np.float32), ValueError, "NaN"),
+        (
+            np.pad(
+                np.zeros((2, 2, 2), np.float32), ((0, 0), (0, 0), (0, 1)), constant_values=-1.01
+            ),
+            ValueError,
+            "bounds",
+        ),  # the last action of the last agent only
+        (np.full((2, 2, 3), np.inf, dtype=np.float32), ValueError, "NaN or infinity"),
         (np.zeros((2, 2, 2), dtype=np.float32), ValueError, "shape"),
         (np.zeros((2, 6), dtype=np.float32), ValueError, "shape"),
         (np.zeros((2, 2, 3), dtype=np.int64), TypeError, "floats"),

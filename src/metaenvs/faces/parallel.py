@@ -104,6 +104,7 @@ class BatchedParallelEnv(ParallelEnv):
         # one space object per agent and per env: seeding one samples no other's numbers
         self.observation_spaces = {a: copy.deepcopy(obs_space) for a in self.possible_agents}
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        self._action_shape = core.action_space.shape
         self.action_spaces = {a: copy.deepcopy(core.action_space) for a in self.possible_agents}
         self._state: CoreState | None = None
 
@@ -193,12 +194,14 @@ class BatchedParallelEnv(ParallelEnv):
         # the core checks the stacked actions (naming the agent of an out-of-range one);
         # stacking would upcast mixed dtypes or fail on a shape without naming the agent,
         # so then each agent's action is checked on its own first
-        space = self.core.action_space
         arrays = [np.asarray(actions[a]) for a in agents]
-        kind = arrays[0].dtype
-        if any(x.shape != space.shape or x.dtype != kind for x in arrays):
-            arrays = [check_agent_action(space, x, a) for x, a in zip(arrays, agents)]
-        live = np.stack(arrays)
+        kind, shape = arrays[0].dtype, self._action_shape
+        for x in arrays:
+            if x.shape != shape or x.dtype != kind:
+                space = self.core.action_space
+                arrays = [check_agent_action(space, x, a) for x, a in zip(arrays, agents)]
+                break
+        live = np.array(arrays)  # stacked: same shapes and dtype (np.stack is slower)
         if everyone:
             joint = live[None]
         else:  # the slots of agents that have left get action 0 (no-op)

@@ -1,7 +1,8 @@
-"""Numba kernels of the 2-agent HalfCheetah: rewards, observations and resets over copies.
+"""Numba kernels of the 2-agent HalfCheetah: physics, rewards, observations and resets.
 
-The physics (MuJoCo's ``mj_step``) runs outside these kernels; they read and write the
-copies' MuJoCo states, one row per copy in the layout of :data:`STATE_SPEC`:
+:func:`advance` steps copies with MuJoCo's C functions (:mod:`._mujoco_calls`); the
+other kernels read and write the copies' MuJoCo states, one row per copy in the layout
+of :data:`STATE_SPEC`:
 
 ``physics  # (B, P) float64: time, qpos (9), qvel (9), qacc_warmstart (9), ctrl (6)``
 
@@ -16,6 +17,7 @@ import numba
 import numpy as np
 
 from metaenvs._rng import next_uniform
+from metaenvs.games._mujoco_calls import step_rows
 
 
 @numba.njit(cache=True, inline="always")
@@ -147,3 +149,49 @@ def finish_step(
             reset_copy(physics, rng, b, init_qpos, init_qvel, noise, nq, nv)
             t[b] = 0
             observe_copy(physics, b, nq, nv, obs[b])
+
+
+@numba.njit(cache=True, nogil=True)
+def advance(
+    table: np.ndarray,
+    model: int,
+    data: int,
+    spec: int,
+    frames: int,
+    physics: np.ndarray,
+    x_before: np.ndarray,
+    actions: np.ndarray,
+    rng: np.ndarray,
+    t: np.ndarray,
+    obs: np.ndarray,
+    reward: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    final_obs: np.ndarray,
+    x_velocity: np.ndarray,
+    reward_forward: np.ndarray,
+    reward_ctrl: np.ndarray,
+    x_position: np.ndarray,
+    init_qpos: np.ndarray,
+    init_qvel: np.ndarray,
+    par: tuple,
+    lo: int,
+    hi: int,
+) -> None:
+    """One env step of copies ``lo..hi-1``: the actions into the controls, ``frames`` MuJoCo
+    steps in the ``MjData`` at ``data`` (:func:`~._mujoco_calls.step_rows`), then
+    :func:`finish_step`.  ``x_before`` ``(B,)`` is scratch for the root's x before the step.
+    """
+    ctrl0 = physics.shape[1] - actions.shape[1] * actions.shape[2]
+    for b in range(lo, hi):
+        x_before[b] = physics[b, 1]
+        k = ctrl0
+        for i in range(actions.shape[1]):
+            for j in range(actions.shape[2]):
+                physics[b, k] = np.float64(actions[b, i, j])
+                k += 1
+    step_rows(table, model, data, physics, spec, frames, lo, hi)
+    finish_step(
+        physics, x_before, actions, rng, t, obs, reward, terminated, truncated, final_obs,
+        x_velocity, reward_forward, reward_ctrl, x_position, init_qpos, init_qvel, par, lo, hi,
+    )  # fmt: skip

@@ -61,10 +61,13 @@ horizon=1000)``).
 ## Batching
 Each copy's MuJoCo state (time, positions, velocities, the constraint solver's warm start
 and controls) is a row of a ``(B, 34)`` float64 array.  A step loads a row into a MuJoCo
-``MjData``, runs ``mj_step`` five times (without the GIL) and stores the row back; large
-batches are cut into chunks stepped by the package's threads (:mod:`metaenvs.threads`),
-one ``MjData`` per thread.  Rewards, observations and resets then run in one Numba kernel
-per chunk.  The warm start is kept per copy so that a copy's trajectory is the one
+``MjData``, runs ``mj_step`` five times and stores the row back; large batches are cut
+into chunks stepped by the package's threads (:mod:`metaenvs.threads`), one ``MjData``
+per thread.  A chunk is one ``nogil`` Numba kernel: it calls MuJoCo's C functions
+(``mj_setState``, ``mj_step``, ``mj_getState``) by address (:mod:`._mujoco_calls`), then
+computes the rewards, observations and resets, with no Python between copies.  Where
+``libmujoco`` cannot be located, each copy steps through ``mujoco``'s Python functions
+instead (the same C functions, the same trajectories bit for bit, slower).  The warm start is kept per copy so that a copy's trajectory is the one
 Gymnasium's HalfCheetah-v5 gives, bit for bit; ``mujoco.rollout`` does not hand the warm
 starts back, and without them trajectories part from Gymnasium's within about 50 steps.
 
@@ -82,12 +85,14 @@ import warnings
 from importlib import resources
 from typing import Any, ClassVar
 
+import numba
 import numpy as np
 from gymnasium import spaces
 
 from metaenvs.config import EnvConfig, check_choice, check_float, check_int
-from metaenvs.core import BatchedCore, CoreState, StepResult, step_result
+from metaenvs.core import BatchedCore, CoreState, StepResult, entry_point, step_result
 from metaenvs.games import _halfcheetah_kernels as hk
+from metaenvs.games._mujoco_calls import function_table
 from metaenvs.render import Canvas
 
 try:  # MuJoCo reads MUJOCO_GL when its renderer first needs an OpenGL context
@@ -181,6 +186,8 @@ class HalfCheetahState(CoreState):
     """``(B,)`` float64, the control part of the last reward (minus the control cost)."""
     x_position: np.ndarray
     """``(B,)`` float64, the torso's x position after the last step (before an auto-reset)."""
+    x_before: np.ndarray
+    """``(B,)`` float64 scratch: the torso's x position before the step being made."""
 
     @property
     def qpos(self) -> np.ndarray:
@@ -238,6 +245,10 @@ class HalfCheetahCore(BatchedCore):
         """The kernels' scalars: dt, the two weights, reset noise, horizon, nq, nv."""
         self._local = threading.local()
         self._renderer: Any = None
+        self._calls = function_table()
+        self._advance_c: Any = None
+        """MuJoCo's C functions for :func:`~._halfcheetah_kernels.advance`, or None: then
+        each copy steps through ``mujoco``'s Python functions (the same results)."""
 
     def __getstate__(self) -> dict[str, Any]:
         keep = ("config", "_threads", "default_global_state")
@@ -282,6 +293,7 @@ class HalfCheetahCore(BatchedCore):
             reward_forward=np.zeros(batch),
             reward_ctrl=np.zeros(batch),
             x_position=np.zeros(batch),
+            x_before=np.zeros(batch),
             **self.output_buffers(batch),
         )
         c = self.config
@@ -292,32 +304,37 @@ class HalfCheetahCore(BatchedCore):
         state.x_position[:] = state.physics[:, 1]
         return state
 
-    def _advance(
-        self,
-        state: HalfCheetahState,
-        x_before: np.ndarray,
-        actions: np.ndarray,
-        lo: int,
-        hi: int,
-    ) -> None:
-        """Step copies ``lo..hi-1``: MuJoCo for each, then the Numba kernel for the chunk."""
+    def _advance(self, state: HalfCheetahState, actions: np.ndarray, lo: int, hi: int) -> None:
+        """Step copies ``lo..hi-1`` in this thread's ``MjData``: one Numba kernel calling
+        MuJoCo's C functions, or (without them) ``mujoco``'s Python functions per copy and
+        the kernel of the rest."""
         model, data, physics = self.model, self._data(), state.physics
+        tail = (
+            state.rng, state.t, state.obs, state.reward, state.terminated, state.truncated,
+            state.final_obs, state.x_velocity, state.reward_forward, state.reward_ctrl,
+            state.x_position, self.init_qpos, self.init_qvel, self.par, lo, hi,
+        )  # fmt: skip
+        if self._calls is not None:
+            args = (
+                self._calls, model._address, data._address, int(STATE_SPEC), FRAME_SKIP,
+                physics, state.x_before, actions, *tail,
+            )  # fmt: skip
+            if self._advance_c is None:  # the types never change: skip Numba's dispatch
+                self._advance_c = entry_point(hk.advance, tuple(map(numba.typeof, args)))
+            self._advance_c(*args)
+            return
+        state.x_before[lo:hi] = physics[lo:hi, 1]
+        physics[lo:hi, self.ctrl_start :] = actions[lo:hi].reshape(hi - lo, self.nu)
         for b in range(lo, hi):
             mujoco.mj_setState(model, data, physics[b], STATE_SPEC)
             mujoco.mj_step(model, data, FRAME_SKIP)
             mujoco.mj_getState(model, data, physics[b], STATE_SPEC)
-        hk.finish_step(
-            physics, x_before, actions, state.rng, state.t, state.obs, state.reward,
-            state.terminated, state.truncated, state.final_obs, state.x_velocity,
-            state.reward_forward, state.reward_ctrl, state.x_position, self.init_qpos,
-            self.init_qvel, self.par, lo, hi,
-        )  # fmt: skip
+        hk.finish_step(physics, state.x_before, actions, *tail)
 
     def _step(self, state: HalfCheetahState, actions: np.ndarray) -> StepResult:
         batch = state.batch
-        state.physics[:, self.ctrl_start :] = actions.reshape(batch, self.nu)
-        x_before = state.physics[:, 1].copy()
-        self.step_copies(self._advance, (state, x_before, actions), batch)
+        actions = np.ascontiguousarray(actions, dtype=np.float32)  # the compiled layout
+        self.step_copies(self._advance, (state, actions), batch)
         info = {
             "x_velocity": state.x_velocity,
             "reward_forward": state.reward_forward,
