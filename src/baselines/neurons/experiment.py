@@ -37,8 +37,9 @@ from baselines.neurons.ppo import EVAL_SEED, METHODS, NeuronArgs, NeuronLearner
 FINAL_ROWS = 1
 """The final score of a seed is its last evaluation (the same held-out runs every row)."""
 TRAIN_COLUMNS = ("train_loss", "train_test_loss", "log_std", "approx_kl", "clip_fraction",
-                 "value_loss", "explained_variance")  # fmt: skip
-"""PPO's iteration metrics kept in ``metrics.csv`` (NaN for the reference rules)."""
+                 "value_loss", "explained_variance", "init_fit")  # fmt: skip
+"""PPO's iteration metrics kept in ``metrics.csv`` (NaN for the reference rules;
+``init_fit``: the R^2 of ``--init np``'s fit to node perturbation, NaN without it)."""
 CURVE_COLUMNS = ("update", "test_loss", "test_loss_sd", "loss", "loss_sd")
 """Columns of ``loss_curve.csv`` (means and standard deviations over held-out runs)."""
 

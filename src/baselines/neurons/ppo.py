@@ -55,6 +55,9 @@ from metaenvs.games.neurons import NeuronsCore, NeuronsState
 METHODS = ("ppo", "sgd", "np", "wp", "none")
 """``ppo``: the learned rule; the reference rules (no training); ``none``: zero actions."""
 POLICIES = ("synapse", "neuron")
+INITS = ("none", "np")
+FIT_STEPS = 1000
+"""Adam steps (3e-3, minibatches of 512 samples) of :func:`fit_to_rule`."""
 EVAL_SEED = 1_000_000_000
 """Held-out networks (teachers, initial weights) use seeds from here; training seeds stay
 below it."""
@@ -106,6 +109,11 @@ class NeuronArgs:
     """Gradient clipping."""
     hidden: int = 32
     """Width of the two hidden layers of the policy and value networks."""
+    init: str = "none"
+    """The policy's mean at iteration 0: ``none`` (near zero: a last layer of gain 0.01,
+    no learning) or ``np``, fitted by regression to node perturbation's actions (rate
+    ``lr_np``) on ``networks`` training inner runs (:func:`fit_to_rule`), so that PPO
+    refines a rule that already learns."""
     init_log_std: float = -3.0
     """Initial log standard deviation of the actions (an action of 1 changes a weight by
     the env's ``action_scale``)."""
@@ -121,14 +129,15 @@ class NeuronArgs:
             raise ValueError(f"env must be a neurons id, got {self.env!r}")
         check_choice("method", self.method, METHODS)
         check_choice("policy", self.policy, POLICIES)
+        check_choice("init", self.init, INITS)
         for name in ("horizon", "networks", "iterations", "eval_every", "eval_networks",
                      "epochs", "minibatches", "hidden"):  # fmt: skip
             check_int(name, getattr(self, name), 1)
         check_int("seed", self.seed, 0)
         if self.seed > MAX_SEED:
             raise ValueError(f"seed must be at most {MAX_SEED}, got {self.seed}")
-        if self.iterations >= 1_000_000:
-            raise ValueError(f"iterations must be below 1,000,000, got {self.iterations}")
+        if self.iterations >= 999_999:  # seed s x 10^6 + 999,999 is the init fit's
+            raise ValueError(f"iterations must be below 999,999, got {self.iterations}")
         for name in ("lr", "clip", "max_grad_norm", "lr_sgd", "lr_np", "lr_wp"):
             check_float(name, getattr(self, name))
         check_float("vf_coef", self.vf_coef, strict=False)
@@ -309,6 +318,51 @@ def rollout(
     }
 
 
+def fit_to_rule(
+    rule: Rule,
+    norm: RunningNorm,
+    core: NeuronsCore,
+    reference: LearningRule,
+    batch: int,
+    seed: int,
+    steps: int = FIT_STEPS,
+    gen: torch.Generator | None = None,
+) -> float:
+    """Fit the policy's mean to a reference rule's actions (supervised, in place).
+
+    Runs ``reference`` on ``batch`` inner runs from env seed ``seed``, adds their
+    observations to ``norm``, then takes ``steps`` Adam steps (3e-3, minibatches of 512
+    neuron-updates) on the squared error of the mean over each neuron's real weights.
+    The log std and the value function are left as they are.
+
+    Returns
+    -------
+    float
+        The fit's R^2 on its own data (1 - residual / variance, real weights only).
+    """
+    state, xs, ys = core.reset(batch, seed), [], []
+    for _ in range(core.config.horizon):
+        xs.append(core.observe(state).copy())
+        ys.append(reference(core, state))
+        core.step(state, ys[-1])
+    raw = np.concatenate(xs).reshape(-1, xs[0].shape[-1])
+    norm.update(raw)
+    x = torch.as_tensor(norm(raw), dtype=torch.float32)
+    y = torch.as_tensor(np.concatenate(ys).reshape(-1, core.width))
+    m = torch.as_tensor(raw[:, core.obs_slices["mask"]])
+    optimiser = torch.optim.Adam(rule.mean_net.parameters(), lr=3e-3)
+    for _ in range(steps):
+        i = torch.randint(len(x), (512,), generator=gen)
+        loss = (((rule.mean(x[i], m[i]) - y[i]) * m[i]) ** 2).sum() / m[i].sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        real = m > 0
+        residual = ((rule.mean(x, m) - y)[real] ** 2).mean()
+        return 1.0 - float(residual / y[real].var())
+
+
 def advantages(rewards: np.ndarray, values: np.ndarray, lam: float) -> np.ndarray:
     """GAE with gamma 1, the last update terminal: ``(T, ...)`` like ``rewards``."""
     adv = np.zeros_like(values)
@@ -403,6 +457,14 @@ class NeuronLearner:
         self.optimiser = torch.optim.Adam(self.rule.parameters(), lr=args.lr, eps=1e-5)
         rates = {"sgd": args.lr_sgd, "np": args.lr_np, "wp": args.lr_wp}
         self.reference = RULES[args.method](lr=rates[args.method]) if args.method in RULES else None
+        self.init_fit = float("nan")
+        """R^2 of the fit to node perturbation (``init="np"``), NaN otherwise."""
+        if args.method == "ppo" and args.init == "np":  # training seeds, none of an iteration's
+            seed = args.seed * 1_000_000 + 999_999
+            self.init_fit = fit_to_rule(
+                self.rule, self.norm, self.core, RULES["np"](lr=args.lr_np), args.networks,
+                seed, gen=self.gen,
+            )  # fmt: skip
 
     def learning_rule(self) -> LearningRule:
         """The rule this run evaluates: the policy's mean action, or the reference rule."""
@@ -434,6 +496,7 @@ class NeuronLearner:
             "train_test_loss": float(data["test_loss"].mean()),
             "log_std": float(self.rule.log_std.detach().mean()),
             **metrics,
+            "init_fit": self.init_fit,
         }
 
     def evaluate(self, networks: int, seed: int) -> dict[str, float]:

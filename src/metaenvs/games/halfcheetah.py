@@ -67,9 +67,10 @@ per thread.  A chunk is one ``nogil`` Numba kernel: it calls MuJoCo's C function
 (``mj_setState``, ``mj_step``, ``mj_getState``) by address (:mod:`._mujoco_calls`), then
 computes the rewards, observations and resets, with no Python between copies.  Where
 ``libmujoco`` cannot be located, each copy steps through ``mujoco``'s Python functions
-instead (the same C functions, the same trajectories bit for bit, slower).  The warm start is kept per copy so that a copy's trajectory is the one
-Gymnasium's HalfCheetah-v5 gives, bit for bit; ``mujoco.rollout`` does not hand the warm
-starts back, and without them trajectories part from Gymnasium's within about 50 steps.
+instead (the same C functions, the same trajectories bit for bit, slower).  The warm
+start is kept per copy so that a copy's trajectory is the one Gymnasium's HalfCheetah-v5
+gives, bit for bit; ``mujoco.rollout`` does not hand the warm starts back, and without
+them trajectories part from Gymnasium's within about 50 steps.
 
 ## Version History
 v0: first release (Gymnasium's ``half_cheetah.xml`` and HalfCheetah-v5's step, reward and
