@@ -113,39 +113,30 @@ def test_a_focal_agent_on_theta_plays_exactly_the_plain_rollout():
 
 
 # -- the linear feature baseline --------------------------------------------------------
-def test_linear_baseline_is_the_ridge_least_squares_fit():
+@pytest.mark.parametrize(
+    "shape, atol",
+    [((2, 4, 7, 3), 1e-8),  # 28 rows, 10 features: the primal form
+     ((2, 2, 3, 9), 1e-6)],  # 6 rows, 22 features: the dual form
+)  # fmt: skip
+def test_linear_baseline_is_the_ridge_least_squares_fit(shape, atol):
     gen = torch.Generator().manual_seed(0)
-    obs = torch.randn((2, 4, 7, 3), generator=gen) * 4
-    returns = torch.randn((2, 4, 7), generator=gen)
-    valid = torch.rand((2, 4, 7), generator=gen) > 0.2
+    (p_, c, steps, _), features = shape, 2 * shape[-1] + 4
+    obs = torch.randn(shape, generator=gen) * 4
+    returns = torch.randn(shape[:-1], generator=gen)
+    valid = torch.rand(shape[:-1], generator=gen) > 0.2
+    valid[:, 0, 0] = True
     fitted = fit_linear_baseline(obs, returns, valid)
-    for p in range(2):
+    for p in range(p_):
         o = np.clip(obs[p].numpy().astype(np.float64), -10, 10)
-        t = np.broadcast_to(np.arange(7)[None, :, None] / 100.0, (4, 7, 1))
-        x = np.concatenate([o, o**2, t, t**2, t**3, np.ones_like(t)], -1).reshape(-1, 10)
+        t = np.broadcast_to(np.arange(steps)[None, :, None] / 100.0, (c, steps, 1))
+        x = np.concatenate([o, o**2, t, t**2, t**3, np.ones_like(t)], -1).reshape(-1, features)
         m = valid[p].numpy().reshape(-1)
         y = returns[p].numpy().astype(np.float64).reshape(-1)
-        coef = np.linalg.solve(x[m].T @ x[m] + 1e-5 * np.eye(10), x[m].T @ y[m])
-        np.testing.assert_allclose(fitted[p].numpy().reshape(-1), (x @ coef) * m, atol=1e-8)
-    assert linear_features(obs).shape == (2, 4, 7, 10)
-
-
-def test_linear_baseline_with_fewer_rows_than_features_is_the_same_ridge_fit():
-    gen = torch.Generator().manual_seed(1)
-    obs = torch.rand((2, 2, 3, 9), generator=gen)  # 6 rows, 22 features: the dual form
-    returns = torch.randn((2, 2, 3), generator=gen)
-    valid = torch.tensor([[True, True, False], [True, False, True]]).expand(2, 2, 3)
-    fitted = fit_linear_baseline(obs, returns, valid)
-    for p in range(2):
-        o = obs[p].numpy().astype(np.float64)
-        t = np.broadcast_to(np.arange(3)[None, :, None] / 100.0, (2, 3, 1))
-        x = np.concatenate([o, o**2, t, t**2, t**3, np.ones_like(t)], -1).reshape(-1, 22)
-        m = valid[p].numpy().reshape(-1)
-        y = returns[p].numpy().astype(np.float64).reshape(-1)
-        coef = np.linalg.solve(x[m].T @ x[m] + 1e-5 * np.eye(22), x[m].T @ y[m])
-        np.testing.assert_allclose(fitted[p].numpy().reshape(-1), (x @ coef) * m, atol=1e-6)
-        # 4 valid rows and 22 features: the fit interpolates them
-        np.testing.assert_allclose(fitted[p].numpy().reshape(-1)[m], y[m], atol=1e-3)
+        coef = np.linalg.solve(x[m].T @ x[m] + 1e-5 * np.eye(features), x[m].T @ y[m])
+        np.testing.assert_allclose(fitted[p].numpy().reshape(-1), (x @ coef) * m, atol=atol)
+        if m.sum() < features:  # fewer valid rows than features: the fit interpolates them
+            np.testing.assert_allclose(fitted[p].numpy().reshape(-1)[m], y[m], atol=1e-3)
+    assert linear_features(obs).shape == (*shape[:-1], features)
 
 
 def test_advantages_are_rewards_to_go_less_the_baseline_and_zero_where_invalid():
