@@ -247,7 +247,6 @@ class HalfCheetahCore(BatchedCore):
         self._local = threading.local()
         self._renderer: Any = None
         self._calls = function_table()
-        self._advance_c: Any = None
         """MuJoCo's C functions for :func:`~._halfcheetah_kernels.advance`, or None: then
         each copy steps through ``mujoco``'s Python functions (the same results)."""
 
@@ -320,9 +319,11 @@ class HalfCheetahCore(BatchedCore):
                 self._calls, model._address, data._address, int(STATE_SPEC), FRAME_SKIP,
                 physics, state.x_before, actions, *tail,
             )  # fmt: skip
-            if self._advance_c is None:  # the types never change: skip Numba's dispatch
-                self._advance_c = entry_point(hk.advance, tuple(map(numba.typeof, args)))
-            self._advance_c(*args)
+            compiled = getattr(state, "compiled_advance", None)
+            if compiled is None:  # a state's types never change: skip Numba's dispatch
+                compiled = entry_point(hk.advance, tuple(map(numba.typeof, args)))
+                state.compiled_advance = compiled  # not a field: copies look it up again
+            compiled(*args)
             return
         state.x_before[lo:hi] = physics[lo:hi, 1]
         physics[lo:hi, self.ctrl_start :] = actions[lo:hi].reshape(hi - lo, self.nu)
