@@ -249,6 +249,7 @@ class HalfCheetahCore(BatchedCore):
         self._calls = function_table()
         """MuJoCo's C functions for :func:`~._halfcheetah_kernels.advance`, or None: then
         each copy steps through ``mujoco``'s Python functions (the same results)."""
+        self._advance_c: Any = None  # advance's compiled entry point, made at the first step
 
     def __getstate__(self) -> dict[str, Any]:
         keep = ("config", "_threads", "default_global_state")
@@ -319,11 +320,11 @@ class HalfCheetahCore(BatchedCore):
                 self._calls, model._address, data._address, int(STATE_SPEC), FRAME_SKIP,
                 physics, state.x_before, actions, *tail,
             )  # fmt: skip
-            compiled = getattr(state, "compiled_advance", None)
-            if compiled is None:  # a state's types never change: skip Numba's dispatch
-                compiled = entry_point(hk.advance, tuple(map(numba.typeof, args)))
-                state.compiled_advance = compiled  # not a field: copies look it up again
-            compiled(*args)
+            if self._advance_c is None:  # skip Numba's per-call dispatch: every state of
+                # this core (made by _init_state, copied or unpickled) has the same array
+                # types, and _step makes the actions C-contiguous float32
+                self._advance_c = entry_point(hk.advance, tuple(map(numba.typeof, args)))
+            self._advance_c(*args)
             return
         state.x_before[lo:hi] = physics[lo:hi, 1]
         physics[lo:hi, self.ctrl_start :] = actions[lo:hi].reshape(hi - lo, self.nu)
