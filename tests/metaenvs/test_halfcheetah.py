@@ -223,6 +223,25 @@ def test_c_calls_step_as_mujocos_python_functions_do(batch, threads):
             np.testing.assert_array_equal(x, y)
 
 
+def test_c_calls_are_checked_once_and_a_failed_check_falls_back_with_a_warning(monkeypatch):
+    from metaenvs.games import _mujoco_calls as calls
+
+    table = calls.function_table()
+    assert table is not None and calls._steps_as_the_bindings_do(table)
+    wrong = table.copy()
+    wrong[calls.MJ_GET_STATE] = table[calls.MJ_SET_STATE]  # the state is never stored back
+    assert not calls._steps_as_the_bindings_do(wrong)
+    monkeypatch.setattr(calls, "_steps_as_the_bindings_do", lambda table: False)
+    calls.function_table.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="mujoco's Python functions"):
+            assert calls.function_table() is None
+    finally:
+        monkeypatch.undo()
+        calls.function_table.cache_clear()
+    assert calls.function_table() is not None
+
+
 # -- bad input -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "bad, error, match",

@@ -11,9 +11,11 @@ so the kernels stay cacheable (``cache=True``); the calls are made by two small 
 intrinsics that cast an address to a C function pointer.  Pointers travel as 64-bit
 integers, which is how the x86-64 and AArch64 C calling conventions pass them.
 
-:func:`function_table` returns None where the library cannot be found or the platform's
-pointers are not 64-bit; callers then step copy by copy through ``mujoco``'s Python
-functions (the same results, bit for bit: the same C functions run).
+:func:`function_table` returns None where the library cannot be found, the platform's
+pointers are not 64-bit, or its one-time check fails (a pendulum stepped through the
+table must end where ``mujoco.mj_step`` takes it, bit for bit; a RuntimeWarning says
+so); callers then step copy by copy through ``mujoco``'s Python functions (the same
+results, bit for bit: the same C functions run).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import ctypes
 import functools
 import glob
 import os
-import sys
+import warnings
 
 import numba
 import numpy as np
@@ -50,12 +52,45 @@ def function_table() -> np.ndarray | None:
     if not paths:  # pragma: no cover - a mujoco build without a bundled library
         return None
     try:
-        mode = ctypes.RTLD_GLOBAL if sys.platform != "win32" else 0
-        library = ctypes.CDLL(sorted(paths)[0], mode=mode)
+        library = ctypes.CDLL(sorted(paths)[0])  # the one the bindings loaded: same handle
         functions = [getattr(library, name) for name in _NAMES]
     except (OSError, AttributeError):  # pragma: no cover - an unloadable library
         return None
-    return np.array([ctypes.cast(f, ctypes.c_void_p).value for f in functions], np.int64)
+    table = np.array([ctypes.cast(f, ctypes.c_void_p).value for f in functions], np.int64)
+    if not _steps_as_the_bindings_do(table):  # pragma: no cover - another library's copy
+        warnings.warn(
+            "metaenvs: stepping MuJoCo through its C functions did not reproduce mujoco's own "
+            "mj_step; stepping copy by copy through mujoco's Python functions instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    return table
+
+
+_CHECK_MODEL = """<mujoco><worldbody><body pos="0 0 1"><joint name="h" type="hinge" axis="0 1 0"/>
+<geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.05"/></body>
+<geom type="plane" size="2 2 0.1"/></worldbody><actuator><motor joint="h"/></actuator></mujoco>"""
+"""A pendulum with a motor: :func:`function_table` checks the C calls on it once."""
+
+
+def _steps_as_the_bindings_do(table: np.ndarray) -> bool:
+    """One state row stepped 3 times by :func:`step_rows` and by ``mujoco.mj_step``."""
+    import mujoco
+
+    model = mujoco.MjModel.from_xml_string(_CHECK_MODEL)
+    data = mujoco.MjData(model)
+    data.qpos[0], data.qvel[0], data.ctrl[0] = 0.3, -0.5, 0.7
+    spec = int(mujoco.mjtState.mjSTATE_INTEGRATION)
+    row = np.zeros((1, mujoco.mj_stateSize(model, spec)))
+    mujoco.mj_getState(model, data, row[0], spec)
+    step_rows(table, model._address, data._address, row, spec, 3, 0, 1)
+    reference = mujoco.MjData(model)
+    reference.qpos[0], reference.qvel[0], reference.ctrl[0] = 0.3, -0.5, 0.7
+    mujoco.mj_step(model, reference, 3)
+    expected = np.zeros_like(row[0])
+    mujoco.mj_getState(model, reference, expected, spec)
+    return bool(np.array_equal(row[0], expected))
 
 
 _I64 = ir.IntType(64)
