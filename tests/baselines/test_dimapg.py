@@ -572,3 +572,17 @@ def test_metaenvs_train_and_compare_dimapg(tmp_path, capsys):
     table = (env_dir / "table1.md").read_text()
     assert "| dimapg | 1 |" in table and "theta -34.8" in table and "fine tune -44.17" in table
     assert (env_dir / "adaptation.png").is_file()
+
+
+def test_compare_on_survival_writes_table_2(tmp_path):
+    argv = ["train", "dimapg", "--env", "survival", "--methods", "dimapg", "--seeds", "0",
+            "--iterations", "1", "--eval-every", "1", "--trajectories", "2", "--max-steps", "4",
+            "--hidden", "8", "--eval-episodes", "2", "--agents-per-update", "2",
+            "--eval-adapted", "false", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert metaenvs_main(argv) == 0
+    assert metaenvs_main(["compare", "dimapg", str(tmp_path / "survival")]) == 0
+    m = read_metrics(tmp_path / "survival" / "dimapg" / "seed0" / "metrics.csv")
+    table = (tmp_path / "survival" / "table2.md").read_text()
+    survivors = np.mean(m["eval_survivors_theta"])  # one seed: the mean of both rows
+    assert "| dimapg | 1 | " in table and f"| {survivors:.2f} |" in table
+    assert not (tmp_path / "survival" / "table1.md").read_text().count("food")

@@ -10,7 +10,8 @@ over agents, and per population when there are several; ``reward.png``).  Every
 :class:`~baselines.dimapg.learner.DimaArgs` field is a flag (``--inner-steps 1``).
 ``metaenvs compare dimapg OUT/<env>`` writes the generic ``summary.md`` and
 ``curves.png``, and the paper's Table 1 beside ours (``table1.md``) and
-``adaptation.png`` (theta and theta_n per method).
+``adaptation.png`` (theta and theta_n per method); on Survival also its Table 2
+(``table2.md``: food left, survivors, reward per agent).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ PAPER_TABLE1 = {
     "navigation_dimapg_N10": {"theta": -8.0, "adapted": -8.5, "finetune": -56.3},
 }
 """Table 1 of the paper: min. reward across all agents after training (100 episodes)."""
+PAPER_TABLE2 = {
+    "survival_N230": {"food_left": 0, "survivors": 227, "average_reward": 946},
+    "survival_N630": {"food_left": 0, "survivors": 490, "average_reward": 674},
+}
+"""Table 2 of the paper: DiMA-PG on Survival after training (100 games); its "average
+reward" is not defined in the paper (see docs/envs/survival.md)."""
 
 
 @functools.cache
@@ -126,6 +133,29 @@ def table1(env: str, runs: dict[str, list[RunResult]]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def table2(env: str, runs: dict[str, list[RunResult]]) -> str:
+    """Table 2 as Markdown: our final food left, survivors and mean episode reward per
+    agent with theta, the paper's numbers beside them where it has them."""
+    paper = PAPER_TABLE2.get(env)
+    rows = [
+        "| method | seeds | food left | survivors | reward per agent | paper |",
+        "|:--|--:|--:|--:|--:|:--|",
+    ]
+    for method, seeds in runs.items():
+        cells = [_pm(*final(seeds, f"eval_{key}_theta"))
+                 for key in ("food_left", "survivors", "mean")]  # fmt: skip
+        note = "n/a"
+        if method == "dimapg" and paper:
+            note = (f"food left {paper['food_left']}, survivors {paper['survivors']}, "
+                    f"\"average reward\" {paper['average_reward']}")  # fmt: skip
+        rows.append(f"| {method} | {len(seeds)} | {' | '.join(cells)} | {note} |")
+    rows += ["", f"Final: per seed the mean of its last {FINAL_ROWS} evaluations, then mean "
+             "± 95% t half-width over seeds; food left and survivors at each evaluation "
+             "episode's end, the reward summed over the episode and averaged over agents. "
+             "The paper's numbers are after its full training (its Table 2)."]  # fmt: skip
+    return "\n".join(rows) + "\n"
+
+
 def _pm(mean: float, ci: float) -> str:
     return f"{mean:.2f}" if not np.isfinite(ci) else f"{mean:.2f} ± {ci:.2f}"
 
@@ -166,6 +196,9 @@ def report(exp_dir: Path, runs: dict[str, list[RunResult]]) -> list[Path]:
     paths = [exp_dir / "table1.md", exp_dir / "adaptation.png"]
     paths[0].write_text(f"# {env}: Table 1\n\n" + table1(env, runs))
     plot_adaptation(runs, paths[1], env)
+    if "food_left" in episode_info(env):
+        paths.append(exp_dir / "table2.md")
+        paths[-1].write_text(f"# {env}: Table 2\n\n" + table2(env, runs))
     return paths
 
 
