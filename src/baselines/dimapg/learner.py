@@ -639,6 +639,9 @@ class DimaLearner:
         if per_agent:
             return mlp(params, obs.transpose(0, 1)).transpose(0, 1)
         b = obs.shape[0]
+        if len(self.pop_slots) == 1:  # one population of every slot: no gather, no scatter
+            x = obs.reshape(1, b * self.n_agents, self.obs_dim)
+            return mlp(params, x).reshape(b, self.n_agents, self.n_actions)
         logits = obs.new_empty((b, self.n_agents, self.n_actions))
         for slots in self.pop_slots:
             x = obs[:, slots].reshape(1, b * len(slots), self.obs_dim)
