@@ -223,6 +223,39 @@ def test_c_calls_step_as_mujocos_python_functions_do(batch, threads):
             np.testing.assert_array_equal(x, y)
 
 
+def test_strided_streams_step_as_contiguous_ones():
+    """Streams handed to ``start`` as a strided view (the one state array a caller makes)
+    advance in place and give the trajectories of the same streams contiguous."""
+    from metaenvs.rng import seed_streams, seeds_for_batch
+
+    runs = []
+    for strided in (False, True):
+        core = metaenvs.make_core(ID, horizon=3)
+        core.reset(1, seed=0)
+        core.step(core.reset(1, seed=0), np.zeros((1, 2, 3), np.float32))  # compiled first
+        streams = seed_streams(seeds_for_batch(4, 5))
+        big = np.zeros(8, np.uint64)
+        big[::2] = streams
+        state = core.start(4, big[::2] if strided else streams.copy())
+        for _ in range(7):
+            core.step(state, np.full((4, 2, 3), 0.3, np.float32))
+        runs.append((state.physics.copy(), state.rng.copy()))
+        if strided:
+            np.testing.assert_array_equal(big[1::2], 0)  # nothing written between the streams
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_unchecked_steps_still_refuse_what_would_write_out_of_bounds():
+    core = metaenvs.make_core(ID)
+    state = core.reset(2, seed=0)
+    with pytest.raises(ValueError, match="actions must have shape"):
+        core.step_validated(state, np.zeros((1, 2, 3), np.float32))  # one copy short
+    state.physics = state.physics[:, :20]
+    with pytest.raises(ValueError, match="not a state of this core"):
+        core.step_validated(state, np.zeros((2, 2, 3), np.float32))
+
+
 def test_c_calls_are_checked_once_and_a_failed_check_falls_back_with_a_warning(monkeypatch):
     from metaenvs.games import _mujoco_calls as calls
 

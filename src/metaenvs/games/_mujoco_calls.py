@@ -16,6 +16,12 @@ pointers are not 64-bit, or its one-time check fails (a pendulum stepped through
 table must end where ``mujoco.mj_step`` takes it, bit for bit; a RuntimeWarning says
 so); callers then step copy by copy through ``mujoco``'s Python functions (the same
 results, bit for bit: the same C functions run).
+
+Two differences from the bindings: a MuJoCo *error* (``mju_error``, e.g. its stack
+running out, which this package's models do not come near) is handled by MuJoCo's default
+handler, which ends the process, where the bindings raise ``mujoco.FatalError``; and
+Numba's cache does not see edits of this module from the kernels that inline
+:func:`step_rows` (delete ``__pycache__/*.nb[ic]`` after editing it).
 """
 
 from __future__ import annotations
@@ -43,16 +49,18 @@ def function_table() -> np.ndarray | None:
     """``(3,)`` int64 addresses of ``mj_step``, ``mj_setState`` and ``mj_getState`` in the
     ``libmujoco`` the ``mujoco`` package ships, or None where it is not found (or pointers
     are not 64-bit)."""
-    if ctypes.sizeof(ctypes.c_void_p) != 8:  # pragma: no cover - 32-bit platforms
-        return None
+    if ctypes.sizeof(ctypes.c_void_p) != 8 or numba.config.DISABLE_JIT:  # pragma: no cover
+        return None  # 32-bit pointers, or no compiled kernels to call from
     import mujoco
 
     folder = os.path.dirname(mujoco.__file__)
     paths = [p for pattern in _LIBRARY_PATTERNS for p in glob.glob(os.path.join(folder, pattern))]
     if not paths:  # pragma: no cover - a mujoco build without a bundled library
         return None
+    # the bindings' own library: the file named for this version where several are there
+    paths.sort(key=lambda p: (mujoco.__version__ not in os.path.basename(p), p))
     try:
-        library = ctypes.CDLL(sorted(paths)[0])  # the one the bindings loaded: same handle
+        library = ctypes.CDLL(paths[0])  # already loaded by the bindings: the same handle
         functions = [getattr(library, name) for name in _NAMES]
     except (OSError, AttributeError):  # pragma: no cover - an unloadable library
         return None

@@ -305,10 +305,12 @@ class HalfCheetahCore(BatchedCore):
         state.x_position[:] = state.physics[:, 1]
         return state
 
-    def _advance(self, state: HalfCheetahState, actions: np.ndarray, lo: int, hi: int) -> None:
+    def _advance(
+        self, state: HalfCheetahState, actions: np.ndarray, compiled: bool, lo: int, hi: int
+    ) -> None:
         """Step copies ``lo..hi-1`` in this thread's ``MjData``: one Numba kernel calling
-        MuJoCo's C functions, or (without them) ``mujoco``'s Python functions per copy and
-        the kernel of the rest."""
+        MuJoCo's C functions (through its compiled entry point where ``compiled``), or
+        (without them) ``mujoco``'s Python functions per copy and the kernel of the rest."""
         model, data, physics = self.model, self._data(), state.physics
         tail = (
             state.rng, state.t, state.obs, state.reward, state.terminated, state.truncated,
@@ -320,9 +322,10 @@ class HalfCheetahCore(BatchedCore):
                 self._calls, model._address, data._address, int(STATE_SPEC), FRAME_SKIP,
                 physics, state.x_before, actions, *tail,
             )  # fmt: skip
-            if self._advance_c is None:  # skip Numba's per-call dispatch: every state of
-                # this core (made by _init_state, copied or unpickled) has the same array
-                # types, and _step makes the actions C-contiguous float32
+            if not compiled:  # Numba's dispatch: any layout, compiled as needed
+                hk.advance(*args)
+                return
+            if self._advance_c is None:  # skip the dispatch for the layout _step checked
                 self._advance_c = entry_point(hk.advance, tuple(map(numba.typeof, args)))
             self._advance_c(*args)
             return
@@ -336,8 +339,18 @@ class HalfCheetahCore(BatchedCore):
 
     def _step(self, state: HalfCheetahState, actions: np.ndarray) -> StepResult:
         batch = state.batch
-        actions = np.ascontiguousarray(actions, dtype=np.float32)  # the compiled layout
-        self.step_copies(self._advance, (state, actions), batch)
+        expected = (batch, 2, self.nu // 2)
+        if actions.shape != expected:  # step_validated takes validate_actions' output
+            raise ValueError(f"actions must have shape {expected}, got {actions.shape}")
+        if state.physics.shape != (batch, self.state_size):  # mj_getState writes a full row
+            raise ValueError(f"state.physics must have shape {(batch, self.state_size)}, got "
+                             f"{state.physics.shape}: not a state of this core")  # fmt: skip
+        actions = np.ascontiguousarray(actions, dtype=np.float32)
+        # the compiled entry point takes the layout _init_state makes; the streams are the
+        # one array a caller hands in (start), any strided or read-only view of theirs
+        # goes through Numba's dispatch instead
+        compiled = state.rng.flags.c_contiguous and state.rng.flags.writeable
+        self.step_copies(self._advance, (state, actions, compiled), batch)
         info = {
             "x_velocity": state.x_velocity,
             "reward_forward": state.reward_forward,
