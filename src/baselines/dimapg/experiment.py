@@ -126,11 +126,9 @@ def table1(env: str, runs: dict[str, list[RunResult]]) -> str:
         elif method == "finetune" and paper:
             note = f"fine tune {paper['finetune']}"
         rows.append(f"| {method} | {len(seeds)} | {cells[0]} | {cells[1]} | {note} |")
-    rows += ["", f"Final: per seed the mean of its last {FINAL_ROWS} evaluations, then mean "
-             "± 95% t half-width over seeds; each evaluation is the minimum over agents of "
-             "the episode reward, averaged over the evaluation episodes.  The paper's "
-             "numbers are after its full training (its Table 1)."]  # fmt: skip
-    return "\n".join(rows) + "\n"
+    measure = ("each evaluation is the minimum over agents of the episode reward, averaged "
+               "over the evaluation episodes.")  # fmt: skip
+    return "\n".join([*rows, "", _footnote(measure, "Table 1")]) + "\n"
 
 
 def table2(env: str, runs: dict[str, list[RunResult]]) -> str:
@@ -149,11 +147,15 @@ def table2(env: str, runs: dict[str, list[RunResult]]) -> str:
             note = (f"food left {paper['food_left']}, survivors {paper['survivors']}, "
                     f"\"average reward\" {paper['average_reward']}")  # fmt: skip
         rows.append(f"| {method} | {len(seeds)} | {' | '.join(cells)} | {note} |")
-    rows += ["", f"Final: per seed the mean of its last {FINAL_ROWS} evaluations, then mean "
-             "± 95% t half-width over seeds; food left and survivors at each evaluation "
-             "episode's end, the reward summed over the episode and averaged over agents. "
-             "The paper's numbers are after its full training (its Table 2)."]  # fmt: skip
-    return "\n".join(rows) + "\n"
+    measure = ("food left and survivors at each evaluation episode's end, the reward summed "
+               "over the episode and averaged over agents.")  # fmt: skip
+    return "\n".join([*rows, "", _footnote(measure, "Table 2")]) + "\n"
+
+
+def _footnote(measure: str, table: str) -> str:
+    return (f"Final: per seed the mean of its last {FINAL_ROWS} evaluations, then mean ± 95% "
+            f"t half-width over seeds; {measure}  The paper's numbers are after its full "
+            f"training (its {table}).")  # fmt: skip
 
 
 def _pm(mean: float, ci: float) -> str:
