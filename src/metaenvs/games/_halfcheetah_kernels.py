@@ -84,7 +84,13 @@ def reset_copies(
 
 
 @numba.njit(cache=True, nogil=True)
-def finish_step(
+def advance(
+    table: np.ndarray,
+    model: int,
+    data: int,
+    spec: int,
+    frames: int,
+    stepped: bool,
     physics: np.ndarray,
     x_before: np.ndarray,
     actions: np.ndarray,
@@ -105,13 +111,20 @@ def finish_step(
     lo: int,
     hi: int,
 ) -> None:
-    """After the physics of copies ``lo..hi-1``: rewards, observations, time limit and
-    auto-reset.
+    """One env step of copies ``lo..hi-1``: the physics, then rewards, observations, time
+    limit and auto-reset.
 
     Parameters
     ----------
+    table, model, data, spec, frames
+        The physics: each copy's actions written into its controls, ``x_before[b]`` set
+        to the root's x, then ``frames`` MuJoCo steps in the ``MjData`` at ``data``
+        (:func:`~._mujoco_calls.step_rows` with the C functions of ``table``).
+    stepped : bool
+        The caller already did all that (the per-copy path through ``mujoco``'s Python
+        functions); ``table``, ``model``, ``data``, ``spec`` and ``frames`` are unused.
     physics : np.ndarray
-        ``(B, P)`` float64, the states after the step (updated in place on a reset).
+        ``(B, P)`` float64 MuJoCo states (updated in place; reset rows on an auto-reset).
     x_before : np.ndarray
         ``(B,)`` float64, the root's x position before the step.
     actions : np.ndarray
@@ -122,6 +135,16 @@ def finish_step(
     The reward is HalfCheetah-v5's, shared by both agents:
     ``forward_weight * (x_after - x_before) / dt - ctrl_weight * sum(action ** 2)``.
     """
+    if not stepped:
+        ctrl0 = physics.shape[1] - actions.shape[1] * actions.shape[2]
+        for b in range(lo, hi):
+            x_before[b] = physics[b, 1]
+            k = ctrl0
+            for i in range(actions.shape[1]):
+                for j in range(actions.shape[2]):
+                    physics[b, k] = np.float64(actions[b, i, j])
+                    k += 1
+        step_rows(table, model, data, physics, spec, frames, lo, hi)
     dt, forward_weight, ctrl_weight, noise, horizon, nq_f, nv_f = par
     nq, nv = int(nq_f), int(nv_f)
     for b in range(lo, hi):
@@ -149,49 +172,3 @@ def finish_step(
             reset_copy(physics, rng, b, init_qpos, init_qvel, noise, nq, nv)
             t[b] = 0
             observe_copy(physics, b, nq, nv, obs[b])
-
-
-@numba.njit(cache=True, nogil=True)
-def advance(
-    table: np.ndarray,
-    model: int,
-    data: int,
-    spec: int,
-    frames: int,
-    physics: np.ndarray,
-    x_before: np.ndarray,
-    actions: np.ndarray,
-    rng: np.ndarray,
-    t: np.ndarray,
-    obs: np.ndarray,
-    reward: np.ndarray,
-    terminated: np.ndarray,
-    truncated: np.ndarray,
-    final_obs: np.ndarray,
-    x_velocity: np.ndarray,
-    reward_forward: np.ndarray,
-    reward_ctrl: np.ndarray,
-    x_position: np.ndarray,
-    init_qpos: np.ndarray,
-    init_qvel: np.ndarray,
-    par: tuple,
-    lo: int,
-    hi: int,
-) -> None:
-    """One env step of copies ``lo..hi-1``: the actions into the controls, ``frames`` MuJoCo
-    steps in the ``MjData`` at ``data`` (:func:`~._mujoco_calls.step_rows`), then
-    :func:`finish_step`.  ``x_before`` ``(B,)`` is scratch for the root's x before the step.
-    """
-    ctrl0 = physics.shape[1] - actions.shape[1] * actions.shape[2]
-    for b in range(lo, hi):
-        x_before[b] = physics[b, 1]
-        k = ctrl0
-        for i in range(actions.shape[1]):
-            for j in range(actions.shape[2]):
-                physics[b, k] = np.float64(actions[b, i, j])
-                k += 1
-    step_rows(table, model, data, physics, spec, frames, lo, hi)
-    finish_step(
-        physics, x_before, actions, rng, t, obs, reward, terminated, truncated, final_obs,
-        x_velocity, reward_forward, reward_ctrl, x_position, init_qpos, init_qvel, par, lo, hi,
-    )  # fmt: skip

@@ -114,6 +114,8 @@ FRAME_SKIP = 5
 PARTITION = (("bthigh", "bshin", "bfoot"), ("fthigh", "fshin", "ffoot"))
 """The joints (and actuators) of agent 0 and agent 1: MaMuJoCo's HalfCheetah ``"2x3"``."""
 RENDERERS = ("auto", "mujoco", "canvas")
+_NO_CALLS = np.zeros(3, dtype=np.int64)
+"""The C-call table's stand-in where the physics ran through ``mujoco``'s Python functions."""
 STATE_SPEC = (
     mujoco.mjtState.mjSTATE_TIME
     | mujoco.mjtState.mjSTATE_QPOS
@@ -310,32 +312,30 @@ class HalfCheetahCore(BatchedCore):
     ) -> None:
         """Step copies ``lo..hi-1`` in this thread's ``MjData``: one Numba kernel calling
         MuJoCo's C functions (through its compiled entry point where ``compiled``), or
-        (without them) ``mujoco``'s Python functions per copy and the kernel of the rest."""
+        (without them) ``mujoco``'s Python functions per copy, then the kernel for the
+        rest."""
         model, data, physics = self.model, self._data(), state.physics
-        tail = (
-            state.rng, state.t, state.obs, state.reward, state.terminated, state.truncated,
+        stepped = self._calls is None
+        if stepped:  # the fallback: the physics here, copy by copy
+            state.x_before[lo:hi] = physics[lo:hi, 1]
+            physics[lo:hi, self.ctrl_start :] = actions[lo:hi].reshape(hi - lo, self.nu)
+            for b in range(lo, hi):
+                mujoco.mj_setState(model, data, physics[b], STATE_SPEC)
+                mujoco.mj_step(model, data, FRAME_SKIP)
+                mujoco.mj_getState(model, data, physics[b], STATE_SPEC)
+        args = (
+            _NO_CALLS if stepped else self._calls, model._address, data._address,
+            int(STATE_SPEC), FRAME_SKIP, stepped, physics, state.x_before, actions, state.rng,
+            state.t, state.obs, state.reward, state.terminated, state.truncated,
             state.final_obs, state.x_velocity, state.reward_forward, state.reward_ctrl,
             state.x_position, self.init_qpos, self.init_qvel, self.par, lo, hi,
         )  # fmt: skip
-        if self._calls is not None:
-            args = (
-                self._calls, model._address, data._address, int(STATE_SPEC), FRAME_SKIP,
-                physics, state.x_before, actions, *tail,
-            )  # fmt: skip
-            if not compiled:  # Numba's dispatch: any layout, compiled as needed
-                hk.advance(*args)
-                return
-            if self._advance_c is None:  # skip the dispatch for the layout _step checked
-                self._advance_c = entry_point(hk.advance, tuple(map(numba.typeof, args)))
-            self._advance_c(*args)
+        if not compiled:  # Numba's dispatch: any layout, compiled as needed
+            hk.advance(*args)
             return
-        state.x_before[lo:hi] = physics[lo:hi, 1]
-        physics[lo:hi, self.ctrl_start :] = actions[lo:hi].reshape(hi - lo, self.nu)
-        for b in range(lo, hi):
-            mujoco.mj_setState(model, data, physics[b], STATE_SPEC)
-            mujoco.mj_step(model, data, FRAME_SKIP)
-            mujoco.mj_getState(model, data, physics[b], STATE_SPEC)
-        hk.finish_step(physics, state.x_before, actions, *tail)
+        if self._advance_c is None:  # skip the dispatch for the layout _step checked
+            self._advance_c = entry_point(hk.advance, tuple(map(numba.typeof, args)))
+        self._advance_c(*args)
 
     def _step(self, state: HalfCheetahState, actions: np.ndarray) -> StepResult:
         batch = state.batch
