@@ -178,6 +178,8 @@ def test_a_resumed_run_matches_an_uninterrupted_one(population, tmp_path):
     assert (whole / "chain.png").is_file()
     assert cheetah.main(["compare", str(tmp_path / "a" / "halfcheetah_2x3")]) == 0
     assert (tmp_path / "a" / "halfcheetah_2x3" / "adaptation.png").is_file()
+    table = (tmp_path / "a" / "halfcheetah_2x3" / "adaptation.md").read_text()
+    assert "| meta_mapg | 1 | 3 |" in table and "Meta-MAPG performs similarly" in table
 
 
 @pytest.mark.parametrize(

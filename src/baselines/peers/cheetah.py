@@ -698,7 +698,11 @@ def plot_chain(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
 
 
 def report_test(exp_dir: Path, runs: dict[str, list[Any]]) -> list[Path]:
-    """``compare``: ``adaptation.png`` (Figure 2d over every run with a ``test.json``)."""
+    """``compare``: ``adaptation.png`` (Figure 2d over every run with a ``test.json``) and
+    ``adaptation.md`` (its numbers and the paper's claims,
+    :mod:`baselines.peers.cheetah_report`)."""
+    from baselines.peers.cheetah_report import adaptation_markdown
+
     results: dict[str, list[dict[str, Any]]] = {}
     for method, seeds in runs.items():
         files = [r.seed_dir / "test.json" for r in seeds]
@@ -709,7 +713,9 @@ def report_test(exp_dir: Path, runs: dict[str, list[Any]]) -> list[Path]:
         return []
     path = exp_dir / "adaptation.png"
     plot_chain(results, path)
-    return [path]
+    table = exp_dir / "adaptation.md"
+    table.write_text(adaptation_markdown(results, METHOD_ORDER))
+    return [path, table]
 
 
 EXPERIMENT = Experiment(
