@@ -159,7 +159,7 @@ class CheetahArgs:
     """One of :data:`METHODS`."""
     population: str = ""
     """Teammate population file (:mod:`baselines.peers.teammates`); empty: the default
-    population, trained into the cache first if missing (11 min)."""
+    population, trained into the cache first if missing (9-11 min)."""
     k: int = 64
     """Trajectories per joint policy K (Table 5)."""
     length: int = 2

@@ -353,10 +353,12 @@ def cache_dir() -> Path:
 def population(args: TeammateArgs | None = None, path: str | Path | None = None) -> Population:
     """The population of ``args`` (default: the paper's), trained into the cache if missing.
 
-    Training the default population took 11 minutes (677 s) on one core of a loaded 2-core
-    machine (docs/envs/halfcheetah.md); the file is about 41 MB (325 checkpoints of 34,374
-    floats), so it is generated, not shipped.  Torch's CPU kernels may round differently on
-    another machine, so a population regenerated elsewhere may differ in its last bits.
+    Training the default population takes 9-11 minutes (553-677 s) on one core of a
+    2-core machine (docs/envs/halfcheetah.md); the file is about 41 MB (325 checkpoints of
+    34,374 floats), so it is generated, not shipped.  Torch's CPU kernels may round
+    differently on another machine or torch version, and 500 REINFORCE steps amplify the
+    rounding: a population regenerated elsewhere can differ well beyond its last bits
+    (another expertise curve), so share the file when runs must meet the same teammates.
     """
     args = args or TeammateArgs()
     if path is None:
