@@ -180,6 +180,10 @@ def test_a_resumed_run_matches_an_uninterrupted_one(population, tmp_path):
     assert (tmp_path / "a" / "halfcheetah_2x3" / "adaptation.png").is_file()
     table = (tmp_path / "a" / "halfcheetah_2x3" / "adaptation.md").read_text()
     assert "| meta_mapg | 1 | 3 |" in table and "Meta-MAPG performs similarly" in table
+    # the last validation row (iteration 3) as a second table, its numbers from metrics.csv
+    last = read_metrics(whole / "metrics.csv")[-1]
+    assert last["iteration"] == "3"
+    assert f"| meta_mapg | 1 | 3 | 3 | {float(last['val_r0']):.1f} |" in table
 
 
 @pytest.mark.parametrize(

@@ -82,3 +82,12 @@ def test_the_table_has_a_row_per_method_in_the_papers_order():
     # meta_pg: phi_1 = 5, 6 -> 5.5; score 11 ± t(1) * std / sqrt(2) = 12.706 * 1.414 / 1.414
     assert "| 5.5 ± 6.4 | 5.5 ± 6.4 | 11.0 ± 12.7 |" in rows[0]
     assert "| 2 | 50 | 25, 25 |" in rows[0]
+
+
+def test_the_last_validation_table_follows_when_given():
+    last = runs(meta_pg=[-4, -6])
+    text = adaptation_markdown(runs(meta_pg=[10, 12]), last=last)
+    assert text.index("| claim") < text.index("validated at")
+    row = "| meta_pg | 2 | 50 | 25, 25 | 0.0 ± 0.0 | -2.5 ± 6.4 | -2.5 ± 6.4 | -5.0 ± 12.7 |"
+    assert row in text
+    assert "validated at" not in adaptation_markdown(runs(meta_pg=[10, 12]))

@@ -697,6 +697,22 @@ def plot_chain(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def last_validation(metrics: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """A run's last validation row in the form of ``test.json`` (``returns``, ``score``,
+    ``iterations``, ``best_iteration``: the row's iteration); None before its first."""
+    rows = np.flatnonzero(np.isfinite(metrics.get("val_score", np.array([]))))
+    if len(rows) == 0:
+        return None
+    row = rows[-1]
+    length = sum(1 for c in metrics if c.startswith("val_r"))
+    return {
+        "returns": [float(metrics[f"val_r{i}"][row]) for i in range(length)],
+        "score": float(metrics["val_score"][row]),
+        "iterations": int(metrics["iteration"][row]),
+        "best_iteration": int(metrics["iteration"][row]),
+    }
+
+
 def report_test(exp_dir: Path, runs: dict[str, list[Any]]) -> list[Path]:
     """``compare``: ``adaptation.png`` (Figure 2d over every run with a ``test.json``) and
     ``adaptation.md`` (its numbers and the paper's claims,
@@ -713,8 +729,13 @@ def report_test(exp_dir: Path, runs: dict[str, list[Any]]) -> list[Path]:
         return []
     path = exp_dir / "adaptation.png"
     plot_chain(results, path)
+    last = {}
+    for method, seeds in runs.items():
+        rows = [v for v in map(last_validation, (r.metrics for r in seeds)) if v is not None]
+        if rows:
+            last[method] = rows
     table = exp_dir / "adaptation.md"
-    table.write_text(adaptation_markdown(results, METHOD_ORDER))
+    table.write_text(adaptation_markdown(results, METHOD_ORDER, last))
     return [path, table]
 
 
