@@ -11,8 +11,14 @@ def runs(**scores: list[float]) -> dict[str, list[dict]]:
     """test.json stand-ins: a method's seeds with these scores (phi_0's return 0)."""
     return {
         m: [
-            {"returns": [0.0, s / 2, s / 2], "score": s, "iterations": 50, "best_iteration": 25}
-            for s in values
+            {
+                "seed": k,
+                "returns": [0.0, s / 2, s / 2],
+                "score": s,
+                "iterations": 50,
+                "best_iteration": 25,
+            }  # fmt: skip
+            for k, s in enumerate(values)
         ]
         for m, values in scores.items()
     }
@@ -36,6 +42,18 @@ SIMILAR = "Meta-MAPG performs similarly to Meta-PG"
                 meta_pg=[101, 99, 103],
                 lola_dice=[10, 12, 11],
                 reinforce=[0, 3, 1],
+            ),
+            "reproduced",
+            "reproduced",
+        ),  # fmt: skip
+        # seeds far apart but every method's offset from the others the same on each seed:
+        # paired by seed, the differences are clear (unpaired intervals would all overlap)
+        (
+            dict(
+                meta_mapg=[100, 300, 500],
+                meta_pg=[101, 299, 502],
+                lola_dice=[90, 290, 491],
+                reinforce=[88, 291, 490],
             ),
             "reproduced",
             "reproduced",

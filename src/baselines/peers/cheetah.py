@@ -697,15 +697,18 @@ def plot_chain(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def last_validation(metrics: dict[str, np.ndarray]) -> dict[str, Any] | None:
-    """A run's last validation row in the form of ``test.json`` (``returns``, ``score``,
-    ``iterations``, ``best_iteration``: the row's iteration); None before its first."""
+def last_validation(run: Any) -> dict[str, Any] | None:
+    """A run's (``compare``'s ``RunResult``) last validation row in the form of
+    ``test.json`` (``seed``, ``returns``, ``score``, ``iterations``, ``best_iteration``:
+    the row's iteration); None before its first."""
+    metrics = run.metrics
     rows = np.flatnonzero(np.isfinite(metrics.get("val_score", np.array([]))))
     if len(rows) == 0:
         return None
     row = rows[-1]
     length = sum(1 for c in metrics if c.startswith("val_r"))
     return {
+        "seed": int(run.config["seed"]),
         "returns": [float(metrics[f"val_r{i}"][row]) for i in range(length)],
         "score": float(metrics["val_score"][row]),
         "iterations": int(metrics["iteration"][row]),
@@ -731,7 +734,7 @@ def report_test(exp_dir: Path, runs: dict[str, list[Any]]) -> list[Path]:
     plot_chain(results, path)
     last = {}
     for method, seeds in runs.items():
-        rows = [v for v in map(last_validation, (r.metrics for r in seeds)) if v is not None]
+        rows = [v for v in map(last_validation, seeds) if v is not None]
         if rows:
             last[method] = rows
     table = exp_dir / "adaptation.md"

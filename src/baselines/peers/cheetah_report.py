@@ -4,17 +4,21 @@
 per method the meta-agent's mean episode return against the test teammates at each joint
 policy phi_0 .. phi_L and the score (summed over phi_1 .. phi_L, what the validator
 selects by), mean ± 95% t interval over seeds, and a verdict for each claim of the paper
-(section 5, question 8), judged on the score:
+(section 5, question 8), judged on the score.
 
-- "Meta-PG and Meta-MAPG outperform LOLA-DiCE and REINFORCE": **reproduced** when each
-  meta method's interval lies wholly above each baseline's; **not reproduced** when a
-  baseline's interval lies wholly above a meta method's; **inconclusive** otherwise.
-- "Meta-MAPG performs similarly to Meta-PG": the 95% interval of the difference of their
-  means (Welch's standard error, with the conservative ``min(n1, n2) - 1`` degrees of
-  freedom). **Not reproduced** when it excludes 0; **reproduced** when it covers 0 and
-  is narrower than the gap from the lower meta method's mean down to the best baseline's
-  (so the runs could tell methods apart at the scale they call similar); **inconclusive**
-  otherwise, e.g. when no method has learned anything yet and all are alike.
+The methods are compared seed by seed: a seed starts every method from the same
+initial policy and meets the same teammates, so most of the spread between seeds is
+shared, and the difference of two methods is judged by the 95% t interval of its paired
+per-seed values (over the seeds both ran; at least 2):
+
+- "Meta-PG and Meta-MAPG outperform LOLA-DiCE and REINFORCE": **reproduced** when each of
+  the four meta-minus-baseline intervals lies wholly above 0; **not reproduced** when one
+  lies wholly below 0; **inconclusive** otherwise.
+- "Meta-MAPG performs similarly to Meta-PG": **not reproduced** when the interval of
+  Meta-MAPG minus Meta-PG excludes 0; **reproduced** when it covers 0 and its half-width
+  is below the smallest meta-minus-baseline mean difference (so the runs tell methods
+  apart at the scale they call similar); **inconclusive** otherwise, e.g. when nothing
+  has learned yet and all methods are alike.
 
 The paper gives Figure 2d as a plot only (5 seeds, 95% intervals), no numbers.
 """
@@ -27,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from baselines._runs import mean_ci95, t_quantile_975
+from baselines._runs import mean_ci95
 
 META = ("meta_mapg", "meta_pg")
 """The methods the paper finds best on the cooperative cheetah."""
@@ -38,66 +42,55 @@ Results = Mapping[str, Sequence[Mapping[str, Any]]]
 """``{method: [test.json of each seed]}``."""
 
 
-def scores(results: Results) -> dict[str, np.ndarray]:
-    """Per method the seeds' test scores (return summed over phi_1 .. phi_L)."""
-    return {m: np.array([s["score"] for s in seeds], dtype=float) for m, seeds in results.items()}
-
-
-def interval(values: np.ndarray) -> tuple[float, float, float]:
-    """``(mean, low, high)`` of the 95% t interval; infinite bounds for one seed."""
-    mean, half = mean_ci95(values)
-    half = float(half) if len(values) > 1 else math.inf
-    return float(mean), float(mean) - half, float(mean) + half
-
-
-def difference_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Mean of ``a`` less mean of ``b`` and the half-width of its 95% interval (Welch's
-    standard error, ``min(n_a, n_b) - 1`` degrees of freedom); infinite below 2 seeds."""
-    diff = float(a.mean() - b.mean())
-    if min(len(a), len(b)) < 2:
-        return diff, math.inf
-    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    return diff, t_quantile_975(min(len(a), len(b)) - 1) * se
+def paired_difference(results: Results, a: str, b: str) -> tuple[float, float, int]:
+    """Mean over the seeds both ran of ``a``'s score less ``b``'s, the half-width of its
+    95% t interval (infinite below 2 seeds) and the number of seeds."""
+    score_a = {int(s["seed"]): float(s["score"]) for s in results[a]}
+    score_b = {int(s["seed"]): float(s["score"]) for s in results[b]}
+    common = sorted(score_a.keys() & score_b.keys())
+    if not common:
+        return math.nan, math.inf, 0
+    diff = np.array([score_a[k] - score_b[k] for k in common])
+    mean, half = mean_ci95(diff)
+    return float(mean), float(half) if len(common) > 1 else math.inf, len(common)
 
 
 def claim_verdicts(results: Results) -> list[tuple[str, str, str]]:
     """``(claim, verdict, evidence)`` for the paper's two claims on Figure 2d."""
-    score = scores(results)
-    meta = [m for m in META if m in score]
-    base = [m for m in BASELINES if m in score]
-    bounds = {m: interval(v) for m, v in score.items()}
+    meta = [m for m in META if m in results]
+    base = [m for m in BASELINES if m in results]
     out = []
     claim = "Meta-PG and Meta-MAPG outperform LOLA-DiCE and REINFORCE"
-    pairs = [(a, b) for a in meta for b in base]
-    above = [(a, b) for a, b in pairs if bounds[a][1] > bounds[b][2]]
-    below = [(a, b) for a, b in pairs if bounds[b][1] > bounds[a][2]]
+    pairs = {(a, b): paired_difference(results, a, b) for a in meta for b in base}
+    above = [p for p, (d, h, _) in pairs.items() if d - h > 0]
+    below = [p for p, (d, h, _) in pairs.items() if d + h < 0]
     if len(pairs) == len(META) * len(BASELINES) and len(above) == len(pairs):
         verdict = "reproduced"
     elif below:
         verdict = "not reproduced"
     else:
         verdict = "inconclusive"
-    evidence = (
-        f"intervals separate {len(above)} of {len(pairs)} meta/baseline pairs in the claimed "
-        f"order, {len(below)} in the reverse order"
-        + ("" if len(pairs) == 4 else f" (only {', '.join(meta + base) or 'no method'} run)")
-    )
+    evidence = "; ".join(f"{a} - {b} = {_cell(d, h)} ({n} seeds)"
+                         for (a, b), (d, h, n) in pairs.items())  # fmt: skip
+    missing = [m for m in META + BASELINES if m not in results]
+    if missing:
+        evidence += ("; " if evidence else "") + f"not run: {', '.join(missing)}"
     out.append((claim, verdict, evidence))
     claim = "Meta-MAPG performs similarly to Meta-PG"
     if len(meta) < 2:
         out.append((claim, "inconclusive", "needs runs of both meta methods"))
         return out
-    diff, half = difference_interval(score["meta_mapg"], score["meta_pg"])
-    gap = min(bounds[m][0] for m in meta) - max((bounds[m][0] for m in base), default=math.nan)
+    diff, half, n = paired_difference(results, "meta_mapg", "meta_pg")
+    gap = min((d for d, _, _ in pairs.values()), default=math.nan)
     if abs(diff) > half:
         verdict = "not reproduced"
     elif half < gap:
         verdict = "reproduced"
     else:
         verdict = "inconclusive"
-    evidence = f"Meta-MAPG - Meta-PG = {diff:.1f} ± {half:.1f}; the meta methods' lower mean " + (
-        f"is {gap:.1f} above the best baseline's" if math.isfinite(gap) else "has no baseline"
-    )
+    evidence = f"meta_mapg - meta_pg = {_cell(diff, half)} ({n} seeds)"
+    if math.isfinite(gap):
+        evidence += f"; smallest meta - baseline mean difference {gap:.1f}"
     out.append((claim, verdict, evidence))
     return out
 
@@ -110,21 +103,20 @@ def adaptation_markdown(
     (per method the seeds' validation at their last iteration, in the same form), also
     that table, which shows what training did when validation selects iteration 0."""
     lines = _table(results, order, "best iteration")
-    lines += [
-        "",
-        "The meta-agent's mean episode return (unscaled, running right) against the test "
-        "teammates, per seed at its best-by-validation iteration, then mean ± 95% t interval "
-        "over seeds.",
-        "",
-        "| claim (paper, question 8) | verdict | evidence |",
-        "|:--|:--|:--|",
-    ]
-    lines += [f"| {c} | **{v}** | {e} |" for c, v, e in claim_verdicts(results)]
+    lines += ["", "The meta-agent's mean episode return (unscaled, running right) against the "
+              "test teammates, per seed at its best-by-validation iteration, then mean ± 95% t "
+              "interval over seeds.", "", *_claims(results)]  # fmt: skip
     if last:
         lines += ["", *_table(last, order, "validated at"), "",
                   "The same against the validation teammates at each seed's last iteration "
-                  "(`metrics.csv`), whichever iteration validation selected."]  # fmt: skip
+                  "(`metrics.csv`), whichever iteration validation selected; the claims judged "
+                  "on it:", "", *_claims(last)]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _claims(results: Results) -> list[str]:
+    lines = ["| claim (paper, question 8) | verdict | evidence |", "|:--|:--|:--|"]
+    return lines + [f"| {c} | **{v}** | {e} |" for c, v, e in claim_verdicts(results)]
 
 
 def _table(results: Results, order: Sequence[str], at: str) -> list[str]:
