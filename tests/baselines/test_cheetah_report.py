@@ -32,64 +32,35 @@ OUTPERFORM = "Meta-PG and Meta-MAPG outperform LOLA-DiCE and REINFORCE"
 SIMILAR = "Meta-MAPG performs similarly to Meta-PG"
 
 
-@pytest.mark.parametrize(
-    "scores, outperform, similar",
-    [
-        # both meta methods clearly above both baselines and alike: the paper's figure
-        (
-            dict(
-                meta_mapg=[100, 102, 101],
-                meta_pg=[101, 99, 103],
-                lola_dice=[10, 12, 11],
-                reinforce=[0, 3, 1],
-            ),
-            "reproduced",
-            "reproduced",
-        ),  # fmt: skip
-        # seeds far apart but every method's offset from the others the same on each seed:
-        # paired by seed, the differences are clear (unpaired intervals would all overlap)
-        (
-            dict(
-                meta_mapg=[100, 300, 500],
-                meta_pg=[101, 299, 502],
-                lola_dice=[90, 290, 491],
-                reinforce=[88, 291, 490],
-            ),
-            "reproduced",
-            "reproduced",
-        ),  # fmt: skip
-        # nothing has learned: all alike, so "similar" says nothing
-        (
-            dict(meta_mapg=[1, 2, 3], meta_pg=[2, 1, 3], lola_dice=[3, 1, 2], reinforce=[1, 3, 2]),
-            "inconclusive",
-            "inconclusive",
-        ),  # fmt: skip
-        # a baseline clearly above a meta method; the meta methods clearly differ
-        (
-            dict(
-                meta_mapg=[50, 51, 52],
-                meta_pg=[0, 1, 2],
-                lola_dice=[20, 21, 22],
-                reinforce=[-5, -4, -6],
-            ),
-            "not reproduced",
-            "not reproduced",
-        ),  # fmt: skip
-        # one seed each: no intervals, nothing can be judged
-        (
-            dict(meta_mapg=[100], meta_pg=[100], lola_dice=[0], reinforce=[0]),
-            "inconclusive",
-            "inconclusive",
-        ),  # fmt: skip
-    ],
-)
+def four(mapg: list[float], pg: list[float], lola: list[float], rf: list[float]) -> dict:
+    """Scores per seed of Meta-MAPG, Meta-PG, LOLA-DiCE and REINFORCE."""
+    return dict(meta_mapg=mapg, meta_pg=pg, lola_dice=lola, reinforce=rf)
+
+
+YES, NO, OPEN = "reproduced", "not reproduced", "inconclusive"
+CASES = [
+    # both meta methods clearly above both baselines and alike: the paper's figure
+    (four([100, 102, 101], [101, 99, 103], [10, 12, 11], [0, 3, 1]), YES, YES),
+    # seeds far apart but every method's offset from the others the same on each seed:
+    # paired by seed, the differences are clear (unpaired intervals would all overlap)
+    (four([100, 300, 500], [101, 299, 502], [90, 290, 491], [88, 291, 490]), YES, YES),
+    # nothing has learned: all alike, so "similar" says nothing
+    (four([1, 2, 3], [2, 1, 3], [3, 1, 2], [1, 3, 2]), OPEN, OPEN),
+    # a baseline clearly above a meta method; the meta methods clearly differ
+    (four([50, 51, 52], [0, 1, 2], [20, 21, 22], [-5, -4, -6]), NO, NO),
+    # one seed each: no intervals, nothing can be judged
+    (four([100], [100], [0], [0]), OPEN, OPEN),
+]
+
+
+@pytest.mark.parametrize("scores, outperform, similar", CASES)
 def test_claims_are_judged_by_the_intervals(scores, outperform, similar):
     assert verdicts(runs(**scores)) == {OUTPERFORM: outperform, SIMILAR: similar}
 
 
 def test_missing_methods_leave_the_claims_open():
     got = verdicts(runs(meta_mapg=[100, 101, 102], lola_dice=[0, 1, 2]))
-    assert got == {OUTPERFORM: "inconclusive", SIMILAR: "inconclusive"}
+    assert got == {OUTPERFORM: OPEN, SIMILAR: OPEN}
 
 
 def test_the_table_has_a_row_per_method_in_the_papers_order():
