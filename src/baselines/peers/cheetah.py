@@ -113,6 +113,7 @@ import baselines._torch  # noqa: F401  (optimisers without torch._dynamo)
 from baselines.experiment import Experiment, RunContext
 from baselines.experiment import main as experiment_main
 from baselines.peers import teammates
+from baselines.peers.cheetah_report import adaptation_markdown
 from baselines.peers.estimators import (
     discounted_returns,
     fit_linear_baseline,
@@ -720,8 +721,6 @@ def report_test(exp_dir: Path, runs: dict[str, list[Any]]) -> list[Path]:
     """``compare``: ``adaptation.png`` (Figure 2d over every run with a ``test.json``) and
     ``adaptation.md`` (its numbers and the paper's claims,
     :mod:`baselines.peers.cheetah_report`)."""
-    from baselines.peers.cheetah_report import adaptation_markdown
-
     results: dict[str, list[dict[str, Any]]] = {}
     for method, seeds in runs.items():
         files = [r.seed_dir / "test.json" for r in seeds]

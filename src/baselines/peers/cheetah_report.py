@@ -4,7 +4,9 @@
 per method the meta-agent's mean episode return against the test teammates at each joint
 policy phi_0 .. phi_L and the score (summed over phi_1 .. phi_L, what the validator
 selects by), mean ± 95% t interval over seeds, and a verdict for each claim of the paper
-(section 5, question 8), judged on the score.
+(section 5, question 8), judged on the score; then the same table and verdicts for each
+run's last validation (in a short run validation may select iteration 0, where every method
+of a seed is the same initial policy, so the meta-test cannot show what training did).
 
 The methods are compared seed by seed: a seed starts every method from the same
 initial policy and meets the same teammates, so most of the spread between seeds is
