@@ -27,7 +27,7 @@ from baselines._runs import figure, mean_ci95
 from baselines.dimapg.learner import METHODS, DimaArgs, DimaLearner, population_of
 from baselines.experiment import Experiment, RunContext
 from baselines.experiment import main as experiment_main
-from baselines.experiment.report import RunResult, read_metrics
+from baselines.experiment.report import RunResult, plus_minus, read_metrics
 
 EVAL_SEED0 = 10_000
 """Evaluation ``i`` (row ``i`` of ``metrics.csv``) uses seed ``EVAL_SEED0 + i`` in every run."""
@@ -119,7 +119,7 @@ def table1(env: str, runs: dict[str, list[RunResult]]) -> str:
         cells = []
         for column in ("eval_min_theta", "eval_min_adapted"):
             mean, ci = final(seeds, column)
-            cells.append("n/a" if not np.isfinite(mean) else _pm(mean, ci))
+            cells.append("n/a" if not np.isfinite(mean) else plus_minus(mean, ci, 2))
         note = "n/a"
         if method == "dimapg" and paper:
             note = f"theta {paper['theta']}, theta_n {paper['adapted']}"
@@ -140,7 +140,7 @@ def table2(env: str, runs: dict[str, list[RunResult]]) -> str:
         "|:--|--:|--:|--:|--:|:--|",
     ]
     for method, seeds in runs.items():
-        cells = [_pm(*final(seeds, f"eval_{key}_theta"))
+        cells = [plus_minus(*final(seeds, f"eval_{key}_theta"), 2)
                  for key in ("food_left", "survivors", "mean")]  # fmt: skip
         note = "n/a"
         if method == "dimapg" and paper:
@@ -156,10 +156,6 @@ def _footnote(measure: str, table: str) -> str:
     return (f"Final: per seed the mean of its last {FINAL_ROWS} evaluations, then mean ± 95% "
             f"t half-width over seeds; {measure}  The paper's numbers are after its full "
             f"training (its {table}).")  # fmt: skip
-
-
-def _pm(mean: float, ci: float) -> str:
-    return f"{mean:.2f}" if not np.isfinite(ci) else f"{mean:.2f} ± {ci:.2f}"
 
 
 def plot_adaptation(runs: dict[str, list[RunResult]], path: Path, env: str) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from baselines._runs import mean_ci95
+from baselines.experiment.report import plus_minus
 
 META = ("meta_mapg", "meta_pg")
 """The methods the paper finds best on the cooperative cheetah."""
@@ -72,7 +73,7 @@ def claim_verdicts(results: Results) -> list[tuple[str, str, str]]:
         verdict = "not reproduced"
     else:
         verdict = "inconclusive"
-    evidence = "; ".join(f"{a} - {b} = {_cell(d, h)} ({n} seeds)"
+    evidence = "; ".join(f"{a} - {b} = {plus_minus(d, h, 1)} ({n} seeds)"
                          for (a, b), (d, h, n) in pairs.items())  # fmt: skip
     missing = [m for m in META + BASELINES if m not in results]
     if missing:
@@ -90,7 +91,7 @@ def claim_verdicts(results: Results) -> list[tuple[str, str, str]]:
         verdict = "reproduced"
     else:
         verdict = "inconclusive"
-    evidence = f"meta_mapg - meta_pg = {_cell(diff, half)} ({n} seeds)"
+    evidence = f"meta_mapg - meta_pg = {plus_minus(diff, half, 1)} ({n} seeds)"
     if math.isfinite(gap):
         evidence += f"; smallest meta - baseline mean difference {gap:.1f}"
     out.append((claim, verdict, evidence))
@@ -133,17 +134,13 @@ def _table(results: Results, order: Sequence[str], at: str) -> list[str]:
         seeds = results[method]
         returns = np.array([s["returns"] for s in seeds], dtype=float)
         mean, half = mean_ci95(returns)
-        cells = [_cell(m, h) for m, h in zip(mean, half, strict=True)]
+        cells = [plus_minus(m, h, 1) for m, h in zip(mean, half, strict=True)]
         s_mean, s_half = mean_ci95(np.array([s["score"] for s in seeds], dtype=float))
         iterations = sorted({int(s["iterations"]) for s in seeds})
         best = ", ".join(str(int(s["best_iteration"])) for s in seeds)
         lines.append(
             f"| {method} | {len(seeds)} | {', '.join(map(str, iterations))} | {best} | "
             + " | ".join(cells)
-            + f" | {_cell(float(s_mean), float(s_half))} |"
+            + f" | {plus_minus(float(s_mean), float(s_half), 1)} |"
         )
     return lines
-
-
-def _cell(mean: float, half: float) -> str:
-    return f"{mean:.1f}" + (f" ± {half:.1f}" if np.isfinite(half) else "")
