@@ -84,6 +84,23 @@ def reset_copies(
 
 
 @numba.njit(cache=True, nogil=True)
+def load_controls(
+    physics: np.ndarray, x_before: np.ndarray, actions: np.ndarray, lo: int, hi: int
+) -> None:
+    """Before the physics of copies ``lo..hi-1``: ``x_before[b]`` the root's x, and the
+    ``(B, N, 3)`` actions written into the controls, the last ``N * 3`` columns of
+    ``physics``."""
+    ctrl0 = physics.shape[1] - actions.shape[1] * actions.shape[2]
+    for b in range(lo, hi):
+        x_before[b] = physics[b, 1]
+        k = ctrl0
+        for i in range(actions.shape[1]):
+            for j in range(actions.shape[2]):
+                physics[b, k] = np.float64(actions[b, i, j])
+                k += 1
+
+
+@numba.njit(cache=True, nogil=True)
 def advance(
     table: np.ndarray,
     model: int,
@@ -117,9 +134,9 @@ def advance(
     Parameters
     ----------
     table, model, data, spec, frames
-        The physics: each copy's actions written into its controls, ``x_before[b]`` set
-        to the root's x, then ``frames`` MuJoCo steps in the ``MjData`` at ``data``
-        (:func:`~._mujoco_calls.step_rows` with the C functions of ``table``).
+        The physics: :func:`load_controls`, then ``frames`` MuJoCo steps in the
+        ``MjData`` at ``data`` (:func:`~._mujoco_calls.step_rows` with the C functions of
+        ``table``).
     stepped : bool
         The caller already did all that (the per-copy path through ``mujoco``'s Python
         functions); ``table``, ``model``, ``data``, ``spec`` and ``frames`` are unused.
@@ -136,14 +153,7 @@ def advance(
     ``forward_weight * (x_after - x_before) / dt - ctrl_weight * sum(action ** 2)``.
     """
     if not stepped:
-        ctrl0 = physics.shape[1] - actions.shape[1] * actions.shape[2]
-        for b in range(lo, hi):
-            x_before[b] = physics[b, 1]
-            k = ctrl0
-            for i in range(actions.shape[1]):
-                for j in range(actions.shape[2]):
-                    physics[b, k] = np.float64(actions[b, i, j])
-                    k += 1
+        load_controls(physics, x_before, actions, lo, hi)
         step_rows(table, model, data, physics, spec, frames, lo, hi)
     dt, forward_weight, ctrl_weight, noise, horizon, nq_f, nv_f = par
     nq, nv = int(nq_f), int(nv_f)

@@ -221,7 +221,6 @@ class HalfCheetahCore(BatchedCore):
         self.model = model
         self.nq, self.nv, self.nu = int(model.nq), int(model.nv), int(model.nu)
         self.state_size = int(mujoco.mj_stateSize(model, STATE_SPEC))
-        self.ctrl_start = self.state_size - self.nu
         self.dt = float(model.opt.timestep) * FRAME_SKIP
         joints = [model.joint(j).name for j in range(model.njnt)]
         actuators = [model.actuator(u).name for u in range(model.nu)]
@@ -317,8 +316,7 @@ class HalfCheetahCore(BatchedCore):
         model, data, physics = self.model, self._data(), state.physics
         stepped = self._calls is None
         if stepped:  # the fallback: the physics here, copy by copy
-            state.x_before[lo:hi] = physics[lo:hi, 1]
-            physics[lo:hi, self.ctrl_start :] = actions[lo:hi].reshape(hi - lo, self.nu)
+            hk.load_controls(physics, state.x_before, actions, lo, hi)
             for b in range(lo, hi):
                 mujoco.mj_setState(model, data, physics[b], STATE_SPEC)
                 mujoco.mj_step(model, data, FRAME_SKIP)
