@@ -231,7 +231,6 @@ def test_strided_streams_step_as_contiguous_ones():
     runs = []
     for strided in (False, True):
         core = metaenvs.make_core(ID, horizon=3)
-        core.reset(1, seed=0)
         core.step(core.reset(1, seed=0), np.zeros((1, 2, 3), np.float32))  # compiled first
         streams = seed_streams(seeds_for_batch(4, 5))
         big = np.zeros(8, np.uint64)
